@@ -1,0 +1,42 @@
+"""`cast`: a parallel, correctly rounded conversion between any two registry dtypes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ._validate import check_array, check_out
+from .codecs import _cast_kernel, as_storage, lookup
+
+
+def cast(x, dtype, *, out=None) -> np.ndarray:
+    """Convert ``x`` to ``dtype`` in one parallel pass.
+
+    Semantics (see :mod:`kernels.codecs` for the full table):
+
+    - into float16 / bfloat16 / float32: round to nearest, ties to even, in one
+      step (float64 -> float16 is *not* double-rounded through float32); values
+      past the largest finite become +-inf with a ``RuntimeWarning`` as numpy's
+      cast gives; NaN stays NaN.
+    - into uint8 / uint16: round half to even, then saturate to [0, max];
+      NaN -> 0.  (numpy's ``astype`` wraps or is undefined there.)
+    - float16 / bfloat16 / integers into float32 / float64: exact.
+
+    ``x`` is never modified; ``out`` (C-contiguous, of ``dtype`` and ``x``'s
+    shape) receives the result when given and is returned.
+    """
+    x, row_in = check_array(x)
+    row_out = lookup(dtype, "dtype")
+    out = check_out(out, x.shape, row_out, x)
+    overflow = _cast_kernel(
+        as_storage(x, row_in).reshape(-1), as_storage(out, row_out).reshape(-1), row_in.tag, row_out.tag
+    )
+    if overflow:
+        warnings.warn(
+            f"overflow in cast to {row_out.name}: {overflow} finite value(s) of x exceed "
+            f"{row_out.max:g} and became inf",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return out

@@ -1,0 +1,482 @@
+"""dtype registry and the Numba-callable codec of each dtype (layer 1).
+
+Numba has no float16 or bfloat16 type on the CPU, so 16-bit floats live in
+kernels as their ``uint16`` bit patterns and are widened to ``float32`` for
+arithmetic.  float32 <-> float16 goes through LLVM ``fptrunc``/``fpext`` to
+``half`` inside a Numba ``@intrinsic``; on x86 with F16C these compile to
+``vcvtps2ph``/``vcvtph2ps``.
+
+Conversion semantics (every codec, every direction; ``cast`` and the output
+stage of every transform):
+
+===========  ==========================================================
+into         rule
+===========  ==========================================================
+float16      round to nearest, ties to even; ``|x| >= 65520`` -> +-inf;
+             NaN stays NaN (payload may change); exactly ``astype(float16)``
+bfloat16     round to nearest, ties to even on the float32 bits; overflow
+             -> +-inf; NaN stays (quiet) NaN; exactly ``ml_dtypes``
+float32      round to nearest, ties to even (float64 input); exactly numpy
+float64      exact
+uint8/16     round half to even, then saturate to [0, max]; NaN -> 0;
+             -inf -> 0, +inf -> max (numpy's cast is undefined there)
+===========  ==========================================================
+
+float64 -> float16/bfloat16 rounds once: the float64 value is first rounded
+*to odd* into float32 (24 bits >= 11 + 2 and >= 8 + 2), which makes the
+following round-to-nearest-even exactly the correctly rounded result.
+
+Compute codecs: float16/bfloat16 *arithmetic* is emulated by float32 operations
+rounded to the 16-bit format after every operation (float32's 24-bit
+significand is >= 2p + 2, so the double rounding is innocuous for + - * / and
+sqrt); ``rnd`` is that rounding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_dtypes
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange
+from numba.core import cgutils, types
+from numba.core.errors import TypingError
+from numba.extending import intrinsic, overload
+
+from ._tags import Tag, TagType, tag_name
+
+JIT = dict(cache=True, fastmath=False, nogil=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class DType:
+    """One row of the dtype registry."""
+
+    name: str
+    dtype: np.dtype  # the numpy dtype at the Python boundary
+    storage: np.dtype  # how kernels hold it (16-bit floats as uint16 bits)
+    is_integer: bool
+    scalar: type  # numpy scalar type, for constants computed in Python
+    tag: Tag
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def max(self) -> float:
+        info = np.iinfo(self.dtype) if self.is_integer else ml_dtypes.finfo(self.dtype)
+        return float(info.max)
+
+    @property
+    def can_compute(self) -> bool:
+        return not self.is_integer
+
+
+def _row(name, np_dtype, storage, is_integer):
+    np_dtype = np.dtype(np_dtype)
+    return DType(name, np_dtype, np.dtype(storage), is_integer, np_dtype.type, Tag("codec", name))
+
+
+REGISTRY: dict[str, DType] = {
+    r.name: r
+    for r in (
+        _row("uint8", np.uint8, np.uint8, True),
+        _row("uint16", np.uint16, np.uint16, True),
+        _row("float16", np.float16, np.uint16, False),
+        _row("bfloat16", ml_dtypes.bfloat16, np.uint16, False),
+        _row("float32", np.float32, np.float32, False),
+        _row("float64", np.float64, np.float64, False),
+    )
+}
+COMPUTE_DTYPES = tuple(n for n, r in REGISTRY.items() if r.can_compute)
+
+
+def supported() -> str:
+    return ", ".join(REGISTRY)
+
+
+def lookup(dtype, argument: str = "dtype") -> DType:
+    """Registry row for a dtype given by name, numpy dtype, scalar type or array.
+
+    Raises TypeError naming ``argument`` and listing the supported dtypes.
+    """
+    if isinstance(dtype, DType):
+        return dtype
+    if isinstance(dtype, str) and dtype in REGISTRY:
+        return REGISTRY[dtype]
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        np_dtype = None
+    if np_dtype is not None:
+        for row in REGISTRY.values():
+            if row.dtype == np_dtype:
+                return row
+    raise TypeError(
+        f"{argument}={dtype!r} is not supported; use one of: {supported()}"
+    )
+
+
+def as_storage(a: np.ndarray, row: DType) -> np.ndarray:
+    """View an array as the bit patterns the kernels read and write."""
+    return a.view(row.storage)
+
+
+# --------------------------------------------------------------------------
+# LLVM intrinsics: half conversions, bit casts, fma
+# --------------------------------------------------------------------------
+
+
+@intrinsic
+def f32_to_f16_bits(typingctx, v):
+    """float32 -> float16 bits, round to nearest even (F16C vcvtps2ph)."""
+    if v != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
+
+    return types.uint16(types.float32), codegen
+
+
+@intrinsic
+def f16_bits_to_f32(typingctx, b):
+    """float16 bits -> float32, exact (F16C vcvtph2ps)."""
+    if b != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+
+    return types.float32(types.uint16), codegen
+
+
+def _make_bitcast(src, dst):
+    """Reinterpret bits.  An integer source of any width is first truncated or
+    zero-extended to the target's width (Numba widens uint32 arithmetic)."""
+
+    @intrinsic
+    def bitcast(typingctx, v):
+        from_int = isinstance(src, types.Integer)
+        if not (v == src or (from_int and isinstance(v, types.Integer))):
+            return None
+
+        def codegen(context, builder, signature, args):
+            val = args[0]
+            if from_int and v.bitwidth != src.bitwidth:
+                ity = ir.IntType(src.bitwidth)
+                val = builder.trunc(val, ity) if v.bitwidth > src.bitwidth else builder.zext(val, ity)
+            return builder.bitcast(val, context.get_value_type(dst))
+
+        return dst(v), codegen
+
+    return bitcast
+
+
+f32_bits = _make_bitcast(types.float32, types.uint32)
+f32_from_bits = _make_bitcast(types.uint32, types.float32)
+f64_bits = _make_bitcast(types.float64, types.uint64)
+f64_from_bits = _make_bitcast(types.uint64, types.float64)
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c with one rounding (llvm.fma), for float32 or float64."""
+    if not (a == b == c and a in (types.float32, types.float64)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        t = args[0].type
+        name = "llvm.fma.f64" if a == types.float64 else "llvm.fma.f32"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(t, [t, t, t]), name)
+        return builder.call(fn, args)
+
+    return a(a, a, a), codegen
+
+
+# --------------------------------------------------------------------------
+# scalar helpers (njit, inlined by LLVM)
+# --------------------------------------------------------------------------
+
+
+@njit(**JIT)
+def round_to_odd_f32(d):
+    """float64 -> float32 rounded to odd: exact values stay, inexact get an odd last bit."""
+    f = np.float32(d)
+    if np.float64(f) != d and d == d:
+        bits = f32_bits(f)
+        if bits & np.uint32(1) == 0:  # RNE chose the even neighbour; take the odd one
+            if abs(np.float64(f)) > abs(d):
+                bits -= np.uint32(1)
+            else:
+                bits += np.uint32(1)
+            f = f32_from_bits(bits)
+    return f
+
+
+@njit(**JIT)
+def f32_to_bf16_bits(f):
+    """float32 -> bfloat16 bits, round to nearest even; NaN -> quiet NaN (as ml_dtypes)."""
+    bits = f32_bits(f)
+    if f != f:
+        return np.uint16((bits >> np.uint32(16)) | np.uint32(0x40))
+    bits += np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))
+    return np.uint16(bits >> np.uint32(16))
+
+
+@njit(**JIT)
+def bf16_bits_to_f32(b):
+    return f32_from_bits(np.uint32(b) << np.uint32(16))
+
+
+@njit(**JIT)
+def round_to_odd_f64(a, b):
+    """a + b (float64) rounded to odd: TwoSum gives the exact error of the sum."""
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    if err != 0.0 and s == s:
+        bits = f64_bits(s)
+        if bits & np.uint64(1) == 0:
+            if (err > 0.0) == (s > 0.0):
+                bits += np.uint64(1)
+            else:
+                bits -= np.uint64(1)
+            s = f64_from_bits(bits)
+    return s
+
+
+def _saturate_impl(maxval, int_type):
+    def impl(v):
+        if v != v:
+            return int_type(0)
+        r = np.rint(v)
+        if r <= 0:
+            return int_type(0)
+        if r >= maxval:
+            return int_type(maxval)
+        return int_type(r)
+
+    return impl
+
+
+_sat_u8 = njit(**JIT)(_saturate_impl(255, np.uint8))
+_sat_u16 = njit(**JIT)(_saturate_impl(65535, np.uint16))
+
+
+# --------------------------------------------------------------------------
+# codec overloads: decode, encode, to_compute, rnd
+# --------------------------------------------------------------------------
+
+
+def decode(codec, raw):
+    """Storage value -> float32 (float64 for float64), exact."""
+
+
+def encode(codec, v):
+    """float32/float64 value -> storage value, one correctly rounded step."""
+
+
+def to_compute(codec, v):
+    """A decoded value rounded into a compute dtype, held in its arithmetic type."""
+
+
+def rnd(codec, v):
+    """Round an arithmetic result to the compute dtype (emulated 16-bit arithmetic)."""
+
+
+def arith_type(name: str):
+    return types.float64 if name == "float64" else types.float32
+
+
+@overload(decode, jit_options=JIT)
+def _ov_decode(codec, raw):
+    name = tag_name(codec, "codec")
+    if name in ("uint8", "uint16", "float32"):
+        return lambda codec, raw: np.float32(raw)
+    if name == "float64":
+        return lambda codec, raw: raw
+    if name == "float16":
+        return lambda codec, raw: f16_bits_to_f32(raw)
+    if name == "bfloat16":
+        return lambda codec, raw: bf16_bits_to_f32(raw)
+    raise TypingError(f"no decode for {name}")
+
+
+@overload(encode, jit_options=JIT)
+def _ov_encode(codec, v):
+    name = tag_name(codec, "codec")
+    wide = v == types.float64
+    if name == "uint8":
+        return lambda codec, v: _sat_u8(v)
+    if name == "uint16":
+        return lambda codec, v: _sat_u16(v)
+    if name == "float32":
+        return lambda codec, v: np.float32(v)
+    if name == "float64":
+        return lambda codec, v: np.float64(v)
+    if name == "float16":
+        if wide:
+            return lambda codec, v: f32_to_f16_bits(round_to_odd_f32(v))
+        return lambda codec, v: f32_to_f16_bits(v)
+    if name == "bfloat16":
+        if wide:
+            return lambda codec, v: f32_to_bf16_bits(round_to_odd_f32(v))
+        return lambda codec, v: f32_to_bf16_bits(v)
+    raise TypingError(f"no encode for {name}")
+
+
+@overload(to_compute, jit_options=JIT)
+def _ov_to_compute(codec, v):
+    name = tag_name(codec, "codec")
+    if name == "float64":
+        return lambda codec, v: np.float64(v)
+    if name == "float32":
+        return lambda codec, v: np.float32(v)
+    if name == "float16":
+        return lambda codec, v: f16_bits_to_f32(encode(codec, v))
+    if name == "bfloat16":
+        return lambda codec, v: bf16_bits_to_f32(encode(codec, v))
+    raise TypingError(f"{name} is not a compute dtype")
+
+
+@overload(rnd, jit_options=JIT)
+def _ov_rnd(codec, v):
+    name = tag_name(codec, "codec")
+    if name in ("float32", "float64"):
+        return lambda codec, v: v
+    if name == "float16":
+        return lambda codec, v: f16_bits_to_f32(f32_to_f16_bits(v))
+    if name == "bfloat16":
+        return lambda codec, v: bf16_bits_to_f32(f32_to_bf16_bits(v))
+    raise TypingError(f"{name} is not a compute dtype")
+
+
+def as_arith(codec, v):
+    """A number converted to the arithmetic type of a compute codec (no 16-bit rounding)."""
+
+
+@overload(as_arith, jit_options=JIT)
+def _ov_as_arith(codec, v):
+    name = tag_name(codec, "codec")
+    if name == "float64":
+        return lambda codec, v: np.float64(v)
+    return lambda codec, v: np.float32(v)
+
+
+def fma_c(codec, a, b, c):
+    """a * b + c rounded once to the compute dtype."""
+
+
+@overload(fma_c, jit_options=JIT)
+def _ov_fma_c(codec, a, b, c):
+    name = tag_name(codec, "codec")
+    if name in ("float32", "float64"):
+        return lambda codec, a, b, c: fma(a, b, c)
+
+    # 16-bit: the float64 product of two <= 11-bit significands is exact; the sum
+    # is rounded to odd in float64 (TwoSum), then once more correctly to 16 bits.
+    def impl(codec, a, b, c):
+        return to_compute(codec, round_to_odd_f64(np.float64(a) * np.float64(b), np.float64(c)))
+
+    return impl
+
+
+def order_key(codec, raw):
+    """A signed integer whose order is the value order (integer min/max vectorise,
+    float min/max without fast-math do not).  NaNs land outside ``key_range``."""
+
+
+@overload(order_key, jit_options=JIT)
+def _ov_order_key(codec, raw):
+    name = tag_name(codec, "codec")
+    if name in ("uint8", "uint16"):
+        return lambda codec, raw: np.int32(raw)
+    if name in ("float16", "bfloat16"):
+
+        def impl16(codec, raw):
+            b = np.int32(raw)
+            m = b & np.int32(0x7FFF)
+            return m if b < np.int32(0x8000) else np.int32(-m - 1)
+
+        return impl16
+    if name == "float32":
+
+        def impl32(codec, raw):
+            b = np.int32(f32_bits(raw))
+            return np.int32(b ^ ((b >> np.int32(31)) & np.int32(0x7FFFFFFF)))
+
+        return impl32
+    if name == "float64":
+
+        def impl64(codec, raw):
+            b = np.int64(f64_bits(raw))
+            return np.int64(b ^ ((b >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF)))
+
+        return impl64
+    raise TypingError(name)
+
+
+def key_range(name: str) -> tuple[int, int]:
+    """(key of -inf, key of +inf): keys outside are NaN; for integers the full key range."""
+    if name in ("uint8", "uint16"):
+        return -(2**31), 2**31 - 1
+    pos_inf = {"float16": 0x7C00, "bfloat16": 0x7F80, "float32": 0x7F800000, "float64": 0x7FF0000000000000}[name]
+    return -pos_inf - 1, pos_inf
+
+
+def key_to_value(name: str, keys: np.ndarray) -> np.ndarray:
+    """Inverse of order_key, as float64 values."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if name in ("uint8", "uint16"):
+        return keys.astype(np.float64)
+    if name in ("float16", "bfloat16"):
+        bits = np.where(keys >= 0, keys, (~keys) | 0x8000).astype(np.uint16)
+        return bits.view(REGISTRY[name].dtype).astype(np.float64)
+    if name == "float32":
+        k = keys.astype(np.int32)
+        return (k ^ ((k >> 31) & 0x7FFFFFFF)).view(np.float32).astype(np.float64)
+    k = keys
+    return (k ^ ((k >> 63) & 0x7FFFFFFFFFFFFFFF)).view(np.float64)
+
+
+# --------------------------------------------------------------------------
+# the cast kernel
+# --------------------------------------------------------------------------
+
+
+@njit(parallel=True, **JIT)
+def _cast_kernel(x, out, cin, cout):
+    """out[i] = encode(decode(x[i])): one rounding; returns the finite -> inf count."""
+    overflow = 0
+    for i in prange(x.size):
+        v = decode(cin, x[i])
+        y = encode(cout, v)
+        out[i] = y
+        overflow += is_overflow(cout, v, y)
+    return overflow
+
+
+def is_overflow(codec, v, y):
+    """1 when a finite input value v ended as an infinite encoded output y."""
+
+
+
+@overload(is_overflow, jit_options=JIT)
+def _ov_is_overflow(codec, v, y):
+    name = tag_name(codec, "codec")
+    if name in ("uint8", "uint16", "float64"):
+        return lambda codec, v, y: 0
+    if name == "float32":
+        return lambda codec, v, y: int(np.isinf(y) and np.isfinite(v))
+    if name in ("float16", "bfloat16"):
+        exp_mask = 0x7C00 if name == "float16" else 0x7F80
+
+        def impl(codec, v, y):
+            return int((y & 0x7FFF) == exp_mask and np.isfinite(v))
+
+        return impl
+    raise TypingError(name)
+

@@ -1,0 +1,251 @@
+"""Speed ratios measured side by side in one process (``precision-bench speed``).
+
+One table of cases serves this script and the pytest-benchmark guards in
+``tests/test_speed.py``.  Each case names our kernel, the numpy expression a
+user would otherwise write (or none), and the bytes it must move; the memory
+roofline is a parallel copy (or, for reductions, a parallel read) of the same
+bytes with the same threads, timed in the same process.  Times are the best
+of several repeats, interleaved, because these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Callable
+
+import ml_dtypes
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+from .cast import cast
+from .codecs import JIT
+from .stats import fit
+from .transforms import transform
+
+
+@njit(parallel=True, **JIT)
+def copy_probe(src, dst):
+    """The roofline: a parallel copy of src into dst (uint64 words)."""
+    for i in prange(src.size):
+        dst[i] = src[i]
+
+
+@njit(parallel=True, **JIT)
+def read_probe(src):
+    """The read roofline: a parallel sum over uint64 words."""
+    acc = np.uint64(0)
+    for i in prange(src.size):
+        acc += src[i]
+    return acc
+
+
+@dataclasses.dataclass
+class Case:
+    name: str
+    make: Callable[[int], tuple]  # n -> (x, out)
+    ours: Callable  # (x, out) -> None
+    numpy: Callable | None  # (x, out) -> None
+    reads_only: bool = False  # a reduction: roofline is the read probe
+    target_numpy: float | None = None  # the issue's speed-up over numpy
+    target_roofline: float = 0.8
+
+    def nbytes(self, x, out) -> int:
+        return x.nbytes + (0 if self.reads_only or out is None else out.nbytes)
+
+
+def _u8(n):
+    return np.random.default_rng(0).integers(0, 256, n, dtype=np.uint8)
+
+
+def _f32(n):
+    return np.random.default_rng(0).normal(0, 1000, n).astype(np.float32)
+
+
+def _minmax_np(dtype):
+    def run(x, out):
+        lo, hi = np.float32(x.min()), np.float32(x.max())
+        r = np.float32(1) / (hi - lo)
+        y = (x.astype(np.float32) - lo) * r
+        if out.dtype == np.float32:
+            out[...] = y
+        else:
+            out[...] = y.astype(out.dtype)
+
+    return run
+
+
+def _with_out(make_x, out_dtype):
+    def make(n):
+        x = make_x(n)
+        return x, np.empty(x.shape, out_dtype)
+
+    return make
+
+
+CASES = [
+    Case(
+        "minmax u8->f32",
+        _with_out(_u8, np.float32),
+        lambda x, out: transform(x, "minmax", formula="sub_mul", out=out),
+        _minmax_np(np.float32),
+        target_numpy=5.0,
+    ),
+    Case(
+        "minmax u8->f16",
+        _with_out(_u8, np.float16),
+        lambda x, out: transform(x, "minmax", formula="sub_mul", out_dtype="float16", out=out),
+        _minmax_np(np.float16),
+        target_numpy=20.0,
+    ),
+    Case(
+        "cast f32->f16",
+        _with_out(_f32, np.float16),
+        lambda x, out: cast(x, "float16", out=out),
+        lambda x, out: out.__setitem__(..., x.astype(np.float16)),
+        target_numpy=10.0,
+    ),
+    Case(
+        "cast f32->bf16",
+        _with_out(_f32, ml_dtypes.bfloat16),
+        lambda x, out: cast(x, "bfloat16", out=out),
+        lambda x, out: out.__setitem__(..., x.astype(ml_dtypes.bfloat16)),
+    ),
+    Case(
+        "standardize f32->f32",
+        _with_out(_f32, np.float32),
+        lambda x, out: transform(x, "standardize", params=STD_PARAMS[x.size], out=out),
+        lambda x, out: np.divide(np.subtract(x, np.float32(0.5), out=out), np.float32(1000), out=out),
+    ),
+    Case(
+        "scale u8->f16 (f16 compute)",
+        _with_out(_u8, np.float16),
+        lambda x, out: transform(x, "scale", compute_dtype="float16", out_dtype="float16", out=out),
+        lambda x, out: np.divide(x.astype(np.float16), np.float16(255), out=out),
+    ),
+    Case(
+        "quantize f32->u8",
+        _with_out(_f32, np.uint8),
+        lambda x, out: transform(x, "quantize", params=QUANT_PARAMS[x.size], out=out),
+        lambda x, out: out.__setitem__(..., np.clip(np.rint(x / np.float32(8)) + 128, 0, 255)),
+    ),
+    Case(
+        "fit min/max f32",
+        _with_out(_f32, None),
+        lambda x, out: fit(x, "minmax"),
+        lambda x, out: (x.min(), x.max()),
+        reads_only=True,
+    ),
+]
+for _acc in ("naive", "pairwise", "kahan", "welford"):
+    CASES.append(
+        Case(
+            f"fit std {_acc} f64acc",
+            _with_out(_f32, None),
+            (lambda acc: lambda x, out: fit(x, "standardize", accumulator=acc))(_acc),
+            (lambda x, out: (x.mean(dtype=np.float64), x.std(dtype=np.float64))) if _acc == "pairwise" else None,
+            reads_only=True,
+            target_roofline=0.0,
+        )
+    )
+
+STD_PARAMS: dict = {}
+QUANT_PARAMS: dict = {}
+
+
+def prepare(case: Case, n: int):
+    """Build inputs and fitted params; warm every callable (JIT never timed)."""
+    x, out = case.make(n)
+    if n not in STD_PARAMS:
+        f = _f32(n)
+        STD_PARAMS[n] = fit(f, "standardize")
+        QUANT_PARAMS[n] = fit(f, "quantize")
+    case.ours(x, out)
+    if case.numpy is not None:
+        case.numpy(x, out)
+    return x, out
+
+
+def best_time(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def measure(case: Case, n: int, repeat: int = 7) -> dict:
+    x, out = prepare(case, n)
+    nbytes = case.nbytes(x, out)
+    src = np.ones((nbytes if case.reads_only else nbytes // 2) // 8, np.uint64)
+    dst = None if case.reads_only else np.empty_like(src)
+    probe = (lambda: read_probe(src)) if case.reads_only else (lambda: copy_probe(src, dst))
+    probe()
+    t_ours, t_np, t_probe = [], [], []
+    for _ in range(repeat):  # interleaved so drift hits all three alike
+        t_ours.append(best_time(lambda: case.ours(x, out), 1))
+        t_probe.append(best_time(probe, 1))
+        if case.numpy is not None:
+            t_np.append(best_time(lambda: case.numpy(x, out), 1))
+    ours, roof = min(t_ours), min(t_probe)
+    return {
+        "case": case.name,
+        "n": n,
+        "ours_s": ours,
+        "numpy_s": min(t_np) if t_np else None,
+        "vs_numpy": (min(t_np) / ours) if t_np else None,
+        "roofline_fraction": roof / ours,
+        "gb_per_s": nbytes / ours / 1e9,
+        "target_numpy": case.target_numpy,
+        "target_roofline": case.target_roofline,
+    }
+
+
+def compile_time_first_call() -> float:
+    """Seconds for a fresh process's first transform call (disk cache warm)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time, numpy as np; t=time.perf_counter(); import kernels; "
+        "kernels.transform(np.arange(256, dtype=np.uint8), 'minmax', out_dtype='float16'); "
+        "print(time.perf_counter()-t)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # warm the cache
+    res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(res.stdout.strip().splitlines()[-1])
+
+
+def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None) -> list[dict]:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = []
+    table = Table(title=f"precision-bench speed, n={n:,}, threads={get_num_threads()}, cpus={os.cpu_count()}")
+    for col in ("case", "ours ms", "numpy ms", "x numpy", "target", "roofline", "GB/s"):
+        table.add_column(col, justify="right" if col != "case" else "left")
+    for case in CASES:
+        if cases and case.name not in cases:
+            continue
+        r = measure(case, n, repeat)
+        rows.append(r)
+        table.add_row(
+            r["case"],
+            f"{r['ours_s'] * 1e3:.2f}",
+            f"{r['numpy_s'] * 1e3:.2f}" if r["numpy_s"] else "-",
+            f"{r['vs_numpy']:.1f}x" if r["vs_numpy"] else "-",
+            f">= {r['target_numpy']:g}x" if r["target_numpy"] else "",
+            f"{r['roofline_fraction']:.2f}",
+            f"{r['gb_per_s']:.1f}",
+        )
+    naive = next((r for r in rows if r["case"] == "fit std naive f64acc"), None)
+    console = Console()
+    console.print(table)
+    if naive:
+        for r in rows:
+            if r["case"].startswith("fit std") and r is not naive:
+                console.print(f"{r['case']}: {r['ours_s'] / naive['ours_s']:.2f}x naive's time")
+    console.print(f"first call in a fresh process (cache warm): {compile_time_first_call():.2f} s")
+    return rows

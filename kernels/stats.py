@@ -1,0 +1,589 @@
+"""Statistics (layer 2): parallel min/max and mean/variance with a chosen accumulator.
+
+Work is split into fixed chunks of rows (``CHUNK`` elements), independent of
+the thread count, so results are reproducible on any machine.  Per chunk and
+feature each accumulator produces ``(count, mean, M2)``; chunks are merged in
+order by Chan's formula.  min/max merge exactly.
+
+Accumulators (every sum, product, mean and M2 is rounded to ``acc_dtype``
+after each operation; counts are exact integers):
+
+==========  ================================================================
+naive       one sequential pass: ``s += x``, ``q += x*x``; ``mean = s/n``,
+            ``M2 = q - s*mean`` (the textbook formula: cancellation, and a
+            float16 sum of ones stalls at 2048)
+pairwise    two passes per chunk: blocks of 128 summed in 8 interleaved
+            lanes, blocks combined in a binary tree (numpy's scheme);
+            ``M2 = sum((x - mean)**2)`` the same way
+kahan       two passes per chunk, each a Kahan-compensated sum in 8
+            interleaved lanes, lanes combined by a compensated sum
+welford     one pass, Welford's update in 8 interleaved lanes, lanes
+            merged by Chan's formula
+==========  ================================================================
+
+NaN policy: ``raise`` (ValueError), ``omit`` (NaN values are skipped, the
+count excludes them), ``propagate`` (statistics become NaN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types as pytypes
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import overload
+
+from ._tags import Tag, tag_name
+from ._validate import check_array, check_choice
+from .codecs import COMPUTE_DTYPES, JIT, as_arith, decode, key_range, key_to_value, lookup, order_key, rnd, to_compute
+
+CHUNK = 1 << 16
+ACCUMULATORS = ("naive", "pairwise", "kahan", "welford")
+ACC_DTYPES = COMPUTE_DTYPES
+NAN_POLICIES = ("raise", "omit", "propagate")
+TRANSFORMS = ("minmax", "standardize", "scale", "maxabs", "quantize", "dequantize")
+_ACC_TAGS = {a: Tag("acc", a) for a in ACCUMULATORS}
+
+
+# --------------------------------------------------------------------------
+# kernels
+# --------------------------------------------------------------------------
+
+
+@njit(parallel=True, **JIT)
+def _minmax_flat(x, cin, kneg, kpos):
+    """(min key, max key, NaN count) over a flat array, in order-key space."""
+    kmin = kpos
+    kmax = kneg
+    nan = 0
+    for i in prange(x.size):
+        k = order_key(cin, x[i])
+        isnan = (k > kpos) | (k < kneg)
+        nan += isnan
+        kmin = min(kmin, kpos if isnan else k)
+        kmax = max(kmax, kneg if isnan else k)
+    return kmin, kmax, nan
+
+
+@njit(parallel=True, **JIT)
+def _minmax_features(x, nfeat, cin, kneg, kpos):
+    """Per-feature (min key, max key, NaN count): row chunks in parallel, merged exactly."""
+    rows = x.size // nfeat
+    per = max(1, CHUNK // nfeat)
+    nchunks = (rows + per - 1) // per
+    lo = np.empty((nchunks, nfeat), dtype=np.int64)
+    hi = np.empty((nchunks, nfeat), dtype=np.int64)
+    nans = np.zeros((nchunks, nfeat), dtype=np.int64)
+    for c in prange(nchunks):
+        for j in range(nfeat):
+            lo[c, j] = kpos
+            hi[c, j] = kneg
+        for r in range(c * per, min(rows, c * per + per)):
+            for j in range(nfeat):
+                k = order_key(cin, x[r * nfeat + j])
+                isnan = (k > kpos) | (k < kneg)
+                nans[c, j] += isnan
+                lo[c, j] = min(lo[c, j], kpos if isnan else k)
+                hi[c, j] = max(hi[c, j], kneg if isnan else k)
+    out_lo = np.empty(nfeat, dtype=np.int64)
+    out_hi = np.empty(nfeat, dtype=np.int64)
+    out_nan = np.empty(nfeat, dtype=np.int64)
+    for j in range(nfeat):
+        out_lo[j] = lo[:, j].min()
+        out_hi[j] = hi[:, j].max()
+        out_nan[j] = nans[:, j].sum()
+    return out_lo, out_hi, out_nan
+
+
+def _minmax(flat, nfeat, row):
+    """Exact per-feature min, max (float64; NaN where every value is NaN) and NaN counts."""
+    kneg, kpos = key_range(row.name)
+    if nfeat == 1:
+        lo, hi, nan = _minmax_flat(flat, row.tag, kneg, kpos)
+        lo, hi, nan = np.array([lo]), np.array([hi]), np.array([nan])
+    else:
+        lo, hi, nan = _minmax_features(flat, nfeat, row.tag, kneg, kpos)
+    count = flat.size // nfeat
+    lo_v = np.where(nan == count, np.nan, key_to_value(row.name, lo))
+    hi_v = np.where(nan == count, np.nan, key_to_value(row.name, hi))
+    return lo_v, hi_v, nan
+
+
+@njit(**JIT)
+def _term(x, i, cin, ac, mean, square, skip_nan):
+    """One summand in acc arithmetic: x or (x - mean)**2; NaN -> 0 when skipped."""
+    v = to_compute(ac, decode(cin, x[i]))
+    valid = not (skip_nan and v != v)
+    if square:
+        d = rnd(ac, v - mean)
+        v = rnd(ac, d * d)
+    if not valid:
+        v = as_arith(ac, 0.0)
+    return v, valid
+
+
+@njit(**JIT)
+def _chan(ac, na, ma, m2a, nb, mb, m2b):
+    """Merge (n, mean, M2) partials: Chan et al.; counts are exact."""
+    if na == 0:
+        return nb, mb, m2b
+    if nb == 0:
+        return na, ma, m2a
+    n = na + nb
+    d = rnd(ac, mb - ma)
+    mean = rnd(ac, ma + rnd(ac, d * as_arith(ac, nb / n)))
+    m2 = rnd(ac, rnd(ac, m2a + m2b) + rnd(ac, rnd(ac, d * d) * as_arith(ac, na * nb / n)))
+    return n, mean, m2
+
+
+def _moments(acc, x, i0, cnt, stride, cin, ac, skip_nan):
+    """(count, mean, M2) of x[i0 + r*stride], r < cnt, with accumulator ``acc``."""
+
+
+@njit(**JIT)
+def _naive(x, i0, cnt, stride, cin, ac, skip_nan):
+    zero = as_arith(ac, 0.0)
+    s = zero
+    q = zero
+    k = 0
+    for r in range(cnt):
+        v, valid = _term(x, i0 + r * stride, cin, ac, zero, False, skip_nan)
+        s = rnd(ac, s + v)
+        q = rnd(ac, q + rnd(ac, v * v))
+        k += valid
+    if k == 0:
+        return 0.0, zero, zero
+    mean = rnd(ac, s / as_arith(ac, k))
+    m2 = rnd(ac, q - rnd(ac, s * mean))
+    if m2 < 0:  # cancellation can make it negative
+        m2 = zero
+    return float(k), mean, m2
+
+
+@njit(**JIT)
+def _pairwise_sum(x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
+    """Blocks of 128 in 8 lanes, blocks combined bottom-up in a binary tree."""
+    zero = as_arith(ac, 0.0)
+    stack = np.empty(64, dtype=np.float64)
+    level = np.empty(64, dtype=np.int64)
+    top = 0
+    k = 0
+    for b0 in range(0, cnt, 128):
+        blen = min(128, cnt - b0)
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+        r = 0
+        while r + 8 <= blen:
+            base = i0 + (b0 + r) * stride
+            t0, v0 = _term(x, base, cin, ac, mean, square, skip_nan)
+            t1, v1 = _term(x, base + stride, cin, ac, mean, square, skip_nan)
+            t2, v2 = _term(x, base + 2 * stride, cin, ac, mean, square, skip_nan)
+            t3, v3 = _term(x, base + 3 * stride, cin, ac, mean, square, skip_nan)
+            t4, v4 = _term(x, base + 4 * stride, cin, ac, mean, square, skip_nan)
+            t5, v5 = _term(x, base + 5 * stride, cin, ac, mean, square, skip_nan)
+            t6, v6 = _term(x, base + 6 * stride, cin, ac, mean, square, skip_nan)
+            t7, v7 = _term(x, base + 7 * stride, cin, ac, mean, square, skip_nan)
+            a0 = rnd(ac, a0 + t0)
+            a1 = rnd(ac, a1 + t1)
+            a2 = rnd(ac, a2 + t2)
+            a3 = rnd(ac, a3 + t3)
+            a4 = rnd(ac, a4 + t4)
+            a5 = rnd(ac, a5 + t5)
+            a6 = rnd(ac, a6 + t6)
+            a7 = rnd(ac, a7 + t7)
+            k += v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7
+            r += 8
+        s = rnd(
+            ac,
+            rnd(ac, rnd(ac, a0 + a1) + rnd(ac, a2 + a3)) + rnd(ac, rnd(ac, a4 + a5) + rnd(ac, a6 + a7)),
+        )
+        while r < blen:
+            t, v = _term(x, i0 + (b0 + r) * stride, cin, ac, mean, square, skip_nan)
+            s = rnd(ac, s + t)
+            k += v
+            r += 1
+        # push, then merge equal levels: a balanced tree over the blocks
+        stack[top] = s
+        level[top] = 0
+        top += 1
+        while top >= 2 and level[top - 1] == level[top - 2]:
+            merged = rnd(ac, as_arith(ac, stack[top - 2]) + as_arith(ac, stack[top - 1]))
+            top -= 1
+            stack[top - 1] = merged
+            level[top - 1] += 1
+    total = zero
+    while top > 0:  # the unpaired subtrees, smallest (last pushed) first
+        top -= 1
+        total = rnd(ac, as_arith(ac, stack[top]) + total)
+    return total, k
+
+
+@njit(**JIT)
+def _kahan_step(s, c, t, ac):
+    y = rnd(ac, t - c)
+    u = rnd(ac, s + y)
+    c = rnd(ac, rnd(ac, u - s) - y)
+    return u, c
+
+
+@njit(**JIT)
+def _kahan_sum(x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
+    zero = as_arith(ac, 0.0)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = zero
+    k = 0
+    r = 0
+    while r + 8 <= cnt:
+        base = i0 + r * stride
+        t0, v0 = _term(x, base, cin, ac, mean, square, skip_nan)
+        t1, v1 = _term(x, base + stride, cin, ac, mean, square, skip_nan)
+        t2, v2 = _term(x, base + 2 * stride, cin, ac, mean, square, skip_nan)
+        t3, v3 = _term(x, base + 3 * stride, cin, ac, mean, square, skip_nan)
+        t4, v4 = _term(x, base + 4 * stride, cin, ac, mean, square, skip_nan)
+        t5, v5 = _term(x, base + 5 * stride, cin, ac, mean, square, skip_nan)
+        t6, v6 = _term(x, base + 6 * stride, cin, ac, mean, square, skip_nan)
+        t7, v7 = _term(x, base + 7 * stride, cin, ac, mean, square, skip_nan)
+        s0, c0 = _kahan_step(s0, c0, t0, ac)
+        s1, c1 = _kahan_step(s1, c1, t1, ac)
+        s2, c2 = _kahan_step(s2, c2, t2, ac)
+        s3, c3 = _kahan_step(s3, c3, t3, ac)
+        s4, c4 = _kahan_step(s4, c4, t4, ac)
+        s5, c5 = _kahan_step(s5, c5, t5, ac)
+        s6, c6 = _kahan_step(s6, c6, t6, ac)
+        s7, c7 = _kahan_step(s7, c7, t7, ac)
+        k += v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7
+        r += 8
+    # lanes, then the tail, through one more compensated sum
+    s, c = zero, zero
+    s, c = _kahan_step(s, c, s0, ac)
+    s, c = _kahan_step(s, c, s1, ac)
+    s, c = _kahan_step(s, c, s2, ac)
+    s, c = _kahan_step(s, c, s3, ac)
+    s, c = _kahan_step(s, c, s4, ac)
+    s, c = _kahan_step(s, c, s5, ac)
+    s, c = _kahan_step(s, c, s6, ac)
+    s, c = _kahan_step(s, c, s7, ac)
+    s, c = _kahan_step(s, c, rnd(ac, -(rnd(ac, rnd(ac, c0 + c1) + rnd(ac, c2 + c3)) + rnd(ac, rnd(ac, c4 + c5) + rnd(ac, c6 + c7)))), ac)
+    while r < cnt:
+        t, v = _term(x, i0 + r * stride, cin, ac, mean, square, skip_nan)
+        s, c = _kahan_step(s, c, t, ac)
+        k += v
+        r += 1
+    return s, k
+
+
+def _sum(acc, x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
+    """Sum of x (or of (x - mean)**2) with the two-pass accumulators."""
+
+
+@overload(_sum, jit_options=JIT)
+def _ov_sum(acc, x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
+    impl = {"pairwise": _pairwise_sum, "kahan": _kahan_sum}[tag_name(acc, "acc")]
+    return lambda acc, x, i0, cnt, stride, cin, ac, mean, square, skip_nan: impl(
+        x, i0, cnt, stride, cin, ac, mean, square, skip_nan
+    )
+
+
+@njit(**JIT)
+def _two_pass(acc, x, i0, cnt, stride, cin, ac, skip_nan):
+    zero = as_arith(ac, 0.0)
+    s, k = _sum(acc, x, i0, cnt, stride, cin, ac, zero, False, skip_nan)
+    if k == 0:
+        return 0.0, zero, zero
+    mean = rnd(ac, s / as_arith(ac, k))
+    m2, _ = _sum(acc, x, i0, cnt, stride, cin, ac, mean, True, skip_nan)
+    return float(k), mean, m2
+
+
+@njit(**JIT)
+def _welford_step(n, m, m2, t, valid, ac):
+    if valid:
+        n += 1.0
+        d = rnd(ac, t - m)
+        m = rnd(ac, m + rnd(ac, d / as_arith(ac, n)))
+        m2 = rnd(ac, m2 + rnd(ac, d * rnd(ac, t - m)))
+    return n, m, m2
+
+
+@njit(**JIT)
+def _welford(x, i0, cnt, stride, cin, ac, skip_nan):
+    zero = as_arith(ac, 0.0)
+    n0 = n1 = n2 = n3 = n4 = n5 = n6 = n7 = 0.0
+    m0 = m1 = m2_ = m3 = m4 = m5 = m6 = m7 = zero
+    q0 = q1 = q2 = q3 = q4 = q5 = q6 = q7 = zero
+    r = 0
+    while r + 8 <= cnt:
+        base = i0 + r * stride
+        t0, v0 = _term(x, base, cin, ac, zero, False, skip_nan)
+        t1, v1 = _term(x, base + stride, cin, ac, zero, False, skip_nan)
+        t2, v2 = _term(x, base + 2 * stride, cin, ac, zero, False, skip_nan)
+        t3, v3 = _term(x, base + 3 * stride, cin, ac, zero, False, skip_nan)
+        t4, v4 = _term(x, base + 4 * stride, cin, ac, zero, False, skip_nan)
+        t5, v5 = _term(x, base + 5 * stride, cin, ac, zero, False, skip_nan)
+        t6, v6 = _term(x, base + 6 * stride, cin, ac, zero, False, skip_nan)
+        t7, v7 = _term(x, base + 7 * stride, cin, ac, zero, False, skip_nan)
+        n0, m0, q0 = _welford_step(n0, m0, q0, t0, v0, ac)
+        n1, m1, q1 = _welford_step(n1, m1, q1, t1, v1, ac)
+        n2, m2_, q2 = _welford_step(n2, m2_, q2, t2, v2, ac)
+        n3, m3, q3 = _welford_step(n3, m3, q3, t3, v3, ac)
+        n4, m4, q4 = _welford_step(n4, m4, q4, t4, v4, ac)
+        n5, m5, q5 = _welford_step(n5, m5, q5, t5, v5, ac)
+        n6, m6, q6 = _welford_step(n6, m6, q6, t6, v6, ac)
+        n7, m7, q7 = _welford_step(n7, m7, q7, t7, v7, ac)
+        r += 8
+    while r < cnt:  # the tail goes to lane 0
+        t, v = _term(x, i0 + r * stride, cin, ac, zero, False, skip_nan)
+        n0, m0, q0 = _welford_step(n0, m0, q0, t, v, ac)
+        r += 1
+    n, m, q = _chan(ac, n0, m0, q0, n1, m1, q1)
+    n, m, q = _chan(ac, n, m, q, n2, m2_, q2)
+    n, m, q = _chan(ac, n, m, q, n3, m3, q3)
+    n, m, q = _chan(ac, n, m, q, n4, m4, q4)
+    n, m, q = _chan(ac, n, m, q, n5, m5, q5)
+    n, m, q = _chan(ac, n, m, q, n6, m6, q6)
+    n, m, q = _chan(ac, n, m, q, n7, m7, q7)
+    return n, m, q
+
+
+@overload(_moments, jit_options=JIT)
+def _ov_moments(acc, x, i0, cnt, stride, cin, ac, skip_nan):
+    name = tag_name(acc, "acc")
+    if name == "naive":
+        return lambda acc, x, i0, cnt, stride, cin, ac, skip_nan: _naive(x, i0, cnt, stride, cin, ac, skip_nan)
+    if name in ("pairwise", "kahan"):
+        return lambda acc, x, i0, cnt, stride, cin, ac, skip_nan: _two_pass(acc, x, i0, cnt, stride, cin, ac, skip_nan)
+    if name == "welford":
+        return lambda acc, x, i0, cnt, stride, cin, ac, skip_nan: _welford(x, i0, cnt, stride, cin, ac, skip_nan)
+    raise TypeError(name)
+
+
+@njit(parallel=True, **JIT)
+def _moments_kernel(x, nfeat, cin, ac, acc, skip_nan):
+    """Per-feature (count, mean, var, std), every op in the accumulator dtype."""
+    rows = x.size // nfeat
+    per = max(1, CHUNK // nfeat)
+    nchunks = (rows + per - 1) // per
+    cnt = np.zeros((nchunks, nfeat))
+    mean = np.zeros((nchunks, nfeat))
+    m2 = np.zeros((nchunks, nfeat))
+    for c in prange(nchunks):
+        r0 = c * per
+        r1 = min(rows, r0 + per)
+        for j in range(nfeat):
+            k, m, q = _moments(acc, x, r0 * nfeat + j, r1 - r0, nfeat, cin, ac, skip_nan)
+            cnt[c, j] = k
+            mean[c, j] = m
+            m2[c, j] = q
+    out = np.empty((4, nfeat))
+    for j in range(nfeat):
+        n, m, q = cnt[0, j], as_arith(ac, mean[0, j]), as_arith(ac, m2[0, j])
+        for c in range(1, nchunks):
+            n, m, q = _chan(ac, n, m, q, cnt[c, j], as_arith(ac, mean[c, j]), as_arith(ac, m2[c, j]))
+        var = rnd(ac, q / as_arith(ac, n)) if n > 0 else as_arith(ac, np.nan)
+        out[0, j] = n
+        out[1, j] = m if n > 0 else np.nan
+        out[2, j] = var
+        out[3, j] = rnd(ac, np.sqrt(var))
+    return out
+
+
+# --------------------------------------------------------------------------
+# public: fit and its immutable result
+# --------------------------------------------------------------------------
+
+
+def _readonly(a) -> np.ndarray:
+    a = np.array(a, dtype=np.float64, copy=True).reshape(-1)
+    a.flags.writeable = False
+    return a
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Params:
+    """Fitted parameters of one transform; immutable (arrays are read-only).
+
+    ``stats`` maps names to float64 arrays with one entry per feature:
+    ``min``/``max`` (minmax, maxabs, quantize), ``mean``/``var``/``std``
+    (standardize), ``maxabs``, ``divisor`` (scale), ``scale``/``zero_point``
+    (quantize, dequantize); ``count`` is the number of non-NaN values.
+    """
+
+    transform: str
+    input_dtype: str
+    axis: tuple | None
+    nfeat: int
+    stats: pytypes.MappingProxyType
+    options: pytypes.MappingProxyType
+    accumulator: str
+    acc_dtype: str
+    nan_policy: str
+
+    def __getitem__(self, name) -> np.ndarray:
+        return self.stats[name]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v if v.size > 1 else v[0]!r}" for k, v in self.stats.items())
+        return f"Params({self.transform!r}, {shown})"
+
+
+def normalize_axis(axis, ndim: int):
+    """None, or the leading axes (all but the last): per-column / per-channel."""
+    if axis is None:
+        return None
+    leading = tuple(range(ndim - 1))
+    try:
+        axes = tuple(sorted(int(a) % ndim for a in np.atleast_1d(axis)))
+    except (TypeError, ValueError):
+        axes = None
+    if ndim < 2 or axes != leading:
+        raise ValueError(
+            f"axis={axis!r} is not supported for a {ndim}-D array: use axis=None (one set of statistics) "
+            f"or axis={leading[0] if len(leading) == 1 else leading} (per column of 2-D data, per channel "
+            "of channel-last images)"
+        )
+    return leading
+
+
+def _nfeat(shape, axis) -> int:
+    return 1 if axis is None else int(shape[-1])
+
+
+def _feature_range(options) -> tuple[float, float]:
+    fr = options.get("feature_range", (0.0, 1.0))
+    try:
+        a, b = (float(v) for v in fr)
+    except (TypeError, ValueError):
+        raise ValueError(f"feature_range={fr!r} must be two numbers (a, b) with a < b") from None
+    if not (np.isfinite(a) and np.isfinite(b) and a < b):
+        raise ValueError(f"feature_range={fr!r} must be two finite numbers with a < b")
+    return a, b
+
+
+_OPTIONS = {
+    "minmax": {"feature_range"},
+    "standardize": set(),
+    "scale": {"divisor"},
+    "maxabs": set(),
+    "quantize": {"qdtype", "scale", "zero_point"},
+    "dequantize": {"qdtype", "scale", "zero_point"},
+}
+
+
+def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64", nan_policy="raise", **options) -> Params:
+    """Fit the statistics ``transform`` needs on ``x``; returns an immutable :class:`Params`.
+
+    ========== ==================================================================
+    transform  statistics (per feature when ``axis`` is given)
+    ========== ==================================================================
+    minmax     ``min``, ``max``; option ``feature_range=(0, 1)``
+    standardize ``mean``, ``var``, ``std`` (ddof 0) with ``accumulator`` in ``acc_dtype``
+    scale      option ``divisor`` (default: the integer input dtype's max, 255 or 65535)
+    maxabs     ``maxabs = max(|min|, |max|)``
+    quantize   ``scale = (max(hi,0) - min(lo,0)) / qmax`` and
+               ``zero_point = clip(rint(-min(lo,0) / scale), 0, qmax)`` in float64
+               (ONNX DynamicQuantizeLinear), or both given; ``qdtype`` uint8/uint16
+    dequantize ``scale`` and ``zero_point`` given (or the params of a quantize)
+    ========== ==================================================================
+
+    ``axis=None`` fits one set over all elements; ``axis`` naming every axis but
+    the last fits per column (2-D, as scikit-learn) or per channel (channel-last
+    images).  Zero range or zero std is kept as fitted; transforms then scale
+    by 1 (scikit-learn's convention).  min/max are exact; mean and variance are
+    rounded as the accumulator table in this module says.
+    """
+    transform = check_choice(transform, TRANSFORMS, "transform")
+    x, row = check_array(x)
+    axis = normalize_axis(axis, x.ndim)
+    accumulator = check_choice(accumulator, ACCUMULATORS, "accumulator")
+    acc_row = lookup(acc_dtype, "acc_dtype")
+    if not acc_row.can_compute:
+        raise TypeError(f"acc_dtype={acc_row.name!r} is not a float dtype; use one of: {', '.join(ACC_DTYPES)}")
+    nan_policy = check_choice(nan_policy, NAN_POLICIES, "nan_policy")
+    unknown = set(options) - _OPTIONS[transform]
+    if unknown:
+        raise TypeError(f"fit() got option(s) {sorted(unknown)} that {transform!r} does not take; "
+                        f"it takes: {sorted(_OPTIONS[transform]) or 'none'}")
+    nfeat = _nfeat(x.shape, axis)
+    flat = x.view(row.storage).reshape(-1)
+    stats: dict[str, np.ndarray] = {}
+    opts: dict = {}
+
+    need_minmax = transform in ("minmax", "maxabs") or (
+        transform == "quantize" and options.get("scale") is None
+    )
+    nan_count = np.zeros(nfeat, dtype=np.int64)
+    if need_minmax or transform == "standardize" or not row.is_integer:
+        lo, hi, nan_count = _minmax(flat, nfeat, row)
+        if nan_count.any() and nan_policy == "raise":
+            raise ValueError(
+                f"x contains {int(nan_count.sum())} NaN value(s); pass nan_policy='omit' to skip them "
+                "or nan_policy='propagate' to get NaN statistics"
+            )
+        if (np.isinf(lo).any() or np.isinf(hi).any()) and nan_policy != "propagate":
+            raise ValueError(
+                "x contains inf, so the fitted statistics are not finite; pass finite data, params "
+                "fitted elsewhere, or nan_policy='propagate' to accept inf/NaN statistics"
+            )
+        if nan_policy == "propagate":
+            lo = np.where(nan_count > 0, np.nan, lo)
+            hi = np.where(nan_count > 0, np.nan, hi)
+        if need_minmax:
+            stats["min"], stats["max"] = lo, hi
+    stats["count"] = x.size // nfeat - nan_count
+
+    if transform == "minmax":
+        opts["feature_range"] = _feature_range(options)
+    elif transform == "maxabs":
+        stats["maxabs"] = np.maximum(np.abs(stats["min"]), np.abs(stats["max"]))
+    elif transform == "standardize":
+        skip = bool(nan_policy == "omit" and nan_count.any())
+        res = _moments_kernel(flat, nfeat, row.tag, acc_row.tag, _ACC_TAGS[accumulator], skip)
+        # finite data whose sums overflow a 16-bit accumulator give inf/NaN here:
+        # that is the accumulator's measured behaviour, kept.
+        stats["count"], stats["mean"], stats["var"], stats["std"] = res
+    elif transform == "scale":
+        divisor = options.get("divisor")
+        if divisor is None:
+            if not row.is_integer:
+                raise ValueError(f"scale of {row.name} data needs divisor=, e.g. divisor=255")
+            divisor = row.max
+        divisor = float(divisor)
+        if not np.isfinite(divisor) or divisor == 0:
+            raise ValueError(f"divisor={divisor!r} must be finite and nonzero")
+        stats["divisor"] = np.full(nfeat, divisor)
+    elif transform in ("quantize", "dequantize"):
+        qrow = lookup(options.get("qdtype", "uint8"), "qdtype")
+        if qrow.name not in ("uint8", "uint16"):
+            raise TypeError(f"qdtype={qrow.name!r} must be uint8 or uint16")
+        opts["qdtype"] = qrow.name
+        qmax = qrow.max
+        scale, zp = options.get("scale"), options.get("zero_point")
+        if (scale is None) != (zp is None):
+            raise ValueError("give both scale= and zero_point=, or neither to fit them from min/max")
+        if scale is None:
+            if transform == "dequantize":
+                raise ValueError("dequantize needs scale= and zero_point= (or the params of a quantize fit)")
+            rmin = np.minimum(stats["min"], 0.0)
+            rmax = np.maximum(stats["max"], 0.0)
+            scale = (rmax - rmin) / qmax
+            scale = np.where(scale == 0, 1.0, scale)
+            zp = np.clip(np.rint(-rmin / scale), 0, qmax)
+        scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (nfeat,))
+        zp = np.broadcast_to(np.asarray(zp, dtype=np.float64), (nfeat,))
+        if not (np.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError(f"scale={scale!r} must be finite and > 0")
+        if not ((zp >= 0).all() and (zp <= qmax).all() and (zp == np.rint(zp)).all()):
+            raise ValueError(f"zero_point={zp!r} must be whole numbers in [0, {qmax:g}]")
+        stats["scale"], stats["zero_point"] = scale, zp
+
+    return Params(
+        transform=transform,
+        input_dtype=row.name,
+        axis=axis,
+        nfeat=nfeat,
+        stats=pytypes.MappingProxyType({k: _readonly(v) for k, v in stats.items()}),
+        options=pytypes.MappingProxyType(opts),
+        accumulator=accumulator,
+        acc_dtype=acc_row.name,
+        nan_policy=nan_policy,
+    )

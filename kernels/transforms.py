@@ -1,0 +1,319 @@
+"""Transforms (layer 3): one fused, parallel kernel per formula, and the inverses.
+
+Every transform is an affine map evaluated in the compute dtype, followed by
+one round-to-nearest-even into the output dtype (saturating, half-to-even, for
+integer outputs).  Parameters are fitted (:func:`kernels.fit`), rounded once to
+the compute dtype, and the derived constants are computed from them in the
+compute dtype (numpy float16 / ml_dtypes bfloat16 scalar arithmetic rounds
+after every operation, exactly as the kernels do).
+
+==============  =========  ============================================================
+transform       formula    y = (each operation rounded to the compute dtype)
+==============  =========  ============================================================
+minmax (a, b)   sub_div    ``(x - lo) / rng``, then ``* w + a`` when (a, b) != (0, 1)
+                sub_mul    ``(x - lo) * r``, ``r = 1 / rng``, then ``* w + a`` likewise
+                mul_add    ``x * s + t``, ``s = w / rng``, ``t = a - lo * s`` (scikit-learn)
+                fma        ``fma(x, s, t)``: one rounding
+standardize     all four   the same shapes with ``lo = mean``, ``rng = std``, (a, b) = (0, 1)
+scale (d)       div / mul  ``x / d`` / ``x * (1 / d)``
+maxabs          div / mul  ``x / m`` / ``x * (1 / m)``, ``m = max |x|``
+quantize        round      ``clip(rint(x / scale) + zero_point, 0, qmax)``
+dequantize      affine     ``(q - zero_point) * scale``
+==============  =========  ============================================================
+
+``rng = hi - lo`` and ``w = b - a``; ``rng == 0`` or ``std == 0`` (in the compute
+dtype) is replaced by 1 (scikit-learn's convention).  Inverses:
+``inverse(sub_div|sub_mul) = ((y - a) / w) * rng + lo`` (``y * rng + lo`` for
+(0, 1)), ``inverse(mul_add|fma) = (y - t) / s`` (scikit-learn's order),
+``inverse(div|mul) = y * d``, ``inverse(quantize) = dequantize`` and back.
+
+Integer inputs are converted to the compute dtype before any arithmetic, so
+``x - lo`` never wraps; uint16 values past 65504 become inf in a float16
+compute dtype, as they would in numpy.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import ml_dtypes  # noqa: F401  (registers bfloat16 scalars used through the registry)
+import numpy as np
+from numba import njit, prange
+from numba.extending import overload
+
+from ._tags import Tag, tag_name
+from ._validate import check_array, check_choice, check_out
+from .codecs import JIT, as_storage, decode, encode, fma_c, is_overflow, lookup, rnd, to_compute
+from .stats import Params, fit, normalize_axis
+
+FORMULAS = {
+    "minmax": ("sub_div", "sub_mul", "mul_add", "fma"),
+    "standardize": ("sub_div", "sub_mul", "mul_add", "fma"),
+    "scale": ("div", "mul"),
+    "maxabs": ("div", "mul"),
+    "quantize": ("round",),
+    "dequantize": ("affine",),
+}
+# scikit-learn's choices: MinMaxScaler x*s+t, StandardScaler (x-mean)/std, MaxAbsScaler x/m
+DEFAULT_FORMULA = {
+    "minmax": "mul_add",
+    "standardize": "sub_div",
+    "scale": "div",
+    "maxabs": "div",
+    "quantize": "round",
+    "dequantize": "affine",
+}
+_KERNEL_FORMULAS = ("sub_div", "sub_div_post", "sub_mul", "sub_mul_post", "mul_add", "fma", "quantize")
+_FORMULA_TAGS = {f: Tag("formula", f) for f in _KERNEL_FORMULAS}
+
+
+# --------------------------------------------------------------------------
+# kernel
+# --------------------------------------------------------------------------
+
+
+def evaluate(formula, cc, v, p0, p1, p2, p3):
+    """The formula applied to one value in compute dtype ``cc``."""
+
+
+@overload(evaluate, jit_options=JIT)
+def _ov_evaluate(formula, cc, v, p0, p1, p2, p3):
+    name = tag_name(formula, "formula")
+    if name == "sub_div":
+        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, rnd(cc, v - p0) / p1)
+    if name == "sub_mul":
+        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, rnd(cc, v - p0) * p1)
+    if name == "sub_div_post":
+        return lambda formula, cc, v, p0, p1, p2, p3: rnd(
+            cc, rnd(cc, rnd(cc, rnd(cc, v - p0) / p1) * p2) + p3
+        )
+    if name == "sub_mul_post":
+        return lambda formula, cc, v, p0, p1, p2, p3: rnd(
+            cc, rnd(cc, rnd(cc, rnd(cc, v - p0) * p1) * p2) + p3
+        )
+    if name == "mul_add":
+        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, rnd(cc, v * p0) + p1)
+    if name == "fma":
+        return lambda formula, cc, v, p0, p1, p2, p3: fma_c(cc, v, p0, p1)
+    if name == "quantize":
+
+        def impl(formula, cc, v, p0, p1, p2, p3):
+            q = rnd(cc, np.rint(rnd(cc, v / p0)) + p1)
+            q = p3 if q < p3 else q  # NaN passes through (and encodes to 0)
+            return p2 if q > p2 else q
+
+        return impl
+    raise TypeError(name)
+
+
+@njit(parallel=True, **JIT)
+def _apply_kernel(x, out, params, cin, cc, formula, cout):
+    """out = encode(formula(to_compute(decode(x)))) per element, in one pass.
+
+    ``params`` has one row of (p0, p1, p2, p3) per feature; features are the
+    fastest-varying index of the flat array.  With one feature the loop is a
+    flat unit-stride ``prange`` that LLVM vectorises.  Returns the count of
+    finite inputs that became inf.
+    """
+    nfeat = params.shape[0]
+    overflow = 0
+    if nfeat == 1:
+        p0 = params[0, 0]
+        p1 = params[0, 1]
+        p2 = params[0, 2]
+        p3 = params[0, 3]
+        for i in prange(x.size):
+            v = decode(cin, x[i])
+            e = encode(cout, evaluate(formula, cc, to_compute(cc, v), p0, p1, p2, p3))
+            out[i] = e
+            overflow += is_overflow(cout, v, e)
+    else:
+        for r in prange(x.size // nfeat):
+            for j in range(nfeat):
+                i = r * nfeat + j
+                v = decode(cin, x[i])
+                e = encode(
+                    cout,
+                    evaluate(formula, cc, to_compute(cc, v), params[j, 0], params[j, 1], params[j, 2], params[j, 3]),
+                )
+                out[i] = e
+                overflow += is_overflow(cout, v, e)
+    return overflow
+
+
+# --------------------------------------------------------------------------
+# parameters in the compute dtype
+# --------------------------------------------------------------------------
+
+
+def _in(crow, values):
+    """float64 values rounded once to the compute dtype (numpy / ml_dtypes array)."""
+    return np.asarray(values, dtype=np.float64).astype(crow.dtype)
+
+
+def _nonzero(a, crow):
+    return np.where(a == 0, crow.dtype.type(1), a).astype(crow.dtype)
+
+
+def _affine_base(params: Params, crow):
+    """(lo, rng, a, w, post) in the compute dtype for the affine transforms."""
+    t = params.transform
+    z = _in(crow, np.zeros(params.nfeat))
+    if t == "minmax":
+        lo, hi = _in(crow, params["min"]), _in(crow, params["max"])
+        a_, b_ = params.options["feature_range"]
+        a = _in(crow, np.full(params.nfeat, a_))
+        w = (_in(crow, np.full(params.nfeat, b_)) - a).astype(crow.dtype)
+        return lo, _nonzero((hi - lo).astype(crow.dtype), crow), a, w, (a_, b_) != (0.0, 1.0)
+    one = _in(crow, np.ones(params.nfeat))
+    if t == "standardize":
+        return _in(crow, params["mean"]), _nonzero(_in(crow, params["std"]), crow), z, one, False
+    if t == "scale":
+        return z, _in(crow, params["divisor"]), z, one, False
+    if t == "maxabs":
+        return z, _nonzero(_in(crow, params["maxabs"]), crow), z, one, False
+    raise AssertionError(t)
+
+
+def kernel_plan(params: Params, formula: str, crow, inverse: bool = False):
+    """(kernel formula name, params table (nfeat, 4) in the arithmetic type)."""
+    t = params.transform
+    if t in ("quantize", "dequantize"):
+        scale, zp = _in(crow, params["scale"]), _in(crow, params["zero_point"])
+        qmax = _in(crow, np.full(params.nfeat, lookup(params.options["qdtype"]).max))
+        z = _in(crow, np.zeros(params.nfeat))
+        if (t == "quantize") != inverse:
+            name, cols = "quantize", (scale, zp, qmax, z)
+        else:
+            name, cols = "sub_mul", (zp, scale, z, z)
+    else:
+        lo, rng, a, w, post = _affine_base(params, crow)
+        one = crow.dtype.type(1)
+        if formula in ("mul_add", "fma"):
+            s = (w / rng).astype(crow.dtype)
+            tt = (a - (lo * s).astype(crow.dtype)).astype(crow.dtype)
+            if inverse:
+                name, cols = "sub_div", (tt, s, s, s)
+            else:
+                name, cols = formula, (s, tt, s, s)
+        elif inverse:  # sub_div, sub_mul, div, mul
+            name, cols = ("sub_div_post", (a, w, rng, lo)) if post else ("mul_add", (rng, lo, lo, lo))
+        elif formula in ("sub_div", "div"):
+            name, cols = ("sub_div_post" if post else "sub_div"), (lo, rng, w, a)
+        else:  # sub_mul, mul
+            r = (one / rng).astype(crow.dtype)
+            name, cols = ("sub_mul_post" if post else "sub_mul"), (lo, r, w, a)
+    arith = np.float64 if crow.name == "float64" else np.float32
+    table = np.ascontiguousarray(np.stack([np.asarray(c).astype(arith) for c in cols], axis=1))
+    return name, table
+
+
+# --------------------------------------------------------------------------
+# public wrappers
+# --------------------------------------------------------------------------
+
+
+def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str):
+    x, row_in = check_array(x)
+    orow = lookup(out_dtype, "out_dtype")
+    if params.axis is not None:
+        if x.ndim < 2 or x.shape[-1] != params.nfeat:
+            raise ValueError(
+                f"params were fitted per feature ({params.nfeat} features along the last axis); "
+                f"x has shape {x.shape}"
+            )
+    out = check_out(out, x.shape, orow, x)
+    overflow = _apply_kernel(
+        as_storage(x, row_in).reshape(-1),
+        as_storage(out, orow).reshape(-1),
+        table,
+        row_in.tag,
+        crow.tag,
+        _FORMULA_TAGS[kname],
+        orow.tag,
+    )
+    if overflow:
+        warnings.warn(
+            f"overflow in {what}: {overflow} finite value(s) became inf in {orow.name} "
+            f"(largest finite {orow.max:g}) or in the compute dtype {crow.name}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return out
+
+
+def _compute_row(compute_dtype):
+    crow = lookup(compute_dtype, "compute_dtype")
+    if not crow.can_compute:
+        raise TypeError(
+            f"compute_dtype={crow.name!r} is not a float dtype; use one of: float16, bfloat16, float32, float64"
+        )
+    return crow
+
+
+def _formula(transform, formula):
+    if formula is None:
+        return DEFAULT_FORMULA[transform]
+    return check_choice(formula, FORMULAS[transform], "formula")
+
+
+def transform(
+    x,
+    transform,
+    *,
+    params=None,
+    formula=None,
+    compute_dtype="float32",
+    out_dtype=None,
+    axis=None,
+    out=None,
+    **fit_options,
+):
+    """Apply ``transform`` to ``x`` in one fused parallel pass (see the module table).
+
+    ``params=None`` fits on ``x`` (``fit_options`` and ``axis`` go to
+    :func:`kernels.fit`); params fitted elsewhere apply as they are, so values
+    outside the fitted range map outside [a, b].  ``formula`` defaults to
+    scikit-learn's (minmax ``mul_add``, standardize ``sub_div``, scale/maxabs
+    ``div``).  ``out_dtype`` defaults to float32, and to the quantized dtype for
+    ``quantize``.  Values that overflow to inf raise a ``RuntimeWarning`` (float16
+    tops out at 65504); integer outputs saturate.  ``x`` is never modified.
+    """
+    x, _ = check_array(x)
+    if params is None:
+        params = fit(x, transform, axis=axis, **fit_options)
+    else:
+        if not isinstance(params, Params):
+            raise TypeError(f"params must be the result of kernels.fit, got {type(params).__name__}")
+        if params.transform != transform:
+            raise ValueError(f"params were fitted for {params.transform!r}, not {transform!r}")
+        if fit_options:
+            raise TypeError(f"fit options {sorted(fit_options)} given together with params; pass one or the other")
+        if axis is not None and normalize_axis(axis, x.ndim) != params.axis:
+            raise ValueError(f"axis={axis!r} differs from the axis the params were fitted with ({params.axis})")
+    formula = _formula(transform, formula)
+    crow = _compute_row(compute_dtype)
+    if out_dtype is None:
+        out_dtype = params.options["qdtype"] if transform == "quantize" else "float32"
+    kname, table = kernel_plan(params, formula, crow)
+    return _run(x, params, kname, table, crow, out_dtype, out, transform)
+
+
+def inverse_transform(y, transform, params, *, formula=None, compute_dtype="float32", out_dtype="float32", out=None):
+    """Undo ``transform`` with the same ``params`` (and ``formula``) used forward.
+
+    ``inverse(sub_div | sub_mul)`` is ``((y - a) / w) * rng + lo``,
+    ``inverse(mul_add | fma)`` is ``(y - t) / s``, ``inverse(div | mul)`` is
+    ``y * d``, quantize and dequantize invert each other.  Each operation rounds
+    in ``compute_dtype``; a round trip through a compute dtype with ``p``
+    significand bits returns each value within a few units in the last place of
+    that dtype, relative to the fitted range (see the tests for the bounds).
+    """
+    if not isinstance(params, Params):
+        raise TypeError(f"params must be the result of kernels.fit, got {type(params).__name__}")
+    if params.transform != transform:
+        raise ValueError(f"params were fitted for {params.transform!r}, not {transform!r}")
+    formula = _formula(transform, formula)
+    crow = _compute_row(compute_dtype)
+    kname, table = kernel_plan(params, formula, crow, inverse=True)
+    return _run(y, params, kname, table, crow, out_dtype, out, f"inverse {transform}")

@@ -1,0 +1,34 @@
+import os
+
+import numpy as np
+import pytest
+
+from kernels import REGISTRY
+
+DTYPES = list(REGISTRY)
+FLOATS = [n for n, r in REGISTRY.items() if not r.is_integer]
+
+
+def sample(name: str, n: int = 3000, seed: int = 0) -> np.ndarray:
+    """Values that exercise a dtype: every code of small integers, spread and special floats."""
+    rng = np.random.default_rng(seed)
+    row = REGISTRY[name]
+    if name == "uint8":
+        return np.arange(256, dtype=np.uint8)
+    if name == "uint16":
+        return np.concatenate([np.arange(0, 65536, 37), [0, 1, 65504, 65519, 65520, 65535]]).astype(np.uint16)
+    vals = np.concatenate(
+        [
+            rng.normal(0, 3, n // 3),
+            rng.uniform(-300, 300, n // 3),
+            rng.integers(0, 256, n // 3) + 0.5,  # ties when rounded to integers
+            [0.0, -0.0, 1.0, -1.0, 0.5, 1.5, 2.5, 254.5, 255.5, 65504.0, 65519.0, 65520.0],
+        ]
+    )
+    return vals.astype(row.dtype)
+
+
+@pytest.fixture(autouse=True)
+def _no_numpy_threads_env():
+    # tests must not depend on a particular thread count; record it for failures
+    yield os.environ.get("NUMBA_NUM_THREADS")

@@ -1,0 +1,226 @@
+"""transform / inverse_transform: bit for bit against the op-by-op numpy reference."""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import sample
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from reference import NP, reference_transform, same_bits
+
+import kernels
+from kernels import COMPUTE_DTYPES, FORMULAS, REGISTRY, fit, inverse_transform, transform
+
+OUTS = list(REGISTRY)
+AFFINE = [(t, f) for t in ("minmax", "standardize", "scale", "maxabs") for f in FORMULAS[t]]
+
+
+def _quiet(fn, *a, **k):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*a, **k)
+
+
+def _source(transform_name, input_dtype):
+    x = sample(input_dtype, n=600)
+    if not REGISTRY[input_dtype].is_integer:
+        x = x[np.isfinite(x.astype(np.float64))]
+        x = x[np.abs(x.astype(np.float64)) < 60000]  # keep the fitted range finite in every compute dtype
+    return x
+
+
+def _options(t, input_dtype):
+    return {"divisor": 255.0} if t == "scale" else {}
+
+
+@pytest.mark.parametrize("out", OUTS)
+@pytest.mark.parametrize("compute", COMPUTE_DTYPES)
+@pytest.mark.parametrize("t,formula", AFFINE, ids=[f"{t}-{f}" for t, f in AFFINE])
+@pytest.mark.parametrize("input_dtype", ["uint16", "float32"])
+def test_affine_bitexact(input_dtype, t, formula, compute, out):
+    x = _source(t, input_dtype)
+    if formula == "fma" and x.size > 200:
+        x = x[:: max(1, x.size // 200)]  # the fma reference uses Fractions
+    params = fit(x, t, **_options(t, input_dtype))
+    ours = _quiet(transform, x, t, params=params, formula=formula, compute_dtype=compute, out_dtype=out)
+    ref = reference_transform(x, params, formula, compute, out)
+    assert same_bits(ours, ref)
+
+
+@pytest.mark.parametrize("compute", COMPUTE_DTYPES)
+@pytest.mark.parametrize("formula", ["sub_div", "mul_add"])
+@pytest.mark.parametrize("input_dtype", list(REGISTRY))
+def test_every_input_dtype_bitexact(input_dtype, formula, compute):
+    """The input codec is independent of the output stage: every input, two output dtypes."""
+    x = _source("minmax", input_dtype)
+    params = fit(x, "minmax")
+    for out in ("float16", "uint8"):
+        ours = _quiet(transform, x, "minmax", params=params, formula=formula, compute_dtype=compute, out_dtype=out)
+        assert same_bits(ours, reference_transform(x, params, formula, compute, out)), out
+
+
+@pytest.mark.parametrize("compute", COMPUTE_DTYPES)
+@pytest.mark.parametrize("out", OUTS)
+def test_minmax_feature_range_bitexact(compute, out):
+    x = sample("float32", n=900)
+    for formula in FORMULAS["minmax"]:
+        params = fit(x, "minmax", feature_range=(-1, 1))
+        ours = _quiet(transform, x, "minmax", params=params, formula=formula, compute_dtype=compute, out_dtype=out)
+        assert same_bits(ours, reference_transform(x, params, formula, compute, out)), formula
+
+
+@pytest.mark.parametrize("compute", COMPUTE_DTYPES)
+@pytest.mark.parametrize("qdtype", ["uint8", "uint16"])
+def test_quantize_dequantize_bitexact(compute, qdtype):
+    x = sample("float32", n=900)
+    params = fit(x, "quantize", qdtype=qdtype)
+    q = _quiet(transform, x, "quantize", params=params, compute_dtype=compute)
+    assert q.dtype == NP[qdtype]
+    assert same_bits(q, reference_transform(x, params, "round", compute, qdtype))
+    dq = fit(q, "dequantize", qdtype=qdtype, scale=params["scale"], zero_point=params["zero_point"])
+    back = _quiet(transform, q, "dequantize", params=dq, compute_dtype=compute, out_dtype="float32")
+    assert same_bits(back, reference_transform(q, dq, "affine", compute, "float32"))
+    # inverse_transform of quantize is dequantize with the same numbers
+    inv = _quiet(inverse_transform, q, "quantize", params, compute_dtype=compute)
+    assert same_bits(inv, back)
+
+
+def test_quantize_fitted_like_onnx_dynamic_quantize_linear():
+    x = np.array([-1.0, 0.0, 0.5, 3.0], np.float32)
+    p = fit(x, "quantize")
+    scale = (3.0 - -1.0) / 255
+    assert p["scale"][0] == scale
+    assert p["zero_point"][0] == np.clip(np.rint(1.0 / scale), 0, 255)
+    q = transform(x, "quantize", params=p)
+    assert q.dtype == np.uint8 and q[1] == p["zero_point"][0]
+
+
+def test_sklearn_minmaxscaler_bit_for_bit():
+    from sklearn.preprocessing import MinMaxScaler
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 7)) * rng.uniform(0.1, 1e4, 7) + rng.uniform(-50, 50, 7)
+    for fr in [(0, 1), (-1, 1), (2, 7)]:
+        ref = MinMaxScaler(feature_range=fr).fit_transform(X)
+        ours = transform(X, "minmax", formula="mul_add", compute_dtype="float64", out_dtype="float64", axis=0,
+                         feature_range=fr)
+        assert same_bits(ours, ref), fr
+        scaler = MinMaxScaler(feature_range=fr).fit(X)
+        p = fit(X, "minmax", axis=0, feature_range=fr)
+        assert same_bits(
+            inverse_transform(ours, "minmax", p, compute_dtype="float64", out_dtype="float64"),
+            scaler.inverse_transform(ref),
+        )
+
+
+def test_per_channel_images_match_per_channel_loop():
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (32, 24, 3), dtype=np.uint8)
+    img[..., 1] //= 4  # channels with different ranges
+    ours = transform(img, "minmax", axis=(0, 1), out_dtype="float16", formula="sub_div")
+    for c in range(3):
+        ch = np.ascontiguousarray(img[..., c])
+        assert same_bits(ours[..., c], transform(ch, "minmax", out_dtype="float16", formula="sub_div"))
+
+
+def test_params_from_training_data_apply_outside_range_without_wrapping():
+    train = np.array([10, 20, 200], np.uint8)
+    p = fit(train, "minmax")
+    test = np.array([0, 5, 10, 255], np.uint8)
+    y = transform(test, "minmax", params=p, formula="sub_div")
+    ref = (test.astype(np.float32) - np.float32(10)) / np.float32(190)
+    assert same_bits(y, ref)
+    assert y[0] < 0 and y[-1] > 1  # x - lo on uint8 would have wrapped to 246
+
+
+def test_constant_data_scales_by_one():
+    for t in ("minmax", "standardize", "maxabs"):
+        x = np.full(100, 7.0, np.float32) if t != "maxabs" else np.zeros(100, np.float32)
+        for formula in FORMULAS[t]:
+            y = transform(x, t, formula=formula)
+            assert np.isfinite(y).all()
+            assert (y == (x - (7 if t != "maxabs" else 0))).all()
+
+
+def test_standardize_matches_sklearn_standardscaler_on_float64():
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.default_rng(3).normal(5, 2, (1000, 4))
+    ref = StandardScaler().fit_transform(X)
+    ours = transform(X, "standardize", compute_dtype="float64", out_dtype="float64", axis=0)
+    # mean/std differ only by accumulation order: within a few ulps of 1
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-13)
+
+
+# ---------------------------------------------------------------- hypothesis
+
+
+finite32 = st.floats(-1e4, 1e4, allow_nan=False, width=32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    x=hnp.arrays(np.float32, st.integers(2, 300), elements=finite32),
+    t=st.sampled_from([("minmax", f) for f in FORMULAS["minmax"]] + [("standardize", "sub_div"), ("scale", "div"),
+                                                                     ("maxabs", "mul")]),
+    compute=st.sampled_from(COMPUTE_DTYPES),
+    out=st.sampled_from(["float16", "bfloat16", "float32", "float64", "uint8"]),
+)
+def test_sorted_inputs_give_sorted_outputs_and_input_untouched(x, t, compute, out):
+    name, formula = t
+    xs = np.sort(x)
+    before = xs.copy()
+    opts = {"divisor": 255.0} if name == "scale" else {}
+    y = _quiet(transform, xs, name, formula=formula, compute_dtype=compute, out_dtype=out, **opts)
+    assert np.array_equal(xs, before)
+    y64 = y.astype(np.float64)
+    assert not np.isnan(y64).any()
+    assert (np.diff(y64) >= 0).all()  # every step is monotone non-decreasing for a positive scale
+
+
+# Round-trip bound: forward then inverse, both in compute dtype c with unit roundoff u,
+# returns x within (k * u) * (|x| + |lo| + rng) for a small k (a handful of rounded ops,
+# each contributing at most u relative to the magnitudes above).  k = 8 is generous.
+ROUNDTRIP_K = 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    x=hnp.arrays(np.float64, st.integers(2, 200), elements=st.floats(-1e6, 1e6, allow_nan=False)),
+    formula=st.sampled_from(FORMULAS["minmax"]),
+    compute=st.sampled_from(["float32", "float64"]),
+)
+def test_minmax_round_trip_within_stated_bound(x, formula, compute):
+    p = fit(x, "minmax")
+    y = transform(x, "minmax", params=p, formula=formula, compute_dtype=compute, out_dtype=compute)
+    back = inverse_transform(y, "minmax", p, formula=formula, compute_dtype=compute, out_dtype="float64")
+    u = float(np.finfo(NP[compute]).eps) / 2
+    lo, hi = p["min"][0], p["max"][0]
+    bound = ROUNDTRIP_K * u * (np.abs(x) + abs(lo) + (hi - lo))
+    assert (np.abs(back - x) <= bound).all()
+
+
+def test_uint8_round_trip_through_float16_is_exact():
+    x = np.arange(256, dtype=np.uint8)
+    for formula in FORMULAS["minmax"]:
+        p = fit(x, "minmax")
+        y = transform(x, "minmax", params=p, formula=formula, out_dtype="float16")
+        back = inverse_transform(y, "minmax", p, formula=formula, out_dtype="uint8")
+        assert np.array_equal(back, x), formula
+
+
+def test_transform_out_is_honoured_and_returned():
+    x = sample("float32")
+    out = np.empty(x.shape, np.float16)
+    assert transform(x, "minmax", out=out, out_dtype="float16") is out
+
+
+def test_kernels_are_cached_on_disk():
+    from kernels.transforms import _apply_kernel
+
+    transform(np.arange(10, dtype=np.uint8), "minmax")
+    assert _apply_kernel._cache.cache_path  # cache=True resolved a cache location
+    assert _apply_kernel.stats.cache_hits or _apply_kernel.stats.cache_misses
+    assert kernels.codecs._cast_kernel._cache.cache_path
