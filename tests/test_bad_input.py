@@ -1,0 +1,127 @@
+"""Bad input: a clear exception naming the argument and the fix, never a crash or a silent wrong number."""
+
+import numpy as np
+import pytest
+
+from kernels import cast, fit, inverse_transform, transform
+
+
+@pytest.mark.parametrize("fn", [lambda x: cast(x, "float16"), lambda x: fit(x, "minmax"),
+                                lambda x: transform(x, "minmax")], ids=["cast", "fit", "transform"])
+def test_empty_and_0d(fn):
+    with pytest.raises(ValueError, match="empty"):
+        fn(np.array([], np.float32))
+    with pytest.raises(ValueError, match="0-d"):
+        fn(np.float32(3.0) * np.ones((), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.complex64, np.bool_, object, "U3"])
+def test_unsupported_input_dtype_lists_supported(dtype):
+    x = np.zeros(4, dtype=dtype)
+    for fn in (lambda: cast(x, "float16"), lambda: transform(x, "minmax"), lambda: fit(x, "minmax")):
+        with pytest.raises(TypeError, match="uint8, uint16, float16, bfloat16, float32, float64"):
+            fn()
+
+
+def test_unsupported_target_and_compute_dtypes():
+    x = np.arange(4, dtype=np.uint8)
+    with pytest.raises(TypeError, match="dtype='int8'"):
+        cast(x, "int8")
+    with pytest.raises(TypeError, match="compute_dtype"):
+        transform(x, "minmax", compute_dtype="uint8")
+    with pytest.raises(TypeError, match="acc_dtype"):
+        fit(x, "standardize", acc_dtype="uint16")
+    with pytest.raises(TypeError, match="out_dtype"):
+        transform(x, "minmax", out_dtype="int16")
+
+
+def test_nan_raises_by_default_naming_nan_policy():
+    x = np.array([1, np.nan, 2], np.float32)
+    with pytest.raises(ValueError, match="nan_policy"):
+        transform(x, "minmax")
+    with pytest.raises(ValueError, match="nan_policy"):
+        transform(x, "standardize")
+
+
+def test_inf_in_fit_data_is_refused():
+    with pytest.raises(ValueError, match="inf"):
+        fit(np.array([1, np.inf], np.float32), "minmax")
+
+
+def test_unknown_names():
+    x = np.arange(4, dtype=np.float32)
+    with pytest.raises(ValueError, match="transform="):
+        transform(x, "normalize")
+    with pytest.raises(ValueError, match="formula="):
+        transform(x, "scale", formula="mul_add", divisor=2)
+    with pytest.raises(ValueError, match="accumulator="):
+        fit(x, "standardize", accumulator="compensated")
+    with pytest.raises(ValueError, match="nan_policy="):
+        fit(x, "minmax", nan_policy="ignore")
+    with pytest.raises(TypeError, match="feature_range"):
+        fit(x, "standardize", feature_range=(0, 1))
+    with pytest.raises(ValueError, match="divisor"):
+        fit(x, "scale")
+    with pytest.raises(ValueError, match="divisor"):
+        fit(x, "scale", divisor=0)
+    with pytest.raises(ValueError, match="feature_range"):
+        fit(x, "minmax", feature_range=(1, 0))
+
+
+def test_non_contiguous_and_3d_work_and_axis_is_checked():
+    x = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    assert np.array_equal(transform(x[:, ::2], "minmax"), transform(np.ascontiguousarray(x[:, ::2]), "minmax"))
+    assert transform(x, "minmax", axis=(0, 1)).shape == x.shape
+    with pytest.raises(ValueError, match="axis"):
+        transform(x, "minmax", axis=1)
+    with pytest.raises(ValueError, match="axis"):
+        transform(x.reshape(-1), "minmax", axis=0)
+
+
+def test_wrong_out():
+    x = np.arange(10, dtype=np.float32)
+    with pytest.raises(TypeError, match="out.dtype"):
+        cast(x, "float16", out=np.empty(10, np.float32))
+    with pytest.raises(ValueError, match="out.shape"):
+        transform(x, "minmax", out=np.empty(9, np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        transform(x, "minmax", out=np.empty(20, np.float32)[::2])
+    with pytest.raises(ValueError, match="overlaps"):
+        buf = np.arange(11, dtype=np.float32)
+        transform(buf[:10], "minmax", out=buf[1:])
+    with pytest.raises(TypeError, match="out must be"):
+        transform(x, "minmax", out=[0] * 10)
+
+
+def test_in_place_only_when_out_is_x():
+    x = np.arange(10, dtype=np.float32)
+    y = transform(x, "minmax", out=x)
+    assert y is x and x[-1] == 1.0
+
+
+def test_float16_overflow_past_65504_warns():
+    x = np.array([0, 65504, 65535], np.uint16)
+    with pytest.warns(RuntimeWarning, match="1 finite value"):
+        y = transform(x, "scale", divisor=1, out_dtype="float16")
+    assert y.tolist() == [0, 65504, np.inf]
+    with pytest.warns(RuntimeWarning, match="compute dtype float16"):
+        transform(x, "scale", divisor=1, compute_dtype="float16", out_dtype="float32")
+
+
+def test_params_misuse():
+    x = np.arange(10, dtype=np.float32)
+    p = fit(x, "minmax")
+    with pytest.raises(ValueError, match="fitted for 'minmax'"):
+        transform(x, "standardize", params=p)
+    with pytest.raises(TypeError, match="params must be"):
+        inverse_transform(x, "minmax", {"min": 0})
+    with pytest.raises(TypeError, match="together with params"):
+        transform(x, "minmax", params=p, feature_range=(0, 2))
+    q = fit(x.reshape(5, 2), "minmax", axis=0)
+    with pytest.raises(ValueError, match="2 features"):
+        transform(x.reshape(2, 5), "minmax", params=q)
+
+
+def test_not_an_array():
+    with pytest.raises(TypeError, match="x must be a numpy array"):
+        cast("abc", "float16")

@@ -1,0 +1,37 @@
+"""pytest-benchmark guards over the same case table as `precision-bench speed`.
+
+CI runs these with --benchmark-disable (each body runs once, as a plain test
+of the case table); locally, `--benchmark-enable` times them and
+`--benchmark-compare` compares two runs.  No timing is asserted here.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from kernels import speed
+
+N = int(os.environ.get("PRECISION_BENCH_N", 1_000_000))
+
+
+@pytest.mark.parametrize("case", speed.CASES, ids=[c.name for c in speed.CASES])
+def test_ours(benchmark, case):
+    x, out = speed.prepare(case, N)
+    before = x.copy()
+    benchmark(case.ours, x, out)
+    assert np.array_equal(x, before)
+
+
+@pytest.mark.parametrize("case", [c for c in speed.CASES if c.numpy], ids=[c.name for c in speed.CASES if c.numpy])
+def test_numpy_peer(benchmark, case):
+    x, out = speed.prepare(case, N)
+    benchmark(case.numpy, x, out)
+
+
+def test_roofline_probes_copy_and_read():
+    src = np.arange(1000, dtype=np.uint64)
+    dst = np.zeros_like(src)
+    speed.copy_probe(src, dst)
+    assert np.array_equal(src, dst)
+    assert speed.read_probe(src) == src.sum()
