@@ -124,6 +124,20 @@ def _term(x, i, cin, ac, mean, square, skip_nan):
 
 
 @njit(**JIT)
+def _terms8(x, base, stride, cin, ac, mean, square, skip_nan):
+    """Eight consecutive summands (one per lane) and how many of them are valid."""
+    t0, v0 = _term(x, base, cin, ac, mean, square, skip_nan)
+    t1, v1 = _term(x, base + stride, cin, ac, mean, square, skip_nan)
+    t2, v2 = _term(x, base + 2 * stride, cin, ac, mean, square, skip_nan)
+    t3, v3 = _term(x, base + 3 * stride, cin, ac, mean, square, skip_nan)
+    t4, v4 = _term(x, base + 4 * stride, cin, ac, mean, square, skip_nan)
+    t5, v5 = _term(x, base + 5 * stride, cin, ac, mean, square, skip_nan)
+    t6, v6 = _term(x, base + 6 * stride, cin, ac, mean, square, skip_nan)
+    t7, v7 = _term(x, base + 7 * stride, cin, ac, mean, square, skip_nan)
+    return t0, t1, t2, t3, t4, t5, t6, t7, v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7
+
+
+@njit(**JIT)
 def _chan(ac, na, ma, m2a, nb, mb, m2b):
     """Merge (n, mean, M2) partials: Chan et al.; counts are exact."""
     if na == 0:
@@ -175,14 +189,7 @@ def _pairwise_sum(x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
         r = 0
         while r + 8 <= blen:
             base = i0 + (b0 + r) * stride
-            t0, v0 = _term(x, base, cin, ac, mean, square, skip_nan)
-            t1, v1 = _term(x, base + stride, cin, ac, mean, square, skip_nan)
-            t2, v2 = _term(x, base + 2 * stride, cin, ac, mean, square, skip_nan)
-            t3, v3 = _term(x, base + 3 * stride, cin, ac, mean, square, skip_nan)
-            t4, v4 = _term(x, base + 4 * stride, cin, ac, mean, square, skip_nan)
-            t5, v5 = _term(x, base + 5 * stride, cin, ac, mean, square, skip_nan)
-            t6, v6 = _term(x, base + 6 * stride, cin, ac, mean, square, skip_nan)
-            t7, v7 = _term(x, base + 7 * stride, cin, ac, mean, square, skip_nan)
+            t0, t1, t2, t3, t4, t5, t6, t7, valid = _terms8(x, base, stride, cin, ac, mean, square, skip_nan)
             a0 = rnd(ac, a0 + t0)
             a1 = rnd(ac, a1 + t1)
             a2 = rnd(ac, a2 + t2)
@@ -191,7 +198,7 @@ def _pairwise_sum(x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
             a5 = rnd(ac, a5 + t5)
             a6 = rnd(ac, a6 + t6)
             a7 = rnd(ac, a7 + t7)
-            k += v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7
+            k += valid
             r += 8
         s = rnd(
             ac,
@@ -235,14 +242,7 @@ def _kahan_sum(x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
     r = 0
     while r + 8 <= cnt:
         base = i0 + r * stride
-        t0, v0 = _term(x, base, cin, ac, mean, square, skip_nan)
-        t1, v1 = _term(x, base + stride, cin, ac, mean, square, skip_nan)
-        t2, v2 = _term(x, base + 2 * stride, cin, ac, mean, square, skip_nan)
-        t3, v3 = _term(x, base + 3 * stride, cin, ac, mean, square, skip_nan)
-        t4, v4 = _term(x, base + 4 * stride, cin, ac, mean, square, skip_nan)
-        t5, v5 = _term(x, base + 5 * stride, cin, ac, mean, square, skip_nan)
-        t6, v6 = _term(x, base + 6 * stride, cin, ac, mean, square, skip_nan)
-        t7, v7 = _term(x, base + 7 * stride, cin, ac, mean, square, skip_nan)
+        t0, t1, t2, t3, t4, t5, t6, t7, valid = _terms8(x, base, stride, cin, ac, mean, square, skip_nan)
         s0, c0 = _kahan_step(s0, c0, t0, ac)
         s1, c1 = _kahan_step(s1, c1, t1, ac)
         s2, c2 = _kahan_step(s2, c2, t2, ac)
@@ -251,7 +251,7 @@ def _kahan_sum(x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
         s5, c5 = _kahan_step(s5, c5, t5, ac)
         s6, c6 = _kahan_step(s6, c6, t6, ac)
         s7, c7 = _kahan_step(s7, c7, t7, ac)
-        k += v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7
+        k += valid
         r += 8
     # lanes, then the tail, through one more compensated sum
     s, c = zero, zero
