@@ -305,9 +305,9 @@ def inverse_transform(y, transform, params, *, formula=None, compute_dtype="floa
     ``inverse(sub_div | sub_mul)`` is ``((y - a) / w) * rng + lo``,
     ``inverse(mul_add | fma)`` is ``(y - t) / s``, ``inverse(div | mul)`` is
     ``y * d``, quantize and dequantize invert each other.  Each operation rounds
-    in ``compute_dtype``; a round trip through a compute dtype with ``p``
-    significand bits returns each value within a few units in the last place of
-    that dtype, relative to the fitted range (see the tests for the bounds).
+    in ``compute_dtype``; a round trip of minmax through compute dtype c (unit
+    roundoff u) returns x within ``8 * u * (|x| + |lo| + (hi - lo))`` plus c's
+    smallest normal (tested with hypothesis in float32 and float64).
     """
     if not isinstance(params, Params):
         raise TypeError(f"params must be the result of kernels.fit, got {type(params).__name__}")
