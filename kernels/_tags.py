@@ -12,6 +12,7 @@ and no hand-written copy per dtype pair.  Tags are hashable types, so
 from __future__ import annotations
 
 from numba.core import types
+from numba.core.imputils import lower_constant
 from numba.extending import NativeValue, models, register_model, typeof_impl, unbox
 
 
@@ -53,6 +54,12 @@ register_model(TagType)(models.OpaqueModel)
 @unbox(TagType)
 def _unbox_tag(typ, obj, c):
     return NativeValue(c.context.get_dummy_value())
+
+
+@lower_constant(TagType)
+def _constant_tag(context, builder, ty, pyval):
+    # a module-level Tag used inside a kernel: no data, only its type matters
+    return context.get_dummy_value()
 
 
 def tag_name(typ, kind: str) -> str:

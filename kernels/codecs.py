@@ -393,13 +393,13 @@ def order_key(codec, raw):
 def _ov_order_key(codec, raw):
     name = tag_name(codec, "codec")
     if name in ("uint8", "uint16"):
-        return lambda codec, raw: np.int32(raw)
+        return lambda codec, raw: raw  # already ordered; narrow keys mean more SIMD lanes
     if name in ("float16", "bfloat16"):
 
         def impl16(codec, raw):
             b = np.int32(raw)
-            m = b & np.int32(0x7FFF)
-            return m if b < np.int32(0x8000) else np.int32(-m - 1)
+            # sign-magnitude -> two's complement order, branch-free: m or ~m
+            return np.int32((b & np.int32(0x7FFF)) ^ -(b >> np.int32(15)))
 
         return impl16
     if name == "float32":
@@ -419,12 +419,26 @@ def _ov_order_key(codec, raw):
     raise TypingError(name)
 
 
-def key_range(name: str) -> tuple[int, int]:
-    """(key of -inf, key of +inf): keys outside are NaN; for integers the full key range."""
+def key_is_nan(codec, k, kneg, kpos):
+    """Whether an order key is a NaN's (never, for integer codecs: no test emitted)."""
+
+
+@overload(key_is_nan, jit_options=JIT)
+def _ov_key_is_nan(codec, k, kneg, kpos):
+    if tag_name(codec, "codec") in ("uint8", "uint16"):
+        return lambda codec, k, kneg, kpos: False
+    return lambda codec, k, kneg, kpos: (k > kpos) | (k < kneg)
+
+
+def key_range(name: str):
+    """(key of -inf, key of +inf) in the key's integer type: keys outside are NaN.
+    For integer codecs, the bounds of the key type (no value lies outside)."""
     if name in ("uint8", "uint16"):
-        return -(2**31), 2**31 - 1
+        info = np.iinfo(REGISTRY[name].dtype)
+        return REGISTRY[name].dtype.type(info.min), REGISTRY[name].dtype.type(info.max)
     pos_inf = {"float16": 0x7C00, "bfloat16": 0x7F80, "float32": 0x7F800000, "float64": 0x7FF0000000000000}[name]
-    return -pos_inf - 1, pos_inf
+    kt = np.int64 if name == "float64" else np.int32
+    return kt(-pos_inf - 1), kt(pos_inf)
 
 
 def key_to_value(name: str, keys: np.ndarray) -> np.ndarray:

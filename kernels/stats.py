@@ -12,12 +12,12 @@ after each operation; counts are exact integers):
 naive       one sequential pass: ``s += x``, ``q += x*x``; ``mean = s/n``,
             ``M2 = q - s*mean`` (the textbook formula: cancellation, and a
             float16 sum of ones stalls at 2048)
-pairwise    two passes per chunk: blocks of 128 summed in 8 interleaved
-            lanes, blocks combined in a binary tree (numpy's scheme);
+pairwise    two passes per chunk: blocks of 128 summed in 16 interleaved
+            lanes, blocks combined in a binary tree (numpy's scheme, wider);
             ``M2 = sum((x - mean)**2)`` the same way
-kahan       two passes per chunk, each a Kahan-compensated sum in 8
+kahan       two passes per chunk, each a Kahan-compensated sum in 16
             interleaved lanes, lanes combined by a compensated sum
-welford     one pass, Welford's update in 8 interleaved lanes, lanes
+welford     one pass, Welford's update in 16 interleaved lanes, lanes
             merged by Chan's formula
 ==========  ================================================================
 
@@ -36,14 +36,18 @@ from numba.extending import overload
 
 from ._tags import Tag, tag_name
 from ._validate import check_array, check_choice
-from .codecs import COMPUTE_DTYPES, JIT, as_arith, decode, key_range, key_to_value, lookup, order_key, rnd, to_compute
+from .codecs import COMPUTE_DTYPES, JIT, as_arith, decode, key_is_nan, key_range, key_to_value, lookup, order_key, rnd, to_compute
 
 CHUNK = 1 << 16
+LANES = 16  # interleaved accumulators: independent chains the CPU overlaps
+PW_LANES = 8  # pairwise: numpy's 8 accumulators per block of 128
 ACCUMULATORS = ("naive", "pairwise", "kahan", "welford")
 ACC_DTYPES = COMPUTE_DTYPES
 NAN_POLICIES = ("raise", "omit", "propagate")
 TRANSFORMS = ("minmax", "standardize", "scale", "maxabs", "quantize", "dequantize")
 _ACC_TAGS = {a: Tag("acc", a) for a in ACCUMULATORS}
+_X, _DEV2 = Tag("term", "x"), Tag("term", "dev2")
+_NAN_KEEP, _NAN_OMIT = Tag("nan", "keep"), Tag("nan", "omit")
 
 
 # --------------------------------------------------------------------------
@@ -59,7 +63,7 @@ def _minmax_flat(x, cin, kneg, kpos):
     nan = 0
     for i in prange(x.size):
         k = order_key(cin, x[i])
-        isnan = (k > kpos) | (k < kneg)
+        isnan = key_is_nan(cin, k, kneg, kpos)
         nan += isnan
         kmin = min(kmin, kpos if isnan else k)
         kmax = max(kmax, kneg if isnan else k)
@@ -82,7 +86,7 @@ def _minmax_features(x, nfeat, cin, kneg, kpos):
         for r in range(c * per, min(rows, c * per + per)):
             for j in range(nfeat):
                 k = order_key(cin, x[r * nfeat + j])
-                isnan = (k > kpos) | (k < kneg)
+                isnan = key_is_nan(cin, k, kneg, kpos)
                 nans[c, j] += isnan
                 lo[c, j] = min(lo[c, j], kpos if isnan else k)
                 hi[c, j] = max(hi[c, j], kneg if isnan else k)
@@ -110,31 +114,34 @@ def _minmax(flat, nfeat, row):
     return lo_v, hi_v, nan
 
 
-@njit(**JIT)
-def _term(x, i, cin, ac, mean, square, skip_nan):
-    """One summand in acc arithmetic: x or (x - mean)**2; NaN -> 0 when skipped."""
-    v = to_compute(ac, decode(cin, x[i]))
-    valid = not (skip_nan and v != v)
-    if square:
-        d = rnd(ac, v - mean)
-        v = rnd(ac, d * d)
-    if not valid:
-        v = as_arith(ac, 0.0)
-    return v, valid
+def _term(x, i, cin, ac, mean, square, nan):
+    """One summand in acc arithmetic, and whether it counts.
+
+    ``square`` (tag ``term:x`` or ``term:dev2``) picks x or (x - mean)**2;
+    ``nan`` (tag ``nan:keep`` or ``nan:omit``) says whether a NaN becomes a
+    zero that does not count.  Both are compile-time, so the inner loops carry
+    no branches and vectorise.
+    """
 
 
-@njit(**JIT)
-def _terms8(x, base, stride, cin, ac, mean, square, skip_nan):
-    """Eight consecutive summands (one per lane) and how many of them are valid."""
-    t0, v0 = _term(x, base, cin, ac, mean, square, skip_nan)
-    t1, v1 = _term(x, base + stride, cin, ac, mean, square, skip_nan)
-    t2, v2 = _term(x, base + 2 * stride, cin, ac, mean, square, skip_nan)
-    t3, v3 = _term(x, base + 3 * stride, cin, ac, mean, square, skip_nan)
-    t4, v4 = _term(x, base + 4 * stride, cin, ac, mean, square, skip_nan)
-    t5, v5 = _term(x, base + 5 * stride, cin, ac, mean, square, skip_nan)
-    t6, v6 = _term(x, base + 6 * stride, cin, ac, mean, square, skip_nan)
-    t7, v7 = _term(x, base + 7 * stride, cin, ac, mean, square, skip_nan)
-    return t0, t1, t2, t3, t4, t5, t6, t7, v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7
+@overload(_term, jit_options=JIT)
+def _ov_term(x, i, cin, ac, mean, square, nan):
+    dev2 = tag_name(square, "term") == "dev2"
+    omit = tag_name(nan, "nan") == "omit"
+
+    def impl(x, i, cin, ac, mean, square, nan):
+        v = to_compute(ac, decode(cin, x[i]))
+        valid = True
+        if omit:
+            valid = v == v
+        if dev2:
+            d = rnd(ac, v - mean)
+            v = rnd(ac, d * d)
+        if omit and not valid:
+            v = as_arith(ac, 0.0)
+        return v, valid
+
+    return impl
 
 
 @njit(**JIT)
@@ -151,18 +158,22 @@ def _chan(ac, na, ma, m2a, nb, mb, m2b):
     return n, mean, m2
 
 
-def _moments(acc, x, i0, cnt, stride, cin, ac, skip_nan):
-    """(count, mean, M2) of x[i0 + r*stride], r < cnt, with accumulator ``acc``."""
+def _moments(acc, x, cin, ac, nan):
+    """(count, mean, M2) of the 1-D view x with accumulator ``acc``.
+
+    A contiguous view has unit stride known at compile time, so the lane
+    loops vectorise; a per-feature (strided) view compiles separately.
+    """
 
 
 @njit(**JIT)
-def _naive(x, i0, cnt, stride, cin, ac, skip_nan):
+def _naive(x, cin, ac, nan):
     zero = as_arith(ac, 0.0)
     s = zero
     q = zero
     k = 0
-    for r in range(cnt):
-        v, valid = _term(x, i0 + r * stride, cin, ac, zero, False, skip_nan)
+    for r in range(x.size):
+        v, valid = _term(x, r, cin, ac, zero, _X, nan)
         s = rnd(ac, s + v)
         q = rnd(ac, q + rnd(ac, v * v))
         k += valid
@@ -176,39 +187,35 @@ def _naive(x, i0, cnt, stride, cin, ac, skip_nan):
 
 
 @njit(**JIT)
-def _pairwise_sum(x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
-    """Blocks of 128 in 8 lanes, blocks combined bottom-up in a binary tree."""
+def _pairwise_sum(x, cin, ac, mean, square, nan):
+    """Blocks of 128 summed in LANES interleaved lanes (lanes combined as a
+    balanced tree), blocks combined bottom-up in a binary tree."""
     zero = as_arith(ac, 0.0)
+    lanes = np.full(PW_LANES, zero)
     stack = np.empty(64, dtype=np.float64)
     level = np.empty(64, dtype=np.int64)
     top = 0
     k = 0
+    cnt = x.size
     for b0 in range(0, cnt, 128):
         blen = min(128, cnt - b0)
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
-        r = 0
-        while r + 8 <= blen:
-            base = i0 + (b0 + r) * stride
-            t0, t1, t2, t3, t4, t5, t6, t7, valid = _terms8(x, base, stride, cin, ac, mean, square, skip_nan)
-            a0 = rnd(ac, a0 + t0)
-            a1 = rnd(ac, a1 + t1)
-            a2 = rnd(ac, a2 + t2)
-            a3 = rnd(ac, a3 + t3)
-            a4 = rnd(ac, a4 + t4)
-            a5 = rnd(ac, a5 + t5)
-            a6 = rnd(ac, a6 + t6)
-            a7 = rnd(ac, a7 + t7)
-            k += valid
-            r += 8
-        s = rnd(
-            ac,
-            rnd(ac, rnd(ac, a0 + a1) + rnd(ac, a2 + a3)) + rnd(ac, rnd(ac, a4 + a5) + rnd(ac, a6 + a7)),
-        )
-        while r < blen:
-            t, v = _term(x, i0 + (b0 + r) * stride, cin, ac, mean, square, skip_nan)
+        full = blen - blen % PW_LANES
+        lanes[:] = zero
+        for r in range(0, full, PW_LANES):
+            for lane in range(PW_LANES):  # independent lanes: vectorises
+                t, v = _term(x, b0 + r + lane, cin, ac, mean, square, nan)
+                lanes[lane] = rnd(ac, lanes[lane] + t)
+                k += v
+        w = PW_LANES
+        while w > 1:
+            w //= 2
+            for lane in range(w):
+                lanes[lane] = rnd(ac, lanes[lane] + lanes[lane + w])
+        s = lanes[0]
+        for r in range(full, blen):
+            t, v = _term(x, b0 + r, cin, ac, mean, square, nan)
             s = rnd(ac, s + t)
             k += v
-            r += 1
         # push, then merge equal levels: a balanced tree over the blocks
         stack[top] = s
         level[top] = 0
@@ -234,64 +241,50 @@ def _kahan_step(s, c, t, ac):
 
 
 @njit(**JIT)
-def _kahan_sum(x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
+def _kahan_sum(x, cin, ac, mean, square, nan):
+    """Kahan-compensated sums in LANES interleaved lanes; the lane sums and
+    then their compensations go through one more compensated sum."""
     zero = as_arith(ac, 0.0)
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
-    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = zero
+    sums = np.full(LANES, zero)
+    comps = np.full(LANES, zero)
     k = 0
-    r = 0
-    while r + 8 <= cnt:
-        base = i0 + r * stride
-        t0, t1, t2, t3, t4, t5, t6, t7, valid = _terms8(x, base, stride, cin, ac, mean, square, skip_nan)
-        s0, c0 = _kahan_step(s0, c0, t0, ac)
-        s1, c1 = _kahan_step(s1, c1, t1, ac)
-        s2, c2 = _kahan_step(s2, c2, t2, ac)
-        s3, c3 = _kahan_step(s3, c3, t3, ac)
-        s4, c4 = _kahan_step(s4, c4, t4, ac)
-        s5, c5 = _kahan_step(s5, c5, t5, ac)
-        s6, c6 = _kahan_step(s6, c6, t6, ac)
-        s7, c7 = _kahan_step(s7, c7, t7, ac)
-        k += valid
-        r += 8
-    # lanes, then the tail, through one more compensated sum
+    cnt = x.size
+    full = cnt - cnt % LANES
+    for r in range(0, full, LANES):
+        for lane in range(LANES):  # independent lanes: vectorises
+            t, v = _term(x, r + lane, cin, ac, mean, square, nan)
+            sums[lane], comps[lane] = _kahan_step(sums[lane], comps[lane], t, ac)
+            k += v
     s, c = zero, zero
-    s, c = _kahan_step(s, c, s0, ac)
-    s, c = _kahan_step(s, c, s1, ac)
-    s, c = _kahan_step(s, c, s2, ac)
-    s, c = _kahan_step(s, c, s3, ac)
-    s, c = _kahan_step(s, c, s4, ac)
-    s, c = _kahan_step(s, c, s5, ac)
-    s, c = _kahan_step(s, c, s6, ac)
-    s, c = _kahan_step(s, c, s7, ac)
-    s, c = _kahan_step(s, c, rnd(ac, -(rnd(ac, rnd(ac, c0 + c1) + rnd(ac, c2 + c3)) + rnd(ac, rnd(ac, c4 + c5) + rnd(ac, c6 + c7)))), ac)
-    while r < cnt:
-        t, v = _term(x, i0 + r * stride, cin, ac, mean, square, skip_nan)
+    for lane in range(LANES):
+        s, c = _kahan_step(s, c, sums[lane], ac)
+    for lane in range(LANES):
+        s, c = _kahan_step(s, c, -comps[lane], ac)
+    for r in range(full, cnt):
+        t, v = _term(x, r, cin, ac, mean, square, nan)
         s, c = _kahan_step(s, c, t, ac)
         k += v
-        r += 1
     return s, k
 
 
-def _sum(acc, x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
+def _sum(acc, x, cin, ac, mean, square, nan):
     """Sum of x (or of (x - mean)**2) with the two-pass accumulators."""
 
 
 @overload(_sum, jit_options=JIT)
-def _ov_sum(acc, x, i0, cnt, stride, cin, ac, mean, square, skip_nan):
+def _ov_sum(acc, x, cin, ac, mean, square, nan):
     impl = {"pairwise": _pairwise_sum, "kahan": _kahan_sum}[tag_name(acc, "acc")]
-    return lambda acc, x, i0, cnt, stride, cin, ac, mean, square, skip_nan: impl(
-        x, i0, cnt, stride, cin, ac, mean, square, skip_nan
-    )
+    return lambda acc, x, cin, ac, mean, square, nan: impl(x, cin, ac, mean, square, nan)
 
 
 @njit(**JIT)
-def _two_pass(acc, x, i0, cnt, stride, cin, ac, skip_nan):
+def _two_pass(acc, x, cin, ac, nan):
     zero = as_arith(ac, 0.0)
-    s, k = _sum(acc, x, i0, cnt, stride, cin, ac, zero, False, skip_nan)
+    s, k = _sum(acc, x, cin, ac, zero, _X, nan)
     if k == 0:
         return 0.0, zero, zero
     mean = rnd(ac, s / as_arith(ac, k))
-    m2, _ = _sum(acc, x, i0, cnt, stride, cin, ac, mean, True, skip_nan)
+    m2, _ = _sum(acc, x, cin, ac, mean, _DEV2, nan)
     return float(k), mean, m2
 
 
@@ -306,59 +299,41 @@ def _welford_step(n, m, m2, t, valid, ac):
 
 
 @njit(**JIT)
-def _welford(x, i0, cnt, stride, cin, ac, skip_nan):
+def _welford(x, cin, ac, nan):
+    """Welford's update in LANES interleaved lanes (the tail in lane 0), lanes merged by Chan."""
     zero = as_arith(ac, 0.0)
-    n0 = n1 = n2 = n3 = n4 = n5 = n6 = n7 = 0.0
-    m0 = m1 = m2_ = m3 = m4 = m5 = m6 = m7 = zero
-    q0 = q1 = q2 = q3 = q4 = q5 = q6 = q7 = zero
-    r = 0
-    while r + 8 <= cnt:
-        base = i0 + r * stride
-        t0, v0 = _term(x, base, cin, ac, zero, False, skip_nan)
-        t1, v1 = _term(x, base + stride, cin, ac, zero, False, skip_nan)
-        t2, v2 = _term(x, base + 2 * stride, cin, ac, zero, False, skip_nan)
-        t3, v3 = _term(x, base + 3 * stride, cin, ac, zero, False, skip_nan)
-        t4, v4 = _term(x, base + 4 * stride, cin, ac, zero, False, skip_nan)
-        t5, v5 = _term(x, base + 5 * stride, cin, ac, zero, False, skip_nan)
-        t6, v6 = _term(x, base + 6 * stride, cin, ac, zero, False, skip_nan)
-        t7, v7 = _term(x, base + 7 * stride, cin, ac, zero, False, skip_nan)
-        n0, m0, q0 = _welford_step(n0, m0, q0, t0, v0, ac)
-        n1, m1, q1 = _welford_step(n1, m1, q1, t1, v1, ac)
-        n2, m2_, q2 = _welford_step(n2, m2_, q2, t2, v2, ac)
-        n3, m3, q3 = _welford_step(n3, m3, q3, t3, v3, ac)
-        n4, m4, q4 = _welford_step(n4, m4, q4, t4, v4, ac)
-        n5, m5, q5 = _welford_step(n5, m5, q5, t5, v5, ac)
-        n6, m6, q6 = _welford_step(n6, m6, q6, t6, v6, ac)
-        n7, m7, q7 = _welford_step(n7, m7, q7, t7, v7, ac)
-        r += 8
-    while r < cnt:  # the tail goes to lane 0
-        t, v = _term(x, i0 + r * stride, cin, ac, zero, False, skip_nan)
-        n0, m0, q0 = _welford_step(n0, m0, q0, t, v, ac)
-        r += 1
-    n, m, q = _chan(ac, n0, m0, q0, n1, m1, q1)
-    n, m, q = _chan(ac, n, m, q, n2, m2_, q2)
-    n, m, q = _chan(ac, n, m, q, n3, m3, q3)
-    n, m, q = _chan(ac, n, m, q, n4, m4, q4)
-    n, m, q = _chan(ac, n, m, q, n5, m5, q5)
-    n, m, q = _chan(ac, n, m, q, n6, m6, q6)
-    n, m, q = _chan(ac, n, m, q, n7, m7, q7)
+    ns = np.zeros(LANES)
+    means = np.full(LANES, zero)
+    m2s = np.full(LANES, zero)
+    cnt = x.size
+    full = cnt - cnt % LANES
+    for r in range(0, full, LANES):
+        for lane in range(LANES):  # independent lanes: vectorises
+            t, v = _term(x, r + lane, cin, ac, zero, _X, nan)
+            ns[lane], means[lane], m2s[lane] = _welford_step(ns[lane], means[lane], m2s[lane], t, v, ac)
+    n, m, q = ns[0], means[0], m2s[0]
+    for r in range(full, cnt):
+        t, v = _term(x, r, cin, ac, zero, _X, nan)
+        n, m, q = _welford_step(n, m, q, t, v, ac)
+    for lane in range(1, LANES):
+        n, m, q = _chan(ac, n, m, q, ns[lane], means[lane], m2s[lane])
     return n, m, q
 
 
 @overload(_moments, jit_options=JIT)
-def _ov_moments(acc, x, i0, cnt, stride, cin, ac, skip_nan):
+def _ov_moments(acc, x, cin, ac, nan):
     name = tag_name(acc, "acc")
     if name == "naive":
-        return lambda acc, x, i0, cnt, stride, cin, ac, skip_nan: _naive(x, i0, cnt, stride, cin, ac, skip_nan)
+        return lambda acc, x, cin, ac, nan: _naive(x, cin, ac, nan)
     if name in ("pairwise", "kahan"):
-        return lambda acc, x, i0, cnt, stride, cin, ac, skip_nan: _two_pass(acc, x, i0, cnt, stride, cin, ac, skip_nan)
+        return lambda acc, x, cin, ac, nan: _two_pass(acc, x, cin, ac, nan)
     if name == "welford":
-        return lambda acc, x, i0, cnt, stride, cin, ac, skip_nan: _welford(x, i0, cnt, stride, cin, ac, skip_nan)
+        return lambda acc, x, cin, ac, nan: _welford(x, cin, ac, nan)
     raise TypeError(name)
 
 
 @njit(parallel=True, **JIT)
-def _moments_kernel(x, nfeat, cin, ac, acc, skip_nan):
+def _moments_kernel(x, nfeat, cin, ac, acc, nan):
     """Per-feature (count, mean, var, std), every op in the accumulator dtype."""
     rows = x.size // nfeat
     per = max(1, CHUNK // nfeat)
@@ -370,7 +345,10 @@ def _moments_kernel(x, nfeat, cin, ac, acc, skip_nan):
         r0 = c * per
         r1 = min(rows, r0 + per)
         for j in range(nfeat):
-            k, m, q = _moments(acc, x, r0 * nfeat + j, r1 - r0, nfeat, cin, ac, skip_nan)
+            if nfeat == 1:
+                k, m, q = _moments(acc, x[r0:r1], cin, ac, nan)
+            else:
+                k, m, q = _moments(acc, x[r0 * nfeat + j : r1 * nfeat : nfeat], cin, ac, nan)
             cnt[c, j] = k
             mean[c, j] = m
             m2[c, j] = q
@@ -536,8 +514,8 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     elif transform == "maxabs":
         stats["maxabs"] = np.maximum(np.abs(stats["min"]), np.abs(stats["max"]))
     elif transform == "standardize":
-        skip = bool(nan_policy == "omit" and nan_count.any())
-        res = _moments_kernel(flat, nfeat, row.tag, acc_row.tag, _ACC_TAGS[accumulator], skip)
+        nan_tag = _NAN_OMIT if nan_policy == "omit" and nan_count.any() else _NAN_KEEP
+        res = _moments_kernel(flat, nfeat, row.tag, acc_row.tag, _ACC_TAGS[accumulator], nan_tag)
         # finite data whose sums overflow a 16-bit accumulator give inf/NaN here:
         # that is the accumulator's measured behaviour, kept.
         stats["count"], stats["mean"], stats["var"], stats["std"] = res
