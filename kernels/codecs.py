@@ -283,6 +283,23 @@ def to_compute(codec, v):
     """A decoded value rounded into a compute dtype, held in its arithmetic type."""
 
 
+def to_compute_from(cin, codec, v):
+    """``to_compute`` for a value decoded from codec ``cin``; the rounding is
+    skipped at compile time when every ``cin`` value is exact in the compute
+    dtype (uint8 in float16, float16 in float32, ...)."""
+
+
+# input dtype -> compute dtypes that hold every one of its values exactly
+EXACT_IN = {
+    "uint8": ("float16", "bfloat16", "float32", "float64"),
+    "uint16": ("float32", "float64"),
+    "float16": ("float16", "float32", "float64"),
+    "bfloat16": ("bfloat16", "float32", "float64"),
+    "float32": ("float32", "float64"),
+    "float64": ("float64",),
+}
+
+
 def rnd(codec, v):
     """Round an arithmetic result to the compute dtype (emulated 16-bit arithmetic)."""
 
@@ -340,6 +357,13 @@ def _ov_to_compute(codec, v):
     if name == "bfloat16":
         return lambda codec, v: bf16_bits_to_f32(encode(codec, v))
     raise TypingError(f"{name} is not a compute dtype")
+
+
+@overload(to_compute_from, jit_options=JIT)
+def _ov_to_compute_from(cin, codec, v):
+    if tag_name(codec, "codec") in EXACT_IN[tag_name(cin, "codec")]:
+        return lambda cin, codec, v: as_arith(codec, v)
+    return lambda cin, codec, v: to_compute(codec, v)
 
 
 @overload(rnd, jit_options=JIT)

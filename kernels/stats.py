@@ -158,7 +158,7 @@ def _chan(ac, na, ma, m2a, nb, mb, m2b):
     return n, mean, m2
 
 
-def _moments(acc, x, cin, ac, nan):
+def _moments(acc, x, cin, ac, nan, nlanes):
     """(count, mean, M2) of the 1-D view x with accumulator ``acc``.
 
     A contiguous view has unit stride known at compile time, so the lane
@@ -187,11 +187,13 @@ def _naive(x, cin, ac, nan):
 
 
 @njit(**JIT)
-def _pairwise_sum(x, cin, ac, mean, square, nan):
-    """Blocks of 128 summed in LANES interleaved lanes (lanes combined as a
-    balanced tree), blocks combined bottom-up in a binary tree."""
+def _pairwise_sum(x, cin, ac, mean, square, nan, nlanes):
+    """Blocks of 128 summed in ``PW_LANES`` interleaved lanes (lanes combined
+    as a balanced tree), blocks combined bottom-up in a binary tree."""
     zero = as_arith(ac, 0.0)
-    lanes = np.full(PW_LANES, zero)
+    nl = min(nlanes, PW_LANES)  # a runtime value: see _moments_kernel
+    lanes = np.full(nl, zero)
+    unl = np.uint64(nl)
     stack = np.empty(64, dtype=np.float64)
     level = np.empty(64, dtype=np.int64)
     top = 0
@@ -199,14 +201,16 @@ def _pairwise_sum(x, cin, ac, mean, square, nan):
     cnt = x.size
     for b0 in range(0, cnt, 128):
         blen = min(128, cnt - b0)
-        full = blen - blen % PW_LANES
+        full = blen - blen % nl
         lanes[:] = zero
-        for r in range(0, full, PW_LANES):
-            for lane in range(PW_LANES):  # independent lanes: vectorises
-                t, v = _term(x, b0 + r + lane, cin, ac, mean, square, nan)
+        r = np.uint64(b0)
+        while r < np.uint64(b0 + full):
+            for lane in range(unl):
+                t, v = _term(x, r + lane, cin, ac, mean, square, nan)
                 lanes[lane] = rnd(ac, lanes[lane] + t)
                 k += v
-        w = PW_LANES
+            r += unl
+        w = nl
         while w > 1:
             w //= 2
             for lane in range(w):
@@ -241,24 +245,27 @@ def _kahan_step(s, c, t, ac):
 
 
 @njit(**JIT)
-def _kahan_sum(x, cin, ac, mean, square, nan):
-    """Kahan-compensated sums in LANES interleaved lanes; the lane sums and
+def _kahan_sum(x, cin, ac, mean, square, nan, nlanes):
+    """Kahan-compensated sums in ``nlanes`` interleaved lanes; the lane sums and
     then their compensations go through one more compensated sum."""
     zero = as_arith(ac, 0.0)
-    sums = np.full(LANES, zero)
-    comps = np.full(LANES, zero)
+    sums = np.full(nlanes, zero)
+    comps = np.full(nlanes, zero)
     k = 0
     cnt = x.size
-    full = cnt - cnt % LANES
-    for r in range(0, full, LANES):
-        for lane in range(LANES):  # independent lanes: vectorises
+    full = cnt - cnt % nlanes
+    unl = np.uint64(nlanes)
+    r = np.uint64(0)
+    while r < np.uint64(full):
+        for lane in range(unl):
             t, v = _term(x, r + lane, cin, ac, mean, square, nan)
             sums[lane], comps[lane] = _kahan_step(sums[lane], comps[lane], t, ac)
             k += v
+        r += unl
     s, c = zero, zero
-    for lane in range(LANES):
+    for lane in range(nlanes):
         s, c = _kahan_step(s, c, sums[lane], ac)
-    for lane in range(LANES):
+    for lane in range(nlanes):
         s, c = _kahan_step(s, c, -comps[lane], ac)
     for r in range(full, cnt):
         t, v = _term(x, r, cin, ac, mean, square, nan)
@@ -267,24 +274,24 @@ def _kahan_sum(x, cin, ac, mean, square, nan):
     return s, k
 
 
-def _sum(acc, x, cin, ac, mean, square, nan):
+def _sum(acc, x, cin, ac, mean, square, nan, nlanes):
     """Sum of x (or of (x - mean)**2) with the two-pass accumulators."""
 
 
 @overload(_sum, jit_options=JIT)
-def _ov_sum(acc, x, cin, ac, mean, square, nan):
+def _ov_sum(acc, x, cin, ac, mean, square, nan, nlanes):
     impl = {"pairwise": _pairwise_sum, "kahan": _kahan_sum}[tag_name(acc, "acc")]
-    return lambda acc, x, cin, ac, mean, square, nan: impl(x, cin, ac, mean, square, nan)
+    return lambda acc, x, cin, ac, mean, square, nan, nlanes: impl(x, cin, ac, mean, square, nan, nlanes)
 
 
 @njit(**JIT)
-def _two_pass(acc, x, cin, ac, nan):
+def _two_pass(acc, x, cin, ac, nan, nlanes):
     zero = as_arith(ac, 0.0)
-    s, k = _sum(acc, x, cin, ac, zero, _X, nan)
+    s, k = _sum(acc, x, cin, ac, zero, _X, nan, nlanes)
     if k == 0:
         return 0.0, zero, zero
     mean = rnd(ac, s / as_arith(ac, k))
-    m2, _ = _sum(acc, x, cin, ac, mean, _DEV2, nan)
+    m2, _ = _sum(acc, x, cin, ac, mean, _DEV2, nan, nlanes)
     return float(k), mean, m2
 
 
@@ -299,42 +306,51 @@ def _welford_step(n, m, m2, t, valid, ac):
 
 
 @njit(**JIT)
-def _welford(x, cin, ac, nan):
-    """Welford's update in LANES interleaved lanes (the tail in lane 0), lanes merged by Chan."""
+def _welford(x, cin, ac, nan, nlanes):
+    """Welford's update in ``nlanes`` interleaved lanes (the tail in lane 0), lanes merged by Chan."""
     zero = as_arith(ac, 0.0)
-    ns = np.zeros(LANES)
-    means = np.full(LANES, zero)
-    m2s = np.full(LANES, zero)
+    ns = np.zeros(nlanes)
+    means = np.full(nlanes, zero)
+    m2s = np.full(nlanes, zero)
     cnt = x.size
-    full = cnt - cnt % LANES
-    for r in range(0, full, LANES):
-        for lane in range(LANES):  # independent lanes: vectorises
+    full = cnt - cnt % nlanes
+    unl = np.uint64(nlanes)
+    r = np.uint64(0)
+    while r < np.uint64(full):
+        for lane in range(unl):
             t, v = _term(x, r + lane, cin, ac, zero, _X, nan)
             ns[lane], means[lane], m2s[lane] = _welford_step(ns[lane], means[lane], m2s[lane], t, v, ac)
+        r += unl
     n, m, q = ns[0], means[0], m2s[0]
     for r in range(full, cnt):
         t, v = _term(x, r, cin, ac, zero, _X, nan)
         n, m, q = _welford_step(n, m, q, t, v, ac)
-    for lane in range(1, LANES):
+    for lane in range(1, nlanes):
         n, m, q = _chan(ac, n, m, q, ns[lane], means[lane], m2s[lane])
     return n, m, q
 
 
 @overload(_moments, jit_options=JIT)
-def _ov_moments(acc, x, cin, ac, nan):
+def _ov_moments(acc, x, cin, ac, nan, nlanes):
     name = tag_name(acc, "acc")
     if name == "naive":
-        return lambda acc, x, cin, ac, nan: _naive(x, cin, ac, nan)
+        return lambda acc, x, cin, ac, nan, nlanes: _naive(x, cin, ac, nan)
     if name in ("pairwise", "kahan"):
-        return lambda acc, x, cin, ac, nan: _two_pass(acc, x, cin, ac, nan)
+        return lambda acc, x, cin, ac, nan, nlanes: _two_pass(acc, x, cin, ac, nan, nlanes)
     if name == "welford":
-        return lambda acc, x, cin, ac, nan: _welford(x, cin, ac, nan)
+        return lambda acc, x, cin, ac, nan, nlanes: _welford(x, cin, ac, nan, nlanes)
     raise TypeError(name)
 
 
 @njit(parallel=True, **JIT)
-def _moments_kernel(x, nfeat, cin, ac, acc, nan):
-    """Per-feature (count, mean, var, std), every op in the accumulator dtype."""
+def _moments_kernel(x, nfeat, cin, ac, acc, nan, nlanes):
+    """Per-feature (count, mean, var, std), every op in the accumulator dtype.
+
+    ``nlanes`` (always LANES) arrives at run time on purpose: Numba leaves
+    LLVM's SLP vectoriser off, so a lane loop with a constant trip count is
+    fully unrolled and stays scalar; with a runtime trip count and unsigned
+    indices the loop vectoriser takes it.
+    """
     rows = x.size // nfeat
     per = max(1, CHUNK // nfeat)
     nchunks = (rows + per - 1) // per
@@ -346,9 +362,9 @@ def _moments_kernel(x, nfeat, cin, ac, acc, nan):
         r1 = min(rows, r0 + per)
         for j in range(nfeat):
             if nfeat == 1:
-                k, m, q = _moments(acc, x[r0:r1], cin, ac, nan)
+                k, m, q = _moments(acc, x[r0:r1], cin, ac, nan, nlanes)
             else:
-                k, m, q = _moments(acc, x[r0 * nfeat + j : r1 * nfeat : nfeat], cin, ac, nan)
+                k, m, q = _moments(acc, x[r0 * nfeat + j : r1 * nfeat : nfeat], cin, ac, nan, nlanes)
             cnt[c, j] = k
             mean[c, j] = m
             m2[c, j] = q
@@ -515,7 +531,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
         stats["maxabs"] = np.maximum(np.abs(stats["min"]), np.abs(stats["max"]))
     elif transform == "standardize":
         nan_tag = _NAN_OMIT if nan_policy == "omit" and nan_count.any() else _NAN_KEEP
-        res = _moments_kernel(flat, nfeat, row.tag, acc_row.tag, _ACC_TAGS[accumulator], nan_tag)
+        res = _moments_kernel(flat, nfeat, row.tag, acc_row.tag, _ACC_TAGS[accumulator], nan_tag, LANES)
         # finite data whose sums overflow a 16-bit accumulator give inf/NaN here:
         # that is the accumulator's measured behaviour, kept.
         stats["count"], stats["mean"], stats["var"], stats["std"] = res

@@ -43,7 +43,7 @@ from numba.extending import overload
 
 from ._tags import Tag, tag_name
 from ._validate import check_array, check_choice, check_out
-from .codecs import JIT, as_storage, decode, encode, fma_c, is_overflow, lookup, rnd, to_compute
+from .codecs import JIT, as_storage, decode, encode, fma_c, is_overflow, lookup, rnd, to_compute_from
 from .stats import Params, fit, normalize_axis
 
 FORMULAS = {
@@ -63,7 +63,7 @@ DEFAULT_FORMULA = {
     "quantize": "round",
     "dequantize": "affine",
 }
-_KERNEL_FORMULAS = ("sub_div", "sub_div_post", "sub_mul", "sub_mul_post", "mul_add", "fma", "quantize")
+_KERNEL_FORMULAS = ("div", "mul", "sub_div", "sub_div_post", "sub_mul", "sub_mul_post", "mul_add", "fma", "quantize")
 _FORMULA_TAGS = {f: Tag("formula", f) for f in _KERNEL_FORMULAS}
 
 
@@ -79,6 +79,10 @@ def evaluate(formula, cc, v, p0, p1, p2, p3):
 @overload(evaluate, jit_options=JIT)
 def _ov_evaluate(formula, cc, v, p0, p1, p2, p3):
     name = tag_name(formula, "formula")
+    if name == "div":
+        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, v / p1)
+    if name == "mul":
+        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, v * p1)
     if name == "sub_div":
         return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, rnd(cc, v - p0) / p1)
     if name == "sub_mul":
@@ -124,7 +128,7 @@ def _apply_kernel(x, out, params, cin, cc, formula, cout):
         p3 = params[0, 3]
         for i in prange(x.size):
             v = decode(cin, x[i])
-            e = encode(cout, evaluate(formula, cc, to_compute(cc, v), p0, p1, p2, p3))
+            e = encode(cout, evaluate(formula, cc, to_compute_from(cin, cc, v), p0, p1, p2, p3))
             out[i] = e
             overflow += is_overflow(cout, v, e)
     else:
@@ -134,7 +138,7 @@ def _apply_kernel(x, out, params, cin, cc, formula, cout):
                 v = decode(cin, x[i])
                 e = encode(
                     cout,
-                    evaluate(formula, cc, to_compute(cc, v), params[j, 0], params[j, 1], params[j, 2], params[j, 3]),
+                    evaluate(formula, cc, to_compute_from(cin, cc, v), params[j, 0], params[j, 1], params[j, 2], params[j, 3]),
                 )
                 out[i] = e
                 overflow += is_overflow(cout, v, e)
@@ -199,10 +203,13 @@ def kernel_plan(params: Params, formula: str, crow, inverse: bool = False):
         elif inverse:  # sub_div, sub_mul, div, mul
             name, cols = ("sub_div_post", (a, w, rng, lo)) if post else ("mul_add", (rng, lo, lo, lo))
         elif formula in ("sub_div", "div"):
-            name, cols = ("sub_div_post" if post else "sub_div"), (lo, rng, w, a)
+            # div is sub_div with lo = 0; x - 0 == x exactly (-0.0 too), so skip it
+            name = "div" if formula == "div" else ("sub_div_post" if post else "sub_div")
+            name, cols = name, (lo, rng, w, a)
         else:  # sub_mul, mul
             r = (one / rng).astype(crow.dtype)
-            name, cols = ("sub_mul_post" if post else "sub_mul"), (lo, r, w, a)
+            name = "mul" if formula == "mul" else ("sub_mul_post" if post else "sub_mul")
+            name, cols = name, (lo, r, w, a)
     arith = np.float64 if crow.name == "float64" else np.float32
     table = np.ascontiguousarray(np.stack([np.asarray(c).astype(arith) for c in cols], axis=1))
     return name, table

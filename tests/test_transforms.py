@@ -219,9 +219,17 @@ def test_transform_out_is_honoured_and_returned():
 
 
 def test_kernels_are_cached_on_disk():
-    from kernels.transforms import _apply_kernel
+    """A fresh process loads the compiled kernels from the disk cache instead of compiling."""
+    import subprocess
+    import sys
 
-    transform(np.arange(10, dtype=np.uint8), "minmax")
-    assert _apply_kernel._cache.cache_path  # cache=True resolved a cache location
-    assert _apply_kernel.stats.cache_hits or _apply_kernel.stats.cache_misses
-    assert kernels.codecs._cast_kernel._cache.cache_path
+    code = (
+        "import numpy as np, kernels; from kernels.transforms import _apply_kernel; "
+        "from kernels.stats import _minmax_flat; "
+        "kernels.transform(np.arange(10, dtype=np.uint8), 'minmax', out_dtype='float16'); "
+        "print(sum(_apply_kernel.stats.cache_hits.values()), sum(_minmax_flat.stats.cache_hits.values()))"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # writes the cache
+    res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    hits = [int(v) for v in res.stdout.split()]
+    assert hits[0] >= 1 and hits[1] >= 1, res.stdout
