@@ -421,9 +421,9 @@ def _ov_order_key(codec, raw):
     if name in ("float16", "bfloat16"):
 
         def impl16(codec, raw):
-            b = np.int32(raw)
-            # sign-magnitude -> two's complement order, branch-free: m or ~m
-            return np.int32((b & np.int32(0x7FFF)) ^ -(b >> np.int32(15)))
+            # sign-magnitude -> unsigned order in 16 bits (16 SIMD lanes):
+            # positive patterns get the top bit set, negative ones are inverted
+            return np.uint16(raw ^ (np.uint16(0x8000) | np.uint16(0) - (raw >> np.uint16(15))))
 
         return impl16
     if name == "float32":
@@ -460,7 +460,10 @@ def key_range(name: str):
     if name in ("uint8", "uint16"):
         info = np.iinfo(REGISTRY[name].dtype)
         return REGISTRY[name].dtype.type(info.min), REGISTRY[name].dtype.type(info.max)
-    pos_inf = {"float16": 0x7C00, "bfloat16": 0x7F80, "float32": 0x7F800000, "float64": 0x7FF0000000000000}[name]
+    if name in ("float16", "bfloat16"):
+        pos_inf = 0x7C00 if name == "float16" else 0x7F80
+        return np.uint16(pos_inf ^ 0xFFFF ^ 0x8000), np.uint16(pos_inf | 0x8000)  # keys of -inf, +inf
+    pos_inf = {"float32": 0x7F800000, "float64": 0x7FF0000000000000}[name]
     kt = np.int64 if name == "float64" else np.int32
     return kt(-pos_inf - 1), kt(pos_inf)
 
@@ -471,7 +474,7 @@ def key_to_value(name: str, keys: np.ndarray) -> np.ndarray:
     if name in ("uint8", "uint16"):
         return keys.astype(np.float64)
     if name in ("float16", "bfloat16"):
-        bits = np.where(keys >= 0, keys, (~keys) | 0x8000).astype(np.uint16)
+        bits = np.where(keys >= 0x8000, keys ^ 0x8000, keys ^ 0xFFFF).astype(np.uint16)
         return bits.view(REGISTRY[name].dtype).astype(np.float64)
     if name == "float32":
         k = keys.astype(np.int32)

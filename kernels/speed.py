@@ -147,6 +147,13 @@ CASES = [
         reads_only=True,
     ),
     Case(
+        "fit min/max f16",
+        _with_out(lambda n: _f32(n).astype(np.float16), None),
+        lambda x, out: fit(x, "minmax"),
+        lambda x, out: (x.min(), x.max()),
+        reads_only=True,
+    ),
+    Case(
         "fit min/max f32",
         _with_out(_f32, None),
         lambda x, out: fit(x, "minmax"),

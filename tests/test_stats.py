@@ -140,3 +140,17 @@ def test_params_are_immutable():
         p.transform = "standardize"
     with pytest.raises(TypeError):
         p.stats["min"] = np.zeros(1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_minmax_over_every_16bit_pattern(dtype):
+    """Order keys are exact on every finite pattern, -0.0 and NaN of both signs included."""
+    x = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(NP[dtype])
+    f = x.astype(np.float32)
+    x, f = x[~np.isinf(f)], f[~np.isinf(f)]
+    rng = np.random.default_rng(6)
+    for sample_x in (x, rng.permutation(x), x[~np.isnan(f)][:1000]):
+        sf = sample_x.astype(np.float32)
+        p = fit(sample_x, "minmax", nan_policy="omit")
+        assert p["min"][0] == np.nanmin(sf) and p["max"][0] == np.nanmax(sf)
+        assert p["count"][0] == (~np.isnan(sf)).sum()
