@@ -31,7 +31,12 @@ def _dtypes(args) -> int:
 def _speed(args) -> int:
     from .speed import main as speed_main
 
-    speed_main(n=args.n, repeat=args.repeat, cases=args.case or None)
+    if args.sweep:
+        from .speed import sweep_apply
+
+        sweep_apply(n=args.n, repeat=min(args.repeat, 5))
+    else:
+        speed_main(n=args.n, repeat=args.repeat, cases=args.case or None)
     return 0
 
 
@@ -51,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=50_000_000, help="elements per array (default 5e7)")
     p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best is kept (default 7)")
     p.add_argument("--case", action="append", help="run only this case (repeatable)")
+    p.add_argument(
+        "--sweep", action="store_true", help="roofline fraction of every apply-kernel variant (about 2 minutes)"
+    )
     p.set_defaults(func=_speed)
     return parser
 

@@ -203,17 +203,17 @@ def fma(typingctx, a, b, c):
 
 @njit(**JIT)
 def round_to_odd_f32(d):
-    """float64 -> float32 rounded to odd: exact values stay, inexact get an odd last bit."""
+    """float64 -> float32 rounded to odd: exact values stay, inexact get an odd last bit.
+
+    Branch-free (selects only), so the kernels that call it still vectorise."""
     f = np.float32(d)
-    if np.float64(f) != d and d == d:
-        bits = f32_bits(f)
-        if bits & np.uint32(1) == 0:  # RNE chose the even neighbour; take the odd one
-            if abs(np.float64(f)) > abs(d):
-                bits -= np.uint32(1)
-            else:
-                bits += np.uint32(1)
-            f = f32_from_bits(bits)
-    return f
+    back = np.float64(f)
+    bits = f32_bits(f)
+    # RNE chose the even neighbour of an inexact (non-NaN) value: take the odd one,
+    # one pattern toward d (patterns are sign-magnitude: -1 shrinks |f|)
+    adjust = (back != d) & (d == d) & ((bits & np.uint32(1)) == np.uint32(0))
+    step = np.uint32(0xFFFFFFFF) if abs(back) > abs(d) else np.uint32(1)
+    return f32_from_bits(np.uint32(bits + (step if adjust else np.uint32(0))))
 
 
 @njit(**JIT)
@@ -249,14 +249,13 @@ def round_to_odd_f64(a, b):
 
 
 def _saturate_impl(maxval, int_type):
+    lo, hi = 0.0, float(maxval)
+
     def impl(v):
-        if v != v:
-            return int_type(0)
+        # selects, not branches: NaN fails ``r > 0`` and becomes 0; vectorises
         r = np.rint(v)
-        if r <= 0:
-            return int_type(0)
-        if r >= maxval:
-            return int_type(maxval)
+        r = r if r > 0 else lo  # NaN fails the test and becomes 0
+        r = r if r < maxval else hi
         return int_type(r)
 
     return impl

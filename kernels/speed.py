@@ -239,6 +239,54 @@ def compile_time_first_call() -> float:
     return float(res.stdout.strip().splitlines()[-1])
 
 
+def sweep_apply(n: int = 50_000_000, repeat: int = 5) -> list[tuple[str, float]]:
+    """Roofline fraction of every apply-kernel variant (input uint8/float32, each
+    transform, formula, compute dtype float16/32/64, output float16/float32/uint8),
+    params fitted beforehand, ``out=`` given; printed worst first."""
+    import itertools
+    import warnings
+
+    from rich.console import Console
+
+    rng = np.random.default_rng(0)
+    inputs = {"uint8": rng.integers(0, 256, n, dtype=np.uint8), "float32": rng.normal(0, 100, n).astype(np.float32)}
+    from .transforms import FORMULAS
+
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for (iname, x), t in itertools.product(inputs.items(), ["minmax", "standardize", "scale", "maxabs", "quantize"]):
+            opts = {"divisor": 255.0} if t == "scale" else ({"feature_range": (-1, 1)} if t == "minmax" else {})
+            p = fit(x, t, **opts)
+            for f, cd, od in itertools.product(FORMULAS[t], ["float16", "float32", "float64"], ["float16", "float32", "uint8"]):
+                if t == "quantize" and od != "uint8":
+                    continue
+                out = np.empty(n, {"float16": np.float16, "float32": np.float32, "uint8": np.uint8}[od])
+
+                def run():
+                    transform(x, t, params=p, formula=f, compute_dtype=cd, out_dtype=od, out=out)
+
+                run()
+                src = np.ones((x.nbytes + out.nbytes) // 16, np.uint64)
+                dst = np.empty_like(src)
+                copy_probe(src, dst)
+                tk, tc = [], []
+                for _ in range(repeat):
+                    tk.append(best_time(run, 1))
+                    tc.append(best_time(lambda: copy_probe(src, dst), 1))
+                rows.append((f"{iname}->{od} {t}/{f} compute={cd}", min(tc) / min(tk)))
+    rows.sort(key=lambda r: r[1])
+    console = Console()
+    fr = [r[1] for r in rows]
+    console.print(
+        f"{len(rows)} apply variants, n={n:,}: roofline fraction min {fr[0]:.2f}, "
+        f"median {fr[len(fr) // 2]:.2f}, max {fr[-1]:.2f}; {sum(v < 0.8 for v in fr)} below 0.8"
+    )
+    for name, frac in rows:
+        console.print(f"  {frac:5.2f}  {name}")
+    return rows
+
+
 def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None) -> list[dict]:
     from rich.console import Console
     from rich.table import Table
