@@ -44,7 +44,7 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
-from ._tags import Tag, TagType, tag_name
+from ._tags import Tag, tag_name
 
 JIT = dict(cache=True, fastmath=False, nogil=True)
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from reference import NP, reference_transform, same_bits
 
-import kernels
 from kernels import COMPUTE_DTYPES, FORMULAS, REGISTRY, fit, inverse_transform, transform
 
 OUTS = list(REGISTRY)
