@@ -524,6 +524,8 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
         if need_minmax:
             stats["min"], stats["max"] = lo, hi
     stats["count"] = x.size // nfeat - nan_count
+    if nan_policy == "omit" and (stats["count"] == 0).any():
+        raise ValueError("x has no non-NaN values to fit (in at least one feature); pass data or params")
 
     if transform == "minmax":
         opts["feature_range"] = _feature_range(options)

@@ -212,6 +212,16 @@ def kernel_plan(params: Params, formula: str, crow, inverse: bool = False):
             name, cols = name, (lo, r, w, a)
     arith = np.float64 if crow.name == "float64" else np.float32
     table = np.ascontiguousarray(np.stack([np.asarray(c).astype(arith) for c in cols], axis=1))
+    fitted = np.concatenate([v for v in params.stats.values()])
+    if np.isfinite(fitted).all() and not np.isfinite(table).all():
+        # finite statistics that do not fit the compute dtype (1e300 in float32, 65535
+        # in float16): kept, because that is the effect being measured, but never silent
+        warnings.warn(
+            f"fitted parameters overflow compute_dtype={crow.name!r} (largest finite {crow.max:g}); "
+            "outputs will be inf/NaN: use a wider compute_dtype",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return name, table
 
 

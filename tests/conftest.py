@@ -1,7 +1,4 @@
-import os
-
 import numpy as np
-import pytest
 
 from kernels import REGISTRY
 
@@ -26,9 +23,3 @@ def sample(name: str, n: int = 3000, seed: int = 0) -> np.ndarray:
         ]
     )
     return vals.astype(row.dtype)
-
-
-@pytest.fixture(autouse=True)
-def _no_numpy_threads_env():
-    # tests must not depend on a particular thread count; record it for failures
-    yield os.environ.get("NUMBA_NUM_THREADS")

@@ -125,3 +125,16 @@ def test_params_misuse():
 def test_not_an_array():
     with pytest.raises(TypeError, match="x must be a numpy array"):
         cast("abc", "float16")
+
+
+def test_parameters_overflowing_the_compute_dtype_warn():
+    x = np.array([-1e300, 0, 1e300])
+    with pytest.warns(RuntimeWarning, match="compute_dtype='float32'"):
+        y = transform(x, "minmax")
+    assert np.isnan(y).all()  # the measured effect, announced
+    assert transform(x, "minmax", compute_dtype="float64", out_dtype="float64").tolist() == [0.0, 0.5, 1.0]
+
+
+def test_all_nan_with_omit_is_refused():
+    with pytest.raises(ValueError, match="no non-NaN values"):
+        fit(np.array([np.nan, np.nan], np.float32), "minmax", nan_policy="omit")
