@@ -1,13 +1,18 @@
 """precision-bench: how many distinct values survive a dtype transform, how wrong, how fast.
 
 Public face: :func:`cast`, :func:`fit`, :func:`transform`, :func:`inverse_transform`,
-and the dtype registry :data:`REGISTRY`.
+:func:`measure` (a :class:`Record` per variant) on arrays or :func:`domain` sweeps,
+:func:`distinct`, and the dtype registry :data:`REGISTRY`.
 """
+
 
 from .cast import cast
 from .codecs import COMPUTE_DTYPES, REGISTRY
 from .stats import ACCUMULATORS, NAN_POLICIES, TRANSFORMS, Params, fit
 from .transforms import DEFAULT_FORMULA, FORMULAS, inverse_transform, transform
+from .domain import Domain, domain
+from .measure import SCHEMA, Record, measure
+from .metrics import Distinct, distinct
 
 __all__ = [
     "cast",
@@ -22,5 +27,12 @@ __all__ = [
     "TRANSFORMS",
     "FORMULAS",
     "DEFAULT_FORMULA",
+    "measure",
+    "Record",
+    "SCHEMA",
+    "domain",
+    "Domain",
+    "distinct",
+    "Distinct",
 ]
 __version__ = "0.1.0"

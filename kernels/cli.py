@@ -40,8 +40,107 @@ def _speed(args) -> int:
     return 0
 
 
+class UsageError(Exception):
+    """A bad argument or file: reported on one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UsageError(message)
+
+
+def load_array(path: str, key: str | None = None):
+    """An array from .npy (memory-mapped) or .npz (``key`` names the array when
+    there are several); never unpickles."""
+    import numpy as np
+
+    if not path.endswith((".npy", ".npz")):
+        raise UsageError(f"--data {path}: expected a .npy or .npz file")
+    try:
+        loaded = np.load(path, allow_pickle=False, mmap_mode="r" if path.endswith(".npy") else None)
+    except FileNotFoundError:
+        raise UsageError(f"--data {path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--data {path}: cannot load ({e}); files holding Python objects are refused") from None
+    if isinstance(loaded, np.ndarray):
+        if key is not None:
+            raise UsageError(f"--key {key}: {path} is a .npy file holding one array; drop --key")
+        return loaded
+    with loaded:
+        names = list(loaded.files)
+        if key is None:
+            if len(names) != 1:
+                raise UsageError(f"--data {path} holds {len(names)} arrays ({', '.join(names)}); choose one with --key")
+            key = names[0]
+        if key not in names:
+            raise UsageError(f"--key {key}: not in {path} (it holds: {', '.join(names)})")
+        try:
+            return loaded[key]
+        except ValueError as e:
+            raise UsageError(f"--data {path}: cannot load {key} ({e}); files holding Python objects are refused") from None
+
+
+def _measure(args) -> int:
+    import json
+
+    from .cast import cast
+    from .domain import domain
+    from .measure import measure
+
+    if args.domain == bool(args.data):
+        raise UsageError("give exactly one source: --domain (with --input-dtype) or --data FILE")
+    options = {}
+    if args.divisor is not None:
+        options["divisor"] = args.divisor
+    if args.feature_range is not None:
+        options["feature_range"] = tuple(args.feature_range)
+    if args.domain:
+        if args.input_dtype is None:
+            raise UsageError("--domain needs --input-dtype (uint8, uint16, float16, bfloat16 or float32)")
+        lo, hi = args.range if args.range else (None, None)
+        source = domain(args.input_dtype, lo, hi)
+    else:
+        if args.range:
+            raise UsageError("--range applies to --domain only")
+        source = load_array(args.data, args.key)
+        if args.input_dtype is not None:
+            source = cast(source, args.input_dtype)
+    axis = None if args.axis is None else tuple(args.axis)
+    record = measure(
+        source,
+        args.transform,
+        formula=args.formula,
+        compute_dtype=args.compute_dtype,
+        output_dtype=args.output_dtype,
+        accumulator=args.accumulator,
+        acc_dtype=args.acc_dtype,
+        axis=axis,
+        nan_policy=args.nan_policy,
+        repeat=args.repeat,
+        exact_points=args.exact_points,
+        name=args.data,
+        **options,
+    )
+    d = record.to_dict()
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{d['source']}: {d['transform']}/{d['formula']} compute {d['compute_dtype']} -> {d['output_dtype']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in d.items():
+        if k in ("schema", "provenance", "source", "transform", "formula", "compute_dtype", "output_dtype"):
+            continue
+        table.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+    Console().print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="precision-bench",
         description="How many distinct values survive a dtype transform, how wrong, how fast.",
     )
@@ -60,18 +159,49 @@ def build_parser() -> argparse.ArgumentParser:
         "--sweep", action="store_true", help="roofline fraction of every apply-kernel variant (about 2 minutes)"
     )
     p.set_defaults(func=_speed)
+
+    from .codecs import COMPUTE_DTYPES
+    from .stats import ACC_DTYPES, ACCUMULATORS, NAN_POLICIES, TRANSFORMS
+
+    p = sub.add_parser("measure", help="measure one transform variant: survival, error against the exact value, speed")
+    src = p.add_argument_group("source (one of)")
+    src.add_argument("--domain", action="store_true", help="every representable value of --input-dtype (in --range)")
+    src.add_argument("--data", metavar="FILE", help=".npy or .npz file (never unpickled)")
+    p.add_argument("--key", help="array name inside an .npz file")
+    p.add_argument("--input-dtype", choices=list(REGISTRY), help="domain dtype, or cast --data to it first")
+    p.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="domain bounds (default: all finite values)")
+    p.add_argument("--transform", required=True, choices=TRANSFORMS)
+    p.add_argument("--formula", help="kernel formula (default: the transform's scikit-learn formula)")
+    p.add_argument("--compute-dtype", default="float32", choices=COMPUTE_DTYPES)
+    p.add_argument("--output-dtype", choices=list(REGISTRY), help="default float32 (quantize: uint8)")
+    p.add_argument("--accumulator", default="pairwise", choices=ACCUMULATORS)
+    p.add_argument("--acc-dtype", default="float64", choices=ACC_DTYPES)
+    p.add_argument("--divisor", type=float, help="scale: divide by this (default: the integer dtype's max)")
+    p.add_argument("--feature-range", nargs=2, type=float, metavar=("A", "B"), help="minmax target range (default 0 1)")
+    p.add_argument("--axis", nargs="+", type=int, help="per-feature statistics: 0 for columns of 2-D data, 0 1 for HWC images")
+    p.add_argument("--nan-policy", default="raise", choices=NAN_POLICIES)
+    p.add_argument("--repeat", type=int, default=3, help="timed apply passes; the best is kept (default 3)")
+    p.add_argument("--exact-points", type=int, default=65536, help="distinct inputs checked exactly (default 65536)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_measure)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    if getattr(args, "n", 1) <= 0 or getattr(args, "repeat", 1) <= 0:
-        parser.error("--n and --repeat must be positive")
-    return args.func(args)
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if getattr(args, "n", 1) <= 0 or getattr(args, "repeat", 1) <= 0:
+            raise UsageError("--n and --repeat must be positive")
+        return args.func(args)
+    except (UsageError, ValueError, TypeError) as e:
+        # bad arguments, files or data: one line, status 2, no traceback
+        msg = " ".join(str(e).split())
+        print(f"precision-bench: error: {msg}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -248,21 +248,59 @@ def round_to_odd_f64(a, b):
     return s
 
 
-def _saturate_impl(maxval, int_type):
-    lo, hi = 0.0, float(maxval)
+def rint(v):
+    """Round half to even, as ``np.rint``, for float32 and float64 values.
+
+    ``(v + M) - M`` with ``M = copysign(2**23, v)`` (2**52 for float64) rounds
+    to an integer in the current (nearest-even) mode for ``|v| < 2**23``; larger
+    values, inf and NaN are integers already and pass through.  Written out rather
+    than calling ``llvm.rint`` because LLVM narrows ``rint(fpext(half))`` to a
+    half-precision ``rint``, which x86 without AVX512-FP16 runs one element at a
+    time: this form keeps float16-compute kernels vectorised.
+    """
+    return np.rint(v)
+
+
+@overload(rint, jit_options=JIT)
+def _ov_rint(v):
+    big = 4503599627370496.0 if v == types.float64 else 8388608.0
+    ftype = np.float64 if v == types.float64 else np.float32
 
     def impl(v):
-        # selects, not branches: NaN fails ``r > 0`` and becomes 0; vectorises
-        r = np.rint(v)
-        r = r if r > 0 else lo  # NaN fails the test and becomes 0
-        r = r if r < maxval else hi
-        return int_type(r)
+        b = ftype(big)
+        m = b if v >= 0 else -b
+        r = (v + m) - m
+        return r if abs(v) < b else v
 
     return impl
 
 
-_sat_u8 = njit(**JIT)(_saturate_impl(255, np.uint8))
-_sat_u16 = njit(**JIT)(_saturate_impl(65535, np.uint16))
+def _saturating(maxval, int_type):
+    """A Numba-callable float -> int_type cast: round half to even, clip to [0, maxval]."""
+
+    def saturate(v):
+        raise NotImplementedError
+
+    @overload(saturate, jit_options=JIT)
+    def _ov(v):
+        ftype = np.float64 if v == types.float64 else np.float32
+        lo, hi = ftype(0), ftype(maxval)  # constants of v's type: no float64 promotion
+
+        def impl(v):
+            # selects, not branches, so it vectorises: clip first (NaN fails
+            # ``v > lo`` and becomes 0), then round; rint(clip(v)) == clip(rint(v))
+            # because the bounds are integers
+            c = v if v > lo else lo
+            c = c if c < hi else hi
+            return int_type(rint(c))
+
+        return impl
+
+    return saturate
+
+
+_sat_u8 = _saturating(255, np.uint8)
+_sat_u16 = _saturating(65535, np.uint16)
 
 
 # --------------------------------------------------------------------------
@@ -440,6 +478,56 @@ def _ov_order_key(codec, raw):
 
         return impl64
     raise TypingError(name)
+
+
+def key_to_raw(codec, k):
+    """Inverse of ``order_key``: the storage value whose key is k (enumerates domains)."""
+
+
+@overload(key_to_raw, jit_options=JIT)
+def _ov_key_to_raw(codec, k):
+    name = tag_name(codec, "codec")
+    if name == "uint8":
+        return lambda codec, k: np.uint8(k)
+    if name == "uint16":
+        return lambda codec, k: np.uint16(k)
+    if name in ("float16", "bfloat16"):
+
+        def impl16(codec, k):
+            u = np.uint16(k)
+            return np.uint16(u ^ np.uint16(0x8000)) if u >= np.uint16(0x8000) else np.uint16(u ^ np.uint16(0xFFFF))
+
+        return impl16
+    if name == "float32":
+
+        def impl32(codec, k):
+            b = np.int32(k)
+            return f32_from_bits(np.uint32(b ^ ((b >> np.int32(31)) & np.int32(0x7FFFFFFF))))
+
+        return impl32
+    if name == "float64":
+
+        def impl64(codec, k):
+            b = np.int64(k)
+            return f64_from_bits(np.uint64(b ^ ((b >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))))
+
+        return impl64
+    raise TypingError(name)
+
+
+def value_to_key(name: str, values) -> np.ndarray:
+    """order_key of values already in dtype ``name`` (numpy), as int64."""
+    a = np.asarray(values, dtype=REGISTRY[name].dtype)
+    if name in ("uint8", "uint16"):
+        return a.astype(np.int64)
+    if name in ("float16", "bfloat16"):
+        raw = a.view(np.uint16).astype(np.int64)
+        return np.where(raw & 0x8000, raw ^ 0xFFFF, raw | 0x8000)
+    if name == "float32":
+        b = a.view(np.int32).astype(np.int64)
+        return np.where(b < 0, b ^ 0x7FFFFFFF, b)
+    b = a.view(np.int64)
+    return np.where(b < 0, b ^ 0x7FFFFFFFFFFFFFFF, b)
 
 
 def key_is_nan(codec, k, kneg, kpos):

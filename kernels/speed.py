@@ -21,28 +21,12 @@ from typing import Callable
 
 import ml_dtypes
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads
 
 from .cast import cast
-from .codecs import JIT
+from .roofline import copy_probe, read_probe
 from .stats import fit
 from .transforms import transform
-
-
-@njit(parallel=True, **JIT)
-def copy_probe(src, dst):
-    """The roofline: a parallel copy of src into dst (uint64 words)."""
-    for i in prange(src.size):
-        dst[i] = src[i]
-
-
-@njit(parallel=True, **JIT)
-def read_probe(src):
-    """The read roofline: a parallel sum over uint64 words."""
-    acc = np.uint64(0)
-    for i in prange(src.size):
-        acc += src[i]
-    return acc
 
 
 @dataclasses.dataclass

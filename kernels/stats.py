@@ -415,6 +415,15 @@ class Params:
     def __getitem__(self, name) -> np.ndarray:
         return self.stats[name]
 
+    def feature(self, j: int) -> Params:
+        """The parameters of feature ``j`` alone, as if fitted with ``axis=None``."""
+        return dataclasses.replace(
+            self,
+            axis=None,
+            nfeat=1,
+            stats=pytypes.MappingProxyType({k: _readonly(v[j : j + 1].copy()) for k, v in self.stats.items()}),
+        )
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v if v.size > 1 else v[0]!r}" for k, v in self.stats.items())
         return f"Params({self.transform!r}, {shown})"
@@ -556,6 +565,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
         scale, zp = options.get("scale"), options.get("zero_point")
         if (scale is None) != (zp is None):
             raise ValueError("give both scale= and zero_point=, or neither to fit them from min/max")
+        opts["scale_given"] = scale is not None
         if scale is None:
             if transform == "dequantize":
                 raise ValueError("dequantize needs scale= and zero_point= (or the params of a quantize fit)")

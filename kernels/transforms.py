@@ -43,7 +43,7 @@ from numba.extending import overload
 
 from ._tags import Tag, tag_name
 from ._validate import check_array, check_choice, check_out
-from .codecs import JIT, as_storage, decode, encode, fma_c, is_overflow, lookup, rnd, to_compute_from
+from .codecs import JIT, as_storage, decode, encode, fma_c, is_overflow, lookup, rint, rnd, to_compute_from
 from .stats import Params, fit, normalize_axis
 
 FORMULAS = {
@@ -102,7 +102,7 @@ def _ov_evaluate(formula, cc, v, p0, p1, p2, p3):
     if name == "quantize":
 
         def impl(formula, cc, v, p0, p1, p2, p3):
-            q = rnd(cc, np.rint(rnd(cc, v / p0)) + p1)
+            q = rnd(cc, rint(rnd(cc, v / p0)) + p1)
             q = p3 if q < p3 else q  # NaN passes through (and encodes to 0)
             return p2 if q > p2 else q
 

@@ -1,0 +1,333 @@
+"""Domains (layer 4): every representable value of a dtype in [lo, hi], and streaming sweeps.
+
+A domain is enumerated in value order through the codec's order keys (-0.0 is
+skipped when +0.0 is in range: they are one value).  IEEE operations are
+monotone, so an affine transform of inputs in value order gives outputs in
+value order (increasing, or decreasing when the scale is negative), and equal
+outputs are adjacent: distinct outputs are counted as runs of equal values,
+streaming, with no memory and in parallel (each part reports its first and
+last run and the parts are joined in order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+from ._validate import check_choice
+from .codecs import (
+    JIT,
+    REGISTRY,
+    DType,
+    decode,
+    encode,
+    key_to_raw,
+    lookup,
+    to_compute_from,
+    value_to_key,
+)
+from .metrics import Distinct, from_sorted_unique
+from .transforms import _FORMULA_TAGS, evaluate
+
+DOMAIN_DTYPES = ("uint8", "uint16", "float16", "bfloat16", "float32")
+
+
+@dataclasses.dataclass(frozen=True)
+class Domain:
+    """Every representable value of ``dtype`` in [lo, hi] (``lo``/``hi`` are the
+    smallest and largest such values).  ``size`` counts values (+-0 once)."""
+
+    dtype: str
+    lo: float
+    hi: float
+    key_lo: int
+    key_hi: int
+    skip_key: int  # key of -0.0 when +0.0 is also in range, else one past the end
+
+    @property
+    def row(self) -> DType:
+        return REGISTRY[self.dtype]
+
+    @property
+    def size(self) -> int:
+        return self.key_hi - self.key_lo + 1 - (self.key_lo <= self.skip_key <= self.key_hi)
+
+    def keys(self, max_points: int | None = None) -> np.ndarray:
+        """All keys in order, or at most ``max_points`` evenly spaced ones (ends kept)."""
+        if max_points is None or self.size <= max_points:
+            k = np.arange(self.key_lo, self.key_hi + 1, dtype=np.int64)
+        else:
+            k = np.unique(np.linspace(self.key_lo, self.key_hi, max_points).round().astype(np.int64))
+        return k[k != self.skip_key]
+
+    def values(self, max_points: int | None = None) -> np.ndarray:
+        """The domain's values (numpy, in ``dtype``), sorted ascending."""
+        return keys_to_values(self.dtype, self.keys(max_points))
+
+    def describe(self) -> str:
+        return f"domain {self.dtype} [{self.lo:g}, {self.hi:g}]"
+
+
+def from_domain_sample(dom: Domain, max_points: int) -> Distinct:
+    """The domain's values (all, or ``max_points`` evenly spaced) as a Distinct."""
+    return from_sorted_unique(dom.values(max_points), dom.row)
+
+
+def keys_to_values(name: str, keys: np.ndarray) -> np.ndarray:
+    row = REGISTRY[name]
+    k = np.asarray(keys, dtype=np.int64)
+    if name in ("uint8", "uint16"):
+        return k.astype(row.dtype)
+    if name in ("float16", "bfloat16"):
+        return np.where(k >= 0x8000, k ^ 0x8000, k ^ 0xFFFF).astype(np.uint16).view(row.dtype)
+    if name == "float32":
+        k32 = k.astype(np.int32)
+        return (k32 ^ ((k32 >> 31) & 0x7FFFFFFF)).view(np.float32)
+    return (k ^ ((k >> 63) & 0x7FFFFFFFFFFFFFFF)).view(np.float64)
+
+
+def domain(dtype, lo=None, hi=None) -> Domain:
+    """Every representable value of ``dtype`` in [lo, hi]; bounds default to the
+    dtype's finite range (0..max for integers)."""
+    row = lookup(dtype, "dtype")
+    check_choice(row.name, DOMAIN_DTYPES, "dtype")
+    lo = (0.0 if row.is_integer else -row.max) if lo is None else lo
+    hi = row.max if hi is None else hi
+    try:
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        raise ValueError(f"domain bounds lo={lo!r}, hi={hi!r} must be numbers") from None
+    if math.isnan(lo) or math.isnan(hi) or lo > hi:
+        raise ValueError(f"domain bounds lo={lo!r}, hi={hi!r} must satisfy lo <= hi")
+    vmin = 0.0 if row.is_integer else -math.inf
+    lo_c, hi_c = max(lo, vmin), min(hi, row.max if row.is_integer else math.inf)
+    # nearest representable values, then step inwards past the bounds
+    cand = np.array([lo_c, hi_c]).astype(np.float64)
+    if row.is_integer:
+        cand = np.array([math.ceil(lo_c), math.floor(hi_c)], dtype=np.float64)
+    klo, khi = value_to_key(row.name, cand.astype(row.dtype))
+    klo, khi = int(klo), int(khi)
+    while float(keys_to_values(row.name, [klo])[0]) < lo_c:
+        klo += 1
+    while float(keys_to_values(row.name, [khi])[0]) > hi_c:
+        khi -= 1
+    if klo > khi:
+        raise ValueError(f"no {row.name} value lies in [{lo!r}, {hi!r}]")
+    skip = khi + 1
+    if not row.is_integer:
+        kneg0, kpos0 = (int(k) for k in value_to_key(row.name, np.array([-0.0, 0.0]).astype(row.dtype)))
+        if klo <= kneg0 and kpos0 <= khi:
+            skip = kneg0
+    vlo = float(keys_to_values(row.name, [klo])[0])
+    vhi = float(keys_to_values(row.name, [khi])[0])
+    return Domain(row.name, vlo + 0.0, vhi + 0.0, klo, khi, skip)
+
+
+# --------------------------------------------------------------------------
+# streaming sweep
+# --------------------------------------------------------------------------
+
+# integer fields per part
+I_VALUES, I_NAN, I_OVERFLOW, I_UNDERFLOW, I_SATURATED, I_ROUNDTRIP, I_RUNS, I_FIRST_RUN, I_LAST_RUN, I_MAX_RUN = range(10)
+# float fields per part
+F_FIRST, F_LAST, F_SUM_RLOGR, F_MIN, F_MAX = range(5)
+
+
+@njit(parallel=True, **JIT)
+def _sweep_kernel(k_start, k_stop, skip, nparts, cin, cc, formula, table, inv_formula, inv_table, cout, qmax, ints, floats):
+    p0, p1, p2, p3 = table[0, 0], table[0, 1], table[0, 2], table[0, 3]
+    q0, q1, q2, q3 = inv_table[0, 0], inv_table[0, 1], inv_table[0, 2], inv_table[0, 3]
+    total = k_stop - k_start
+    for part in prange(nparts):
+        a = k_start + total * part // nparts
+        b = k_start + total * (part + 1) // nparts
+        nan = 0
+        overflow = 0
+        underflow = 0
+        saturated = 0
+        roundtrip = 0
+        values = 0
+        runs = 0
+        first_run = 0
+        max_run = 0
+        first_y = np.nan
+        prev = np.nan
+        run = 0
+        sum_rlogr = 0.0
+        ymin = np.inf
+        ymax = -np.inf
+        for k in range(a, b):
+            if k == skip:
+                continue
+            raw = key_to_raw(cin, k)
+            v = decode(cin, raw)
+            c = evaluate(formula, cc, to_compute_from(cin, cc, v), p0, p1, p2, p3)
+            e = encode(cout, c)
+            y = np.float64(decode(cout, e))
+            values += 1
+            if qmax > 0:  # integer output: clipped when the rounded value left [0, qmax]
+                saturated += int((c != c) or np.rint(c) < 0 or np.rint(c) > qmax)
+            else:
+                underflow += int((y == 0) and (c != 0) and (c == c))
+            if y != y:
+                nan += 1
+                continue
+            overflow += int(np.isinf(y) and np.isfinite(v))
+            back = encode(cin, evaluate(inv_formula, cc, to_compute_from(cout, cc, decode(cout, e)), q0, q1, q2, q3))
+            roundtrip += int(decode(cin, back) == v)
+            ymin = min(ymin, y)
+            ymax = max(ymax, y)
+            if run > 0 and y == prev:
+                run += 1
+                continue
+            if run > 0:  # close the previous run
+                if runs == 1:
+                    first_run = run
+                else:
+                    sum_rlogr += run * np.log2(run)
+                    max_run = max(max_run, run)
+            else:
+                first_y = y
+            runs += 1
+            prev = y
+            run = 1
+        if runs == 1:
+            first_run = run
+        ints[part, I_VALUES] = values
+        ints[part, I_NAN] = nan
+        ints[part, I_OVERFLOW] = overflow
+        ints[part, I_UNDERFLOW] = underflow
+        ints[part, I_SATURATED] = saturated
+        ints[part, I_ROUNDTRIP] = roundtrip
+        ints[part, I_RUNS] = runs
+        ints[part, I_FIRST_RUN] = first_run
+        ints[part, I_LAST_RUN] = run
+        ints[part, I_MAX_RUN] = max_run
+        floats[part, F_FIRST] = first_y
+        floats[part, F_LAST] = prev
+        floats[part, F_SUM_RLOGR] = sum_rlogr
+        floats[part, F_MIN] = ymin
+        floats[part, F_MAX] = ymax
+
+
+@dataclasses.dataclass
+class SweepResult:
+    values: int = 0
+    nan_out: int = 0
+    overflow_out: int = 0
+    underflow_out: int = 0
+    saturated: int = 0
+    roundtrip_exact: int = 0
+    distinct_out: int = 0
+    max_preimage: int = 0
+    sum_rlogr: float = 0.0  # sum over closed output groups of size*log2(size)
+    y_min: float = math.inf
+    y_max: float = -math.inf
+    seconds: float = 0.0
+    # the open run at the end of what has been joined so far
+    _open_y: float = math.nan
+    _open_len: int = 0
+
+    def _close(self):
+        if self._open_len:
+            self.distinct_out += 1
+            self.max_preimage = max(self.max_preimage, self._open_len)
+            self.sum_rlogr += self._open_len * math.log2(self._open_len)
+            self._open_len = 0
+
+    def _extend(self, y: float, length: int):
+        if self._open_len and y == self._open_y:
+            self._open_len += length
+        else:
+            self._close()
+            self._open_y, self._open_len = y, length
+
+    def join(self, ints: np.ndarray, floats: np.ndarray):
+        """Append parts (in key order) to the result."""
+        for i, f in zip(ints.tolist(), floats.tolist(), strict=True):
+            self.values += i[I_VALUES]
+            self.nan_out += i[I_NAN]
+            self.overflow_out += i[I_OVERFLOW]
+            self.underflow_out += i[I_UNDERFLOW]
+            self.saturated += i[I_SATURATED]
+            self.roundtrip_exact += i[I_ROUNDTRIP]
+            runs = i[I_RUNS]
+            if runs == 0:
+                continue
+            self.y_min = min(self.y_min, f[F_MIN])
+            self.y_max = max(self.y_max, f[F_MAX])
+            self._extend(f[F_FIRST], i[I_FIRST_RUN])
+            if runs == 1:
+                continue
+            self._close()  # the first run is complete: another run follows it
+            internal = runs - 2
+            self.distinct_out += internal
+            self.max_preimage = max(self.max_preimage, i[I_MAX_RUN])
+            self.sum_rlogr += f[F_SUM_RLOGR]
+            self._open_y, self._open_len = f[F_LAST], i[I_LAST_RUN]
+
+    def finish(self) -> SweepResult:
+        self._close()
+        return self
+
+    @property
+    def entropy_out_bits(self) -> float:
+        m = self.values - self.nan_out
+        return 0.0 if m == 0 else math.log2(m) - self.sum_rlogr / m
+
+
+def sweep(dom: Domain, cc_row, kname: str, table, inv_kname: str, inv_table, out_row, *, progress=None) -> SweepResult:
+    """Stream every value of ``dom`` through one transform variant, counting as it goes.
+
+    ``progress``: None shows a bar on stderr when the sweep will take longer than
+    about two seconds; False never shows one."""
+    n_keys = dom.key_hi - dom.key_lo + 1
+    batch = 1 << 24
+    nparts = 8 * get_num_threads()
+    qmax = float(out_row.max) if out_row.is_integer else 0.0
+    result = SweepResult()
+    args = (dom.row.tag, cc_row.tag, _FORMULA_TAGS[kname], table, _FORMULA_TAGS[inv_kname], inv_table, out_row.tag, qmax)
+    bar = None
+    t0 = time.perf_counter()
+    start = dom.key_lo
+    try:
+        while start <= dom.key_hi:
+            stop = min(start + batch, dom.key_hi + 1)
+            ints = np.zeros((nparts, 10), np.int64)
+            floats = np.zeros((nparts, 5), np.float64)
+            _sweep_kernel(start, stop, dom.skip_key, nparts, *args, ints, floats)
+            result.join(ints, floats)
+            done = stop - dom.key_lo
+            elapsed = time.perf_counter() - t0
+            if bar is None and progress is not False and stop <= dom.key_hi and elapsed * n_keys / done > 2.0:
+                bar = _progress_bar(dom, n_keys)
+            if bar is not None:
+                bar[0].update(bar[1], completed=done)
+            start = stop
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    result.seconds = time.perf_counter() - t0
+    return result.finish()
+
+
+def _progress_bar(dom: Domain, total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn(f"sweeping {dom.describe()}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    progress.start()
+    task = progress.add_task("sweep", total=total)
+    return progress, task
+

@@ -1,0 +1,248 @@
+"""The exact reference (layer 4): the ideal transform in exact arithmetic, correctly rounded.
+
+The ideal transform uses exact statistics and exact arithmetic; the formula
+does not matter (all formulas agree in exact arithmetic):
+
+==============  ===================================================================
+transform       ideal y (exact rationals unless noted)
+==============  ===================================================================
+minmax          ``a + (x - lo) * (b - a) / rng``, ``rng = hi - lo`` (1 when 0)
+standardize     ``(x - mean) / sqrt(var)`` (var 0 -> 1); irrational in general
+scale, maxabs   ``x / d``, ``x / m`` (m 0 -> 1)
+quantize        ``clip(round_half_even(x / scale) + zero_point, 0, qmax)``, exact
+                ``scale = (max(hi, 0) - min(lo, 0)) / qmax`` (1 when 0) and
+                ``zero_point = clip(round_half_even(-min(lo, 0) / scale), 0, qmax)``
+dequantize      ``(q - zero_point) * scale``
+==============  ===================================================================
+
+Why the rounding is correct: for every point this module returns two float64
+values of the exact y, ``nearest`` (round to nearest even, what a float64 output
+should hold) and ``odd`` (round to odd: y itself when y is a float64, else the
+neighbour of y whose last significand bit is 1).  Rounding to odd at 53 bits
+keeps enough information for any later round-to-nearest into a format of p <= 51
+bits to equal the direct rounding of y (Boldo & Melquiond, "Emulation of FMA and
+correctly rounded sums: proved algorithms using rounding to odd", IEEE TC 2008):
+so ``odd`` cast to float32, float16 or bfloat16 (rounding once, see
+:mod:`kernels.codecs`) is the correctly rounded reference.  Integer outputs
+round half-to-even from ``odd``: an integer grid needs 2 extra bits, which
+float64 has below 2**51, and every larger value saturates.
+
+Both are found with exact integer arithmetic: ``int / int`` true division in
+Python is correctly rounded, and exactness is decided by cross-multiplying.
+For standardize, ``|y| = |t| / sqrt(v)`` is bracketed between adjacent float64
+values by comparing squares exactly (``f**2 * v`` against ``t**2``), so no
+approximation of the square root is ever trusted.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from .stats import Params
+
+
+def _odd_of(q: float, num: int, den: int) -> float:
+    """Round-to-odd of num/den given q = RN(num/den) (den > 0)."""
+    if not math.isfinite(q):
+        return q
+    qn, qd = q.as_integer_ratio()
+    cmp = num * qd - qn * den  # sign of (exact - q)
+    if cmp == 0:
+        return q
+    bits = np.float64(q).view(np.uint64)
+    if bits & 1:
+        return q
+    return math.nextafter(q, math.inf if cmp > 0 else -math.inf)
+
+
+def _rational(num: int, den: int) -> tuple[float, float]:
+    """(nearest, odd) float64 of num/den, den > 0."""
+    try:
+        q = num / den
+    except OverflowError:
+        q = math.copysign(math.inf, num)
+    return q, _odd_of(q, num, den)
+
+
+def _sqrt_ratio(tn: int, td: int, vn: int, vd: int) -> tuple[float, float]:
+    """(nearest, odd) of t / sqrt(v), t = tn/td, v = vn/vd > 0, td > 0."""
+    if tn == 0:
+        return 0.0, 0.0
+    sign = -1.0 if tn < 0 else 1.0
+    # |y|**2 = tn**2 * vd / (td**2 * vn) = A / B
+    a_, b_ = tn * tn * vd, td * td * vn
+    try:
+        f = math.sqrt(a_ / b_)
+    except OverflowError:
+        return sign * math.inf, sign * math.inf
+
+    def below(z: float) -> bool:  # z**2 <= A/B, exactly
+        zn, zd = z.as_integer_ratio()
+        return zn * zn * b_ <= a_ * zd * zd
+
+    # bracket: f <= |y| < next(f)
+    while not below(f):
+        f = math.nextafter(f, 0.0)
+    while below(math.nextafter(f, math.inf)):
+        f = math.nextafter(f, math.inf)
+    up = math.nextafter(f, math.inf)
+    fn, fd = f.as_integer_ratio()
+    if fn * fn * b_ == a_ * fd * fd:
+        return sign * f, sign * f  # exact
+    odd = f if np.float64(f).view(np.uint64) & 1 else up
+    # nearest: compare |y| with the midpoint m = (f + up) / 2, m**2 against A/B
+    mn, md = (Fraction(f) + Fraction(up)).as_integer_ratio()
+    md *= 2
+    lhs, rhs = mn * mn * b_, a_ * md * md  # m**2 vs |y|**2
+    if lhs < rhs:
+        nearest = up
+    elif lhs > rhs:
+        nearest = f
+    else:  # an irrational |y| is never a midpoint; a rational one can be
+        nearest = f if np.float64(f).view(np.uint64) & 1 == 0 else up
+    return sign * nearest, sign * odd
+
+
+def exact_moments(values: np.ndarray, counts: np.ndarray) -> tuple[Fraction, Fraction]:
+    """Exact (mean, population variance) of values with multiplicities, as Fractions."""
+    num, den = _common_denominator(values)
+    c = [int(v) for v in counts]
+    n = sum(c)
+    s1 = sum(ci * ni for ci, ni in zip(c, num, strict=True))
+    s2 = sum(ci * ni * ni for ci, ni in zip(c, num, strict=True))
+    mean = Fraction(s1, n * den)
+    var = Fraction(s2 * n - s1 * s1, n * n * den * den)
+    return mean, var
+
+
+def _common_denominator(values: np.ndarray) -> tuple[list[int], int]:
+    """values == num / den exactly, den a power of two shared by all."""
+    ratios = [float(v).as_integer_ratio() for v in np.asarray(values, dtype=np.float64)]
+    den = max(d for _, d in ratios)
+    return [n * (den // d) for n, d in ratios], den
+
+
+class Ideal:
+    """The ideal transform of one feature, in exact arithmetic.
+
+    ``stats`` holds exact statistics as Fractions (``min``, ``max``, ``mean``,
+    ``var``, ``maxabs``, ``divisor``, ``scale``, ``zero_point``) and ``options``
+    the transform's options (``feature_range``, ``qdtype`` max).
+    """
+
+    def __init__(self, transform: str, stats: dict, options: dict, inverse: bool = False):
+        self.transform = transform
+        self.inverse = inverse
+        self.kind = "affine"
+        one = Fraction(1)
+        if transform == "minmax":
+            lo, hi = stats["min"], stats["max"]
+            a, b = (Fraction(v) for v in options.get("feature_range", (0.0, 1.0)))
+            rng = (hi - lo) or one
+            self.lo, self.s, self.a = lo, (b - a) / rng, a
+        elif transform == "standardize":
+            self.kind = "sqrt"
+            self.mean = stats["mean"]
+            self.var = stats["var"] or one
+        elif transform in ("scale", "maxabs"):
+            d = stats["divisor"] if transform == "scale" else (stats["maxabs"] or one)
+            self.lo, self.s, self.a = Fraction(0), one / d, Fraction(0)
+        elif transform in ("quantize", "dequantize"):
+            self.scale, self.zp, self.qmax = stats["scale"] or one, stats["zero_point"], options["qmax"]
+            self.kind = "quantize" if (transform == "quantize") != inverse else "dequantize"
+        else:
+            raise ValueError(f"no ideal for transform={transform!r}")
+        if inverse and self.kind == "affine":
+            # x = (y - a) / s + lo
+            self.lo, self.s, self.a = self.a, one / self.s, self.lo
+        if inverse and self.kind == "sqrt":
+            raise ValueError("the exact inverse of standardize is not needed by any metric")
+
+    def point(self, x: float) -> tuple[float, float]:
+        """(nearest, odd) float64 of the ideal y at one finite input x."""
+        if self.kind == "affine":
+            q = (Fraction(x) - self.lo) * self.s + self.a
+            return _rational(q.numerator, q.denominator)
+        if self.kind == "sqrt":
+            t = Fraction(x) - self.mean
+            return _sqrt_ratio(t.numerator, t.denominator, self.var.numerator, self.var.denominator)
+        if self.kind == "quantize":
+            q = round(Fraction(x) / self.scale) + self.zp  # round(): half to even
+            q = min(max(q, 0), self.qmax)
+            return float(q), float(q)
+        q = (Fraction(x) - self.zp) * self.scale
+        return _rational(q.numerator, q.denominator)
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(nearest, odd) float64 arrays; NaN stays NaN, +-inf maps as the limit."""
+        x = np.asarray(x, dtype=np.float64)
+        nearest = np.empty(x.shape)
+        odd = np.empty(x.shape)
+        for i, v in enumerate(x.tolist()):
+            if math.isfinite(v):
+                nearest[i], odd[i] = self.point(v)
+            else:
+                lim = self.limit(v)
+                nearest[i] = odd[i] = lim
+        return nearest, odd
+
+    def limit(self, v: float) -> float:
+        if math.isnan(v):
+            return math.nan
+        if self.kind == "affine":
+            return v * float(np.sign(float(self.s)))
+        if self.kind == "sqrt":
+            return v
+        if self.kind == "quantize":
+            return float(self.qmax) if v > 0 else 0.0
+        return v * float(np.sign(float(self.scale)))
+
+
+def exact_stats(params: Params, feature: int, values: np.ndarray, counts: np.ndarray) -> dict:
+    """Exact statistics of one feature (Fractions), from its distinct values and counts.
+
+    min/max come from the data; mean and variance are exact sums; quantize's
+    scale and zero point are recomputed exactly by the ONNX rule unless they
+    were given."""
+    fv = np.asarray(values).astype(np.float64)
+    if not np.isfinite(fv).all():
+        raise ValueError("the data hold inf: no finite reference")
+    lo, hi = Fraction(float(fv.min())), Fraction(float(fv.max()))
+    out = {"min": lo, "max": hi, "maxabs": max(abs(lo), abs(hi))}
+    if params.transform == "standardize":
+        out["mean"], out["var"] = exact_moments(fv, counts)
+    if "divisor" in params.stats:
+        out["divisor"] = Fraction(float(params["divisor"][feature]))
+    if params.transform in ("quantize", "dequantize"):
+        qmax = int(np.iinfo(np.dtype(params.options["qdtype"])).max)
+        if params.options["scale_given"]:
+            out["scale"] = Fraction(float(params["scale"][feature]))
+            out["zero_point"] = int(params["zero_point"][feature])
+        else:
+            rmin, rmax = min(lo, Fraction(0)), max(hi, Fraction(0))
+            scale = (rmax - rmin) / qmax or Fraction(1)
+            out["scale"] = scale
+            out["zero_point"] = min(max(round(-rmin / scale), 0), qmax)
+    return out
+
+
+def fitted_stats(params: Params, feature: int) -> dict:
+    """The fitted float64 statistics of one feature, as exact Fractions (for the
+    apply-only reference: exact arithmetic, fitted parameters)."""
+    out = {}
+    for k, v in params.stats.items():
+        val = float(v[feature])
+        if not math.isfinite(val):
+            raise ValueError(f"fitted {k} is {val}: no finite reference")
+        out[k] = int(val) if k == "zero_point" else Fraction(val)
+    if "std" in out:
+        out["var"] = out["std"] ** 2  # the kernels divide by the fitted std itself
+    return out
+
+
+def qmax_of(params: Params) -> int | None:
+    q = params.options.get("qdtype")
+    return int(np.iinfo(np.dtype(q)).max) if q else None

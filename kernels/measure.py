@@ -1,0 +1,482 @@
+"""Measure (layer 5): run one transform variant on data or a domain; return a Record.
+
+Fit and apply are timed apart (the JIT is warmed first, so compilation is never
+timed); the roofline is a parallel copy of the same bytes timed in the same
+process.  Precision metrics follow :mod:`kernels.metrics`; errors are measured
+against :mod:`kernels.exact`, on every distinct input up to ``exact_points``
+(65,536 by default) and on that many evenly spaced distinct inputs (both ends
+kept) beyond it; the record says which (``error_points``, ``error_sampled``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import platform
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import check_array, check_choice
+from .cast import cast
+from .codecs import REGISTRY, DType, lookup
+from .domain import Domain, from_domain_sample, sweep
+from .exact import Ideal, exact_stats, fitted_stats, qmax_of
+from .metrics import Distinct, distinct, entropy_bits, from_sorted_unique, group_outputs, representable_between, ulp_distance
+from .roofline import copy_seconds
+from .stats import TRANSFORMS, Params, fit
+from .transforms import DEFAULT_FORMULA, FORMULAS, _compute_row, inverse_transform, kernel_plan, transform
+
+SCHEMA = "precision-bench/record/1"
+EXACT_POINTS = 65_536
+MATERIALIZE_LIMIT = 1 << 26  # larger domains stream (64 Mi values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One measured variant: its parameters and every metric of the design."""
+
+    # parameters of the run
+    source: str
+    input_dtype: str
+    transform: str
+    formula: str
+    compute_dtype: str
+    output_dtype: str
+    accumulator: str
+    acc_dtype: str
+    n: int
+    nfeat: int
+    options: dict
+    # survival
+    nan_in: int
+    inf_in: int
+    distinct_in: int
+    distinct_out: int
+    collisions: int
+    survival: float
+    max_preimage: int
+    entropy_in_bits: float
+    entropy_out_bits: float
+    info_lost_bits: float
+    representable_in_range: int
+    utilization: float
+    roundtrip_exact: float
+    # error against the exact reference
+    max_ulp_error: float
+    mean_ulp_error: float
+    max_bits_error: float
+    max_ulp_error_apply: float
+    error_points: int
+    error_sampled: bool
+    # range events (elements)
+    overflow_out: int
+    underflow_out: int
+    saturated: int
+    # speed
+    seconds: float
+    fit_seconds: float
+    elements_per_s: float
+    bytes_per_s: float
+    roofline_fraction: float | None
+    streamed: bool
+    provenance: dict
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values; non-finite floats become the strings "inf"/"nan"."""
+        out = {"schema": SCHEMA}
+        for f in dataclasses.fields(self):
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, (np.integer, bool, np.bool_)):
+        return bool(v) if isinstance(v, (bool, np.bool_)) else int(v)
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    return v
+
+
+@functools.cache
+def provenance() -> dict:
+    """Versions, CPU, threads and the git commit (when the package is a git checkout)."""
+    import llvmlite
+    import ml_dtypes
+    import numba
+
+    from . import __version__
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "precision_bench": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "llvmlite": llvmlite.__version__,
+        "ml_dtypes": ml_dtypes.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "threads": numba.get_num_threads(),
+        "commit": commit,
+    }
+
+
+def _best(fn, repeat: int) -> float:
+    best = math.inf
+    for _ in range(max(1, repeat)):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _as_float(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a).astype(np.float64)
+
+
+@dataclasses.dataclass
+class _Feature:
+    """Metrics of one feature, before aggregation."""
+
+    n: int
+    nan_in: int
+    inf_in: int
+    distinct_in: int
+    distinct_out: int
+    max_preimage: int
+    entropy_in: float
+    entropy_out: float
+    roundtrip: int  # distinct inputs that round-trip exactly
+    y_min: float
+    y_max: float
+    overflow: int
+    underflow: int
+    saturated: int
+    ulps: np.ndarray  # at the error points
+    ulps_apply: np.ndarray
+    weights: np.ndarray  # element counts of the error points
+    sampled: bool
+
+
+def _reference(ideal: Ideal, points: np.ndarray, out_row: DType) -> np.ndarray:
+    """The correctly rounded ideal outputs at ``points``, in the output dtype."""
+    nearest, odd = ideal(_as_float(points))
+    if out_row.name == "float64":
+        return nearest
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return cast(odd, out_row.name)  # rounds once from round-to-odd: correct (see exact.py)
+
+
+def _error_points(d: Distinct, exact_points: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    finite = np.isfinite(_as_float(d.values))
+    values, counts = d.values[finite], d.counts[finite]
+    if values.size <= exact_points:
+        return values, counts, False
+    idx = np.unique(np.linspace(0, values.size - 1, exact_points).round().astype(np.int64))
+    return values[idx], counts[idx], True
+
+
+def _variant(params: Params, formula, compute_dtype, out_row: DType):
+    def apply(values):
+        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype, out_dtype=out_row.name)
+
+    def before_output(values):  # the compute-dtype value, exact in float64
+        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype, out_dtype="float64")
+
+    return apply, before_output
+
+
+def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_row: DType, exact_points: int) -> _Feature:
+    """Every metric of one feature from its distinct inputs (the unique shortcut)."""
+    in_row = REGISTRY[d.dtype]
+    apply, before_output = _variant(params, formula, compute_dtype, out_row)
+    u, c = d.values, d.counts
+    y = apply(u)
+    g = group_outputs(y, c)
+    yf, uf = _as_float(y), _as_float(u)
+    pre = before_output(u)
+    overflow = int(c[np.isinf(yf) & np.isfinite(uf)].sum())
+    if out_row.is_integer:
+        r = np.rint(pre)
+        saturated = int(c[np.isnan(pre) | (r < 0) | (r > out_row.max)].sum())
+        underflow = 0
+    else:
+        saturated = 0
+        underflow = int(c[(yf == 0) & (pre != 0) & ~np.isnan(pre)].sum())
+    back = inverse_transform(y, params.transform, params, formula=formula, compute_dtype=compute_dtype, out_dtype=in_row.name)
+    roundtrip = int((_as_float(back) == uf).sum())
+    points, weights, sampled = _error_points(d, exact_points)
+    ulps = ulps_apply = np.full(points.size, np.nan)  # no reference: data or params not finite
+    if points.size:
+        y_pts = apply(points)
+        opts = {"feature_range": params.options.get("feature_range", (0.0, 1.0)), "qmax": qmax_of(params)}
+        try:
+            ideal = Ideal(params.transform, exact_stats(params, 0, u, c), opts)
+            ulps = ulp_distance(y_pts, _reference(ideal, points, out_row), out_row)
+        except ValueError:
+            pass
+        try:
+            applied = Ideal(params.transform, fitted_stats(params, 0), opts)
+            ulps_apply = ulp_distance(y_pts, _reference(applied, points, out_row), out_row)
+        except ValueError:
+            pass
+    return _Feature(
+        n=d.n,
+        nan_in=d.nan,
+        inf_in=int(c[np.isinf(uf)].sum()),
+        distinct_in=len(d),
+        distinct_out=g.distinct_out,
+        max_preimage=g.max_preimage,
+        entropy_in=entropy_bits(c),
+        entropy_out=g.entropy_out_bits,
+        roundtrip=roundtrip,
+        y_min=g.y_min,
+        y_max=g.y_max,
+        overflow=overflow,
+        underflow=underflow,
+        saturated=saturated,
+        ulps=ulps,
+        ulps_apply=ulps_apply,
+        weights=weights,
+        sampled=sampled,
+    )
+
+
+def _joint_entropy(parts: list[tuple[int, float]]) -> float:
+    """Entropy of (feature, value) pairs from each feature's (elements, entropy)."""
+    total = sum(m for m, _ in parts)
+    if total == 0:
+        return 0.0
+    h_feature = -sum(m / total * math.log2(m / total) for m, _ in parts if m)
+    return h_feature + sum(m / total * h for m, h in parts)
+
+
+def _normalise_source(source):
+    if isinstance(source, Domain):
+        return source
+    x, _ = check_array(source, "source")
+    return x
+
+
+def measure(
+    source,
+    transform,
+    *,
+    formula=None,
+    compute_dtype="float32",
+    output_dtype=None,
+    accumulator="pairwise",
+    acc_dtype="float64",
+    axis=None,
+    nan_policy="raise",
+    params=None,
+    repeat: int = 3,
+    exact_points: int = EXACT_POINTS,
+    stream: bool | None = None,
+    progress: bool | None = None,
+    name: str | None = None,
+    **options,
+) -> Record:
+    """Measure one transform variant on ``source`` (an array or a :func:`kernels.domain`).
+
+    ``params=None`` fits on the source (timed as ``fit_seconds``); the apply pass
+    runs on the whole source with ``out=`` given, best of ``repeat``.  Domains of
+    more than 2**26 values (or ``stream=True``) are swept streaming: fitted from
+    the domain's ends (min/max are exact), counted as runs, errors on
+    ``exact_points`` sampled values; ``standardize`` needs a materialised
+    domain.  ``output_dtype`` defaults to float32 (quantize: its qdtype).
+    """
+    transform_name = check_choice(transform, TRANSFORMS, "transform")
+    formula = DEFAULT_FORMULA[transform_name] if formula is None else check_choice(formula, FORMULAS[transform_name], "formula")
+    crow = _compute_row(compute_dtype)
+    if int(exact_points) < 2:
+        raise ValueError(f"exact_points={exact_points!r} must be at least 2")
+    source = _normalise_source(source)
+    fit_kw = dict(accumulator=accumulator, acc_dtype=acc_dtype, nan_policy=nan_policy, **options)
+    streamed = isinstance(source, Domain) and (stream or (stream is None and source.size > MATERIALIZE_LIMIT))
+    if isinstance(source, Domain):
+        label = name or source.describe()
+        in_row = source.row
+        if streamed and transform_name == "standardize":
+            raise ValueError(
+                f"standardize on a streamed domain of {source.size:,} values: mean and variance need the values; "
+                "use a narrower range (at most 2**26 values) or stream=False"
+            )
+    else:
+        label = name or f"array {source.dtype}{list(source.shape)}"
+        in_row = lookup(source.dtype)
+    with warnings.catch_warnings():
+        # overflow and parameter warnings are what is being measured: they become fields
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if streamed:
+            return _measure_stream(source, transform_name, formula, crow, output_dtype, params, fit_kw, exact_points, progress, label)
+        x = source.values() if isinstance(source, Domain) else source
+        return _measure_array(
+            x, in_row, transform_name, formula, crow, output_dtype, axis, params, fit_kw, repeat, exact_points, label,
+            known_distinct=isinstance(source, Domain),
+        )
+
+
+def _out_row(params: Params, output_dtype) -> DType:
+    if output_dtype is None:
+        output_dtype = params.options["qdtype"] if params.transform == "quantize" else "float32"
+    return lookup(output_dtype, "output_dtype")
+
+
+def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, fit_kw, repeat, exact_points, label, known_distinct):
+    if params is None:
+        params = fit(x, tname, axis=axis, **fit_kw)  # compile outside the timing
+        fit_seconds = _best(lambda: fit(x, tname, axis=axis, **fit_kw), 1)
+    else:
+        fit_seconds = 0.0
+    out_row = _out_row(params, output_dtype)
+    out = np.empty(x.shape, out_row.dtype)
+
+    def run():
+        transform(x, tname, params=params, formula=formula, compute_dtype=crow.name, out_dtype=out_row.name, out=out)
+
+    run()
+    seconds = _best(run, repeat)
+    nbytes = x.nbytes + out.nbytes
+    copy = copy_seconds(nbytes)
+    if params.nfeat == 1:
+        d = from_sorted_unique(x.reshape(-1), in_row) if known_distinct else distinct(x)
+        feats = [_feature_metrics(d, params, formula, crow.name, out_row, exact_points)]
+    else:
+        cols = x.reshape(-1, params.nfeat)
+        feats = [
+            _feature_metrics(distinct(np.ascontiguousarray(cols[:, j])), params.feature(j), formula, crow.name, out_row, exact_points)
+            for j in range(params.nfeat)
+        ]
+    return _record(
+        feats, label, in_row, params, formula, crow, out_row, x.size, seconds, fit_seconds, nbytes, copy / seconds, False
+    )
+
+
+def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit_kw, exact_points, progress, label):
+    t = time.perf_counter()
+    ends = np.array([dom.lo, dom.hi]).astype(dom.row.dtype)
+    if params is None:
+        params = fit(ends, tname, **fit_kw)  # min/max of a domain are its ends, exactly
+    fit_seconds = time.perf_counter() - t
+    out_row = _out_row(params, output_dtype)
+    kname, table = kernel_plan(params, formula, crow)
+    inv_kname, inv_table = kernel_plan(params, formula, crow, inverse=True)
+    res = sweep(dom, crow, kname, table, inv_kname, inv_table, out_row, progress=progress)
+    sample = from_domain_sample(dom, exact_points)
+    feat = _feature_metrics(sample, params, formula, crow.name, out_row, exact_points)
+    m = res.values - res.nan_out
+    feat = dataclasses.replace(
+        feat,
+        n=res.values,
+        nan_in=0,
+        inf_in=int(np.isinf([dom.lo, dom.hi]).sum()),
+        distinct_in=dom.size,
+        distinct_out=res.distinct_out,
+        max_preimage=res.max_preimage,
+        entropy_in=math.log2(dom.size),
+        entropy_out=res.entropy_out_bits if m else 0.0,
+        roundtrip=res.roundtrip_exact,
+        y_min=res.y_min,
+        y_max=res.y_max,
+        overflow=res.overflow_out,
+        underflow=res.underflow_out,
+        saturated=res.saturated,
+        sampled=sample.values.size < dom.size,
+    )
+    nbytes = dom.size * (dom.row.itemsize + out_row.itemsize)
+    return _record([feat], label, dom.row, params, formula, crow, out_row, dom.size, res.seconds, fit_seconds, nbytes, None, True)
+
+
+def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fit_seconds, nbytes, roofline, streamed) -> Record:
+    distinct_in = sum(f.distinct_in for f in feats)
+    distinct_out = sum(f.distinct_out for f in feats)
+    h_in = _joint_entropy([(f.n - f.nan_in, f.entropy_in) for f in feats])
+    h_out = _joint_entropy([(f.n - f.nan_in, f.entropy_out) for f in feats])
+    representable = sum(
+        representable_between(f.y_min, f.y_max, out_row) for f in feats if math.isfinite(f.y_min) or math.isfinite(f.y_max)
+    )
+    ulps = np.concatenate([f.ulps for f in feats])
+    ulps_apply = np.concatenate([f.ulps_apply for f in feats])
+    weights = np.concatenate([f.weights for f in feats]).astype(np.float64)
+    # NaN (no reference) wins over inf (a NaN output where a number was due)
+    max_ulp = float(np.max(ulps)) if ulps.size else math.nan
+    mean_ulp = float((ulps * weights).sum() / weights.sum()) if ulps.size else math.nan
+    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.options.items()}
+    for k in ("divisor",):
+        if k in params.stats:
+            options[k] = float(params.stats[k][0])
+    return Record(
+        source=label,
+        input_dtype=in_row.name,
+        transform=params.transform,
+        formula=formula,
+        compute_dtype=crow.name,
+        output_dtype=out_row.name,
+        accumulator=params.accumulator,
+        acc_dtype=params.acc_dtype,
+        n=int(n),
+        nfeat=params.nfeat,
+        options=options,
+        nan_in=sum(f.nan_in for f in feats),
+        inf_in=sum(f.inf_in for f in feats),
+        distinct_in=distinct_in,
+        distinct_out=distinct_out,
+        collisions=distinct_in - distinct_out,
+        survival=distinct_out / distinct_in if distinct_in else math.nan,
+        max_preimage=max(f.max_preimage for f in feats),
+        entropy_in_bits=h_in,
+        entropy_out_bits=h_out,
+        info_lost_bits=h_in - h_out,
+        representable_in_range=representable,
+        utilization=distinct_out / representable if representable else math.nan,
+        roundtrip_exact=sum(f.roundtrip for f in feats) / distinct_in if distinct_in else math.nan,
+        max_ulp_error=max_ulp,
+        mean_ulp_error=mean_ulp,
+        max_bits_error=math.log2(max_ulp + 1),
+        max_ulp_error_apply=float(np.max(ulps_apply)) if ulps_apply.size else math.nan,
+        error_points=int(ulps.size),
+        error_sampled=any(f.sampled for f in feats),
+        overflow_out=sum(f.overflow for f in feats),
+        underflow_out=sum(f.underflow for f in feats),
+        saturated=sum(f.saturated for f in feats),
+        seconds=seconds,
+        fit_seconds=fit_seconds,
+        elements_per_s=n / seconds,
+        bytes_per_s=nbytes / seconds,
+        roofline_fraction=roofline,
+        streamed=streamed,
+        provenance=provenance(),
+    )

@@ -1,0 +1,216 @@
+"""Metrics (layer 4): distinct counting, entropy, ULP distance, representable range.
+
+Values are compared by value: -0.0 equals +0.0, and NaN is never a value (it is
+counted apart).  ``distinct`` counts 8- and 16-bit data with a parallel
+histogram in O(n) and wider floats by sorting; its result (distinct values,
+sorted, with their counts) is all the other metrics need, because a
+deterministic elementwise transform satisfies
+``unique(T(x)) == unique(T(unique(x)))``.
+
+==================== ==========================================================
+metric               definition
+==================== ==========================================================
+distinct_in / _out   distinct non-NaN values (by value)
+collisions           ``distinct_in - distinct_out``
+survival             ``distinct_out / distinct_in``
+max_preimage         most distinct inputs merged into one output
+entropy_*_bits       Shannon entropy per element over value frequencies (NaN
+                     elements excluded)
+info_lost_bits       ``entropy_in_bits - entropy_out_bits``
+ulp distance         ``|ordinal(y) - ordinal(r)|`` in the output dtype, ordinals
+                     numbering its values in order with -0.0 and +0.0 one value;
+                     NaN against a number is ``inf``
+bits error           ``log2(ulps + 1)`` (Herbie's measure)
+==================== ==========================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+from ._validate import check_array
+from .codecs import JIT, REGISTRY, DType, as_storage, lookup
+
+
+@dataclasses.dataclass(frozen=True)
+class Distinct:
+    """Distinct non-NaN values of an array (sorted ascending, -0.0 folded into
+    +0.0) with their counts, and the number of NaN elements."""
+
+    dtype: str
+    values: np.ndarray
+    counts: np.ndarray
+    nan: int
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum()) + self.nan
+
+    def __len__(self) -> int:
+        return int(self.values.size)
+
+
+@njit(parallel=True, **JIT)
+def _histogram(raw, nbins, nparts):
+    """Counts of each storage value; one private histogram per part, summed."""
+    n = raw.size
+    per = np.zeros((nparts, nbins), np.int64)
+    for p in prange(nparts):
+        h = per[p]
+        for i in range(p * n // nparts, (p + 1) * n // nparts):
+            h[raw[i]] += 1
+    total = np.zeros(nbins, np.int64)
+    for p in range(nparts):
+        total += per[p]
+    return total
+
+
+@njit(**JIT)
+def _runs(sorted_values):
+    """Run-length encode a sorted float array by value (== merges -0.0 and +0.0;
+    NaNs sort last and are counted apart)."""
+    n = sorted_values.size
+    vals = np.empty(n, sorted_values.dtype)
+    counts = np.empty(n, np.int64)
+    k = 0
+    nan = 0
+    i = 0
+    while i < n:
+        v = sorted_values[i]
+        if v != v:
+            nan = n - i
+            break
+        j = i + 1
+        while j < n and sorted_values[j] == v:
+            j += 1
+        vals[k] = v + 0.0  # -0.0 + 0.0 is +0.0
+        counts[k] = j - i
+        k += 1
+        i = j
+    return vals[:k], counts[:k], nan
+
+
+def distinct(x) -> Distinct:
+    """Distinct values of ``x`` with counts: a parallel histogram for 8/16-bit
+    dtypes (O(n)), a sort for float32/float64.  ``x`` is never modified."""
+    x, row = check_array(x)
+    flat = x.reshape(-1)
+    if row.itemsize <= 2:
+        raw = as_storage(flat, row)
+        nbins = 1 << (8 * row.itemsize)
+        nparts = max(1, min(get_num_threads() * 4, raw.size // 65536))
+        hist = _histogram(raw, nbins, nparts)
+        patterns = np.flatnonzero(hist)
+        counts = hist[patterns]
+        values = patterns.astype(row.storage).view(row.dtype)
+        nan = 0
+        if not row.is_integer:
+            is_nan = np.isnan(values.astype(np.float32))
+            nan = int(counts[is_nan].sum())
+            values, counts = values[~is_nan], counts[~is_nan]
+            as32 = values.astype(np.float32)
+            zero = as32 == 0
+            if zero.sum() == 2:  # -0.0 and +0.0: one value
+                keep = np.flatnonzero(zero)
+                counts = counts.copy()
+                counts[keep[0]] += counts[keep[1]]
+                values = np.delete(values, keep[1])
+                counts = np.delete(counts, keep[1])
+                as32 = values.astype(np.float32)
+            values = np.where(values.astype(np.float32) == 0, row.dtype.type(0), values).astype(row.dtype)
+            order = np.argsort(as32, kind="stable")
+            values, counts = values[order], counts[order]
+        return Distinct(row.name, values, counts, nan)
+    values, counts, nan = _runs(np.sort(flat))
+    return Distinct(row.name, values, counts, int(nan))
+
+
+def from_sorted_unique(values: np.ndarray, row: DType) -> Distinct:
+    """A Distinct of values known to be sorted, unique and NaN-free (a domain)."""
+    return Distinct(row.name, values, np.ones(values.size, np.int64), 0)
+
+
+def entropy_bits(counts: np.ndarray) -> float:
+    """Shannon entropy per element, in bits, of a distribution given by counts."""
+    c = np.asarray(counts, dtype=np.float64)
+    c = c[c > 0]
+    total = c.sum()
+    if total == 0:
+        return 0.0
+    return float(math.log2(total) - (c * np.log2(c)).sum() / total)
+
+
+def ordinal(y: np.ndarray, row: DType) -> np.ndarray:
+    """The position of each value in the output dtype's order, as float64-safe int64:
+    consecutive representable values differ by 1, -0.0 and +0.0 are both 0, +-inf
+    sit one past the largest finite value.  NaN is undefined (masked by callers)."""
+    y = np.asarray(y)
+    if row.is_integer:
+        return y.astype(np.int64)
+    bits = y.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[row.itemsize]).astype(np.uint64)
+    sign = np.uint64(1) << np.uint64(8 * row.itemsize - 1)
+    mag = (bits & (sign - np.uint64(1))).astype(np.int64)
+    return np.where(bits & sign, -mag, mag)
+
+
+def ulp_distance(y: np.ndarray, ref: np.ndarray, row: DType) -> np.ndarray:
+    """|ordinal(y) - ordinal(ref)| as float64; 0 where both are NaN, inf where one is."""
+    y = np.asarray(y, dtype=row.dtype)
+    ref = np.asarray(ref, dtype=row.dtype)
+    d = np.abs(ordinal(y, row) - ordinal(ref, row)).astype(np.float64)
+    if not row.is_integer:
+        ny = np.isnan(y.astype(np.float64))
+        nr = np.isnan(ref.astype(np.float64))
+        d = np.where(ny | nr, np.where(ny & nr, 0.0, np.inf), d)
+    return d
+
+
+def representable_between(lo: float, hi: float, row: DType) -> int:
+    """How many values of the dtype lie in [lo, hi] (lo, hi themselves values of it)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        lo, hi = max(lo, -row.max), min(hi, row.max)
+    if hi < lo:
+        return 0
+    pair = np.array([lo, hi], dtype=np.float64).astype(row.dtype)
+    o = ordinal(pair, row)
+    return int(o[1] - o[0] + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputGroups:
+    """Outputs of the distinct inputs grouped by value."""
+
+    distinct_out: int
+    max_preimage: int
+    entropy_out_bits: float
+    nan_out: int  # elements whose output is NaN
+    y_min: float
+    y_max: float
+
+
+def group_outputs(y: np.ndarray, counts: np.ndarray) -> OutputGroups:
+    """Group T(distinct inputs) by value (NaN apart), with the input counts."""
+    y64 = np.asarray(y).astype(np.float64) + 0.0  # folds -0.0 into +0.0
+    nan = np.isnan(y64)
+    yv, cv = y64[~nan], np.asarray(counts)[~nan]
+    if yv.size == 0:
+        return OutputGroups(0, 0, 0.0, int(np.asarray(counts)[nan].sum()), math.nan, math.nan)
+    uniq, inverse = np.unique(yv, return_inverse=True)
+    preimage = np.bincount(inverse)
+    elements = np.bincount(inverse, weights=cv.astype(np.float64))
+    return OutputGroups(
+        int(uniq.size),
+        int(preimage.max()),
+        entropy_bits(elements),
+        int(np.asarray(counts)[nan].sum()),
+        float(uniq[0]),
+        float(uniq[-1]),
+    )
+
+
+def row_of(dtype) -> DType:
+    return REGISTRY[dtype] if isinstance(dtype, str) and dtype in REGISTRY else lookup(dtype)

@@ -1,0 +1,187 @@
+"""measure / Record / domain sweeps: every expected figure is computed here, independently."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import ml_dtypes
+import numpy as np
+import pytest
+from reference import NP
+
+import kernels as K
+from kernels.measure import SCHEMA
+
+ISSUE_FIELDS = """distinct_in distinct_out collisions survival max_preimage entropy_in_bits entropy_out_bits
+info_lost_bits representable_in_range utilization roundtrip_exact max_ulp_error mean_ulp_error max_bits_error
+max_ulp_error_apply nan_in inf_in overflow_out underflow_out saturated seconds fit_seconds elements_per_s
+bytes_per_s roofline_fraction provenance source input_dtype transform formula compute_dtype output_dtype
+accumulator acc_dtype n""".split()
+
+
+def numpy_distinct(y) -> int:
+    """Distinct non-NaN values by value (-0.0 == +0.0), with numpy alone."""
+    v = np.asarray(y).astype(np.float64) + 0.0
+    return int(np.unique(v[~np.isnan(v)]).size)
+
+
+def numpy_minmax_mul_add(x, lo, hi):
+    """scikit-learn's minmax in float32 op by op: x * s + t."""
+    f = np.float32
+    s = f(1) / (f(hi) - f(lo))
+    t = f(0) - f(lo) * s
+    return x.astype(f) * s + t
+
+
+@pytest.mark.parametrize("out_dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize(("dtype", "hi"), [("uint8", 255), ("uint16", 4095), ("uint16", 65535)], ids=["uint8", "12bit", "uint16"])
+def test_design_table(dtype, hi, out_dtype):
+    x = np.arange(hi + 1, dtype=NP[dtype])
+    expected = numpy_distinct(numpy_minmax_mul_add(x, 0, hi).astype(NP[out_dtype]))
+    r = K.measure(K.domain(dtype, 0, hi), "minmax", output_dtype=out_dtype)
+    assert (r.distinct_in, r.distinct_out) == (hi + 1, expected)
+    assert r.collisions == hi + 1 - expected
+    assert r.survival == expected / (hi + 1)
+    # every output value of [0, 1] in the output dtype, counted from its bit patterns
+    patterns = np.arange(1 << 16, dtype=np.uint16).view(NP[out_dtype]).astype(np.float32).astype(np.float64)
+    assert r.representable_in_range == numpy_distinct(patterns[(patterns >= 0) & (patterns <= 1)])
+    assert r.entropy_in_bits == pytest.approx(math.log2(hi + 1))
+
+
+@pytest.mark.exhaustive
+def test_float32_unit_interval_to_float16_sweep():
+    """All 1,065,353,217 float32 values of [0, 1], streamed: 15,361 survive in float16."""
+    one_bits = int(np.float32(1).view(np.uint32))
+    f16 = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float64)
+    r = K.measure(K.domain("float32", 0, 1), "minmax", output_dtype="float16", progress=False)
+    assert r.streamed
+    assert r.distinct_in == one_bits + 1  # patterns 0 .. bits(1.0)
+    assert r.distinct_out == numpy_distinct(f16[(f16 >= 0) & (f16 <= 1)])
+    assert r.roundtrip_exact == pytest.approx(r.distinct_out / r.distinct_in)
+
+
+def test_overflow_past_65504_is_counted():
+    x = np.arange(1 << 16, dtype=np.uint16)
+    with np.errstate(over="ignore"):
+        expected = int(np.isinf(x.astype(np.float16)).sum())  # numpy's own cast
+    r = K.measure(K.domain("uint16"), "scale", divisor=1.0, output_dtype="float16")
+    assert r.overflow_out == expected > 0
+    assert r.max_ulp_error == 0  # inf is the correctly rounded value of x > 65519
+
+
+def test_float16_naive_accumulator_makes_standardize_wrong():
+    # 6000 values in 0..3: the float16 sum passes 8192, where its ulp (8) exceeds
+    # twice every increment, and sticks; the sum of squares stays finite
+    x = np.random.default_rng(1).integers(0, 4, 6000).astype(np.uint8)
+    # float64 arithmetic, float32 output: the only visible error is the fit's
+    kw = dict(output_dtype="float32", compute_dtype="float64")
+    good = K.measure(x, "standardize", accumulator="pairwise", acc_dtype="float64", **kw)
+    bad = K.measure(x, "standardize", accumulator="naive", acc_dtype="float16", **kw)
+    # the float16 sum of the data, as numpy computes it one addition at a time
+    acc = np.float16(0)
+    for v in x.astype(np.float16):
+        acc = np.float16(acc + v)
+    assert acc < 0.95 * x.sum()  # the trap the test is about: the sum stalls
+    assert good.max_ulp_error <= 1
+    assert bad.max_ulp_error > 1000
+    # the arithmetic itself is fine; the damage is in the fitted mean
+    assert bad.max_ulp_error_apply <= 1
+
+
+def test_nan_and_inf_are_counted_never_crash():
+    x = np.linspace(-1, 1, 1000, dtype=np.float32)
+    x[[3, 50, 700]] = np.nan
+    r = K.measure(x, "minmax", nan_policy="omit")
+    assert (r.nan_in, r.inf_in, r.distinct_in) == (3, 0, 997)
+    x[[10, 20]] = [np.inf, -np.inf]
+    with pytest.raises(ValueError, match="nan_policy"):
+        K.measure(x, "minmax")
+    r = K.measure(x, "minmax", nan_policy="propagate")
+    assert (r.nan_in, r.inf_in) == (3, 2)
+
+
+@pytest.mark.parametrize("transform", ["minmax", "standardize", "scale", "maxabs", "quantize"])
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_unique_shortcut_matches_full_count(transform, dtype):
+    rng = np.random.default_rng(7)
+    x = (rng.integers(0, 3000, 50_000) if dtype == "uint16" else rng.normal(0, 3, 50_000).round(2)).astype(NP[dtype])
+    opts = {"divisor": 255.0} if transform == "scale" else {}
+    r = K.measure(x, transform, output_dtype="float16" if transform != "quantize" else "uint8", **opts)
+    params = K.fit(x, transform, **opts)
+    y = K.transform(x, transform, params=params, out_dtype=r.output_dtype)
+    assert r.distinct_in == numpy_distinct(x)
+    assert r.distinct_out == numpy_distinct(y)
+    _, counts = np.unique(y.astype(np.float64) + 0.0, return_counts=True)
+    p = counts / counts.sum()
+    assert r.entropy_out_bits == pytest.approx(float(-(p * np.log2(p)).sum()), abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float16", "bfloat16", "float32", "float64"])
+def test_distinct_matches_numpy_unique(dtype):
+    rng = np.random.default_rng(3)
+    if dtype.startswith("uint"):
+        x = rng.integers(0, 300, 100_000).astype(NP[dtype])
+    else:
+        x = rng.normal(0, 50, 100_000).astype(NP[dtype])
+        x[:5] = [np.nan, -0.0, 0.0, np.nan, np.inf]
+    d = K.distinct(x)
+    v = x.astype(np.float64) + 0.0
+    uniq, counts = np.unique(v[~np.isnan(v)], return_counts=True)
+    np.testing.assert_array_equal(d.values.astype(np.float64), uniq)
+    np.testing.assert_array_equal(d.counts, counts)
+    assert d.nan == int(np.isnan(v).sum())
+
+
+@pytest.mark.parametrize(
+    ("dtype", "lo", "hi", "transform", "opts", "out"),
+    [
+        ("uint16", 0, 65535, "minmax", {}, "float16"),
+        ("float16", -3, 2, "minmax", {"feature_range": (-1, 1)}, "bfloat16"),
+        ("uint16", 0, 65535, "scale", {"divisor": -255.0}, "float16"),  # decreasing
+        ("bfloat16", -100, 100, "scale", {"divisor": 0.75}, "uint8"),  # saturating
+        ("float16", -1000, 1000, "quantize", {}, "uint8"),
+    ],
+    ids=["u16-minmax", "f16-range", "decreasing", "saturating", "quantize"],
+)
+def test_stream_equals_materialised(dtype, lo, hi, transform, opts, out):
+    dom = K.domain(dtype, lo, hi)
+    a = K.measure(dom, transform, output_dtype=out, **opts).to_dict()
+    b = K.measure(dom, transform, output_dtype=out, stream=True, progress=False, **opts).to_dict()
+    for k, v in a.items():
+        if k in ("seconds", "fit_seconds", "elements_per_s", "bytes_per_s", "roofline_fraction", "streamed", "provenance"):
+            continue
+        assert b[k] == (pytest.approx(v) if isinstance(v, float) else v), k
+
+
+def test_domain_enumerates_by_value():
+    d = K.domain("float16", -1, 1)
+    v = d.values().astype(np.float64)
+    f16 = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float64)
+    assert d.size == numpy_distinct(f16[(f16 >= -1) & (f16 <= 1)]) == v.size
+    assert (np.diff(v) > 0).all()
+    assert K.domain("uint8").size == 256
+    b = K.domain("bfloat16", 0.1, 0.2)
+    assert b.lo >= 0.1 and b.hi <= 0.2
+    assert float(ml_dtypes.bfloat16(b.lo)) == b.lo
+
+
+def test_record_to_dict_is_json_with_every_field():
+    r = K.measure(K.domain("uint8"), "minmax", output_dtype="float16")
+    d = r.to_dict()
+    assert d["schema"] == SCHEMA == "precision-bench/record/1"
+    assert set(ISSUE_FIELDS) <= set(d)
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+    assert {"numpy", "numba", "cpu", "threads", "commit"} <= set(d["provenance"])
+    with pytest.raises(AttributeError):
+        r.n = 3  # immutable
+
+
+def test_per_feature_measure_adds_up():
+    rng = np.random.default_rng(5)
+    x = np.stack([rng.integers(0, 50, 4000), rng.integers(1000, 1100, 4000)], axis=1).astype(np.float32)
+    r = K.measure(x, "minmax", axis=0, output_dtype="bfloat16")
+    y = K.transform(x, "minmax", axis=0, out_dtype="bfloat16")
+    assert r.nfeat == 2
+    assert r.distinct_in == sum(numpy_distinct(x[:, j]) for j in range(2))
+    assert r.distinct_out == sum(numpy_distinct(y[:, j]) for j in range(2))
