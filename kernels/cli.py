@@ -36,7 +36,7 @@ def _speed(args) -> int:
 
         sweep_apply(n=args.n, repeat=min(args.repeat, 5))
     else:
-        speed_main(n=args.n, repeat=args.repeat, cases=args.case or None)
+        speed_main(n=args.n, repeat=args.repeat, cases=args.case or None, domain_sweep_too=not args.case)
     return 0
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from numba import get_num_threads
 
 from .cast import cast
+from .metrics import distinct
 from .roofline import copy_probe, read_probe
 from .stats import fit
 from .transforms import transform
@@ -157,6 +158,29 @@ for _acc in ("naive", "pairwise", "kahan", "welford"):
         )
     )
 
+def _u16(n):
+    # sensor-like counts: a 12-bit signal with noise, many repeats
+    return np.random.default_rng(0).normal(2000, 400, n).clip(0, 65535).astype(np.uint16)
+
+
+for _name, _make, _target in (
+    ("distinct u16", _u16, 20.0),
+    ("distinct f16", lambda n: _f32(n).astype(np.float16), 20.0),
+    ("distinct f32", _f32, 1.0),
+    ("distinct f64", lambda n: _f32(n).astype(np.float64), 1.0),
+):
+    CASES.append(
+        Case(
+            _name,
+            _with_out(_make, None),
+            lambda x, out: distinct(x),
+            lambda x, out: np.unique(x, return_counts=True),
+            reads_only=True,
+            target_numpy=_target,
+            target_roofline=0.0,  # sorting is not a streaming pass
+        )
+    )
+
 PARAMS: dict = {}  # (transform, input dtype, n) -> Params fitted outside the timed call
 
 
@@ -223,6 +247,20 @@ def compile_time_first_call() -> float:
     return float(res.stdout.strip().splitlines()[-1])
 
 
+def domain_sweep(dtype: str = "float32", lo: float | None = None, hi: float | None = None) -> dict:
+    """Seconds to stream every value of a domain (default: every finite float32, the
+    2**32 patterns but NaN and +-inf) through minmax (float64 compute, as the range
+    overflows float32) -> float16, counting survivors, inverse round trips and range
+    events as it goes."""
+    from .domain import domain
+    from .measure import measure
+
+    kw = dict(output_dtype="float16", compute_dtype="float64")
+    measure(domain(dtype, 0, 1), "minmax", stream=True, progress=False, exact_points=16, **kw)  # compile
+    r = measure(domain(dtype, lo, hi), "minmax", exact_points=4096, **kw)
+    return {"values": r.n, "seconds": r.seconds, "distinct_out": r.distinct_out, "values_per_s": r.elements_per_s}
+
+
 def sweep_apply(n: int = 50_000_000, repeat: int = 5) -> list[tuple[str, float]]:
     """Roofline fraction of every apply-kernel variant (input uint8/float32, each
     transform, formula, compute dtype float16/32/64, output float16/float32/uint8),
@@ -271,7 +309,7 @@ def sweep_apply(n: int = 50_000_000, repeat: int = 5) -> list[tuple[str, float]]
     return rows
 
 
-def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None) -> list[dict]:
+def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None, domain_sweep_too: bool = True) -> list[dict]:
     from rich.console import Console
     from rich.table import Table
 
@@ -301,4 +339,10 @@ def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None) -
             if r["case"].startswith("fit std") and r is not naive:
                 console.print(f"{r['case']}: {r['ours_s'] / naive['ours_s']:.2f}x naive's time")
     console.print(f"first call in a fresh process (cache warm): {compile_time_first_call():.2f} s")
+    if domain_sweep_too:
+        d = domain_sweep()
+        console.print(
+            f"domain sweep, every finite float32 ({d['values']:,} values) -> float16 minmax: "
+            f"{d['seconds']:.1f} s ({d['values_per_s'] / 1e6:.0f} M values/s; {d['distinct_out']:,} distinct outputs; goal <= 30 s)"
+        )
     return rows
