@@ -6,6 +6,7 @@ Public face: :func:`cast`, :func:`fit`, :func:`transform`, :func:`inverse_transf
 """
 
 
+from . import _cache  # noqa: F401  (first: versions the numba disk cache)
 from .cast import cast
 from .codecs import COMPUTE_DTYPES, REGISTRY
 from .stats import ACCUMULATORS, NAN_POLICIES, TRANSFORMS, Params, fit

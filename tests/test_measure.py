@@ -118,6 +118,14 @@ def test_unique_shortcut_matches_full_count(transform, dtype):
     assert r.entropy_out_bits == pytest.approx(float(-(p * np.log2(p)).sum()), abs=1e-9)
 
 
+def test_unique_shortcut_matches_full_count_dequantize():
+    q = np.random.default_rng(8).integers(0, 256, 40_000).astype(np.uint8)
+    opts = {"scale": 0.013, "zero_point": 100.0}
+    r = K.measure(q, "dequantize", output_dtype="bfloat16", **opts)
+    y = K.transform(q, "dequantize", out_dtype="bfloat16", **opts)
+    assert (r.distinct_in, r.distinct_out) == (numpy_distinct(q), numpy_distinct(y))
+
+
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "float16", "bfloat16", "float32", "float64"])
 def test_distinct_matches_numpy_unique(dtype):
     rng = np.random.default_rng(3)
