@@ -11,8 +11,8 @@ from pathlib import Path
 import kernels
 
 CODE = (
-    "import numpy as np, kernels; "
-    "print(kernels.transform(np.array([1000.9], np.float32), 'scale', divisor=1.0, out_dtype='float16')[0])"
+    "import numpy as np, kernels; print(kernels.__file__); "
+    "print(kernels.transform(np.array([1000.9], np.float32), 'scale', divisor=1.0, out_dtype='float16')[0].item())"
 )
 
 
@@ -23,7 +23,12 @@ def test_kernel_recompiles_when_an_inlined_module_changes(tmp_path):
     env.pop("NUMBA_CACHE_DIR", None)
 
     def run():
-        return subprocess.run([sys.executable, "-c", CODE], env=env, check=True, capture_output=True, text=True).stdout.strip()
+        # cwd: the copy, so neither the checkout nor an editable install shadows it
+        out = subprocess.run(
+            [sys.executable, "-c", CODE], env=env, cwd=tmp_path, check=True, capture_output=True, text=True
+        ).stdout.split()
+        assert Path(out[0]).parent == pkg
+        return out[1]
 
     assert run() == "1001.0"  # round to nearest (even) in float16: spacing 0.5 at 1000
     codecs = pkg / "codecs.py"
