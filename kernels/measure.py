@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import math
 import os
 import platform
 import subprocess
 import time
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -189,9 +191,33 @@ class _Feature:
     sampled: bool
 
 
-def _reference(ideal: Ideal, points: np.ndarray, out_row: DType) -> np.ndarray:
-    """The correctly rounded ideal outputs at ``points``, in the output dtype."""
-    nearest, odd = ideal(_as_float(points))
+_IDEAL_CACHE: OrderedDict = OrderedDict()
+
+
+def _ideal_at(transform: str, stats: dict, opts: dict, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nearest, odd) of the ideal transform at ``points``; memoised, because every
+    variant of one source and transform (formula, compute and output dtype) shares
+    the same exact reference, and exact arithmetic is the slow part of a measure."""
+    key = (
+        transform,
+        tuple(sorted(stats.items())),
+        tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in opts.items())),
+        points.dtype.str,
+        hashlib.sha1(np.ascontiguousarray(points).tobytes()).hexdigest(),
+    )
+    if key in _IDEAL_CACHE:
+        _IDEAL_CACHE.move_to_end(key)
+        return _IDEAL_CACHE[key]
+    value = Ideal(transform, stats, opts)(_as_float(points))
+    _IDEAL_CACHE[key] = value
+    while len(_IDEAL_CACHE) > 64:
+        _IDEAL_CACHE.popitem(last=False)
+    return value
+
+
+def _reference(ideal: tuple[np.ndarray, np.ndarray], out_row: DType) -> np.ndarray:
+    """The correctly rounded ideal outputs, in the output dtype, from (nearest, odd)."""
+    nearest, odd = ideal
     if out_row.name == "float64":
         return nearest
     with warnings.catch_warnings():
@@ -243,13 +269,13 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
         y_pts = apply(points)
         opts = {"feature_range": params.options.get("feature_range", (0.0, 1.0)), "qmax": qmax_of(params)}
         try:
-            ideal = Ideal(params.transform, exact_stats(params, 0, u, c), opts)
-            ulps = ulp_distance(y_pts, _reference(ideal, points, out_row), out_row)
+            ideal = _ideal_at(params.transform, exact_stats(params, 0, u, c), opts, points)
+            ulps = ulp_distance(y_pts, _reference(ideal, out_row), out_row)
         except ValueError:
             pass
         try:
-            applied = Ideal(params.transform, fitted_stats(params, 0), opts)
-            ulps_apply = ulp_distance(y_pts, _reference(applied, points, out_row), out_row)
+            applied = _ideal_at(params.transform, fitted_stats(params, 0), opts, points)
+            ulps_apply = ulp_distance(y_pts, _reference(applied, out_row), out_row)
         except ValueError:
             pass
     return _Feature(
