@@ -5,13 +5,15 @@ but our kernels inline codecs and formulas from other modules: after a change
 to ``codecs.py`` alone, a kernel in ``transforms.py`` would load stale machine
 code (asv comparing two commits in one checkout, or a developer switching
 branches, would measure the wrong code).  These locators keep numba's cache
-locations and add a hash of every module of the package to each kernel's
-source stamp, so any change to the package recompiles every kernel once.
+locations and add a hash of every module of the package that uses numba to
+each kernel's source stamp, so any change to kernel code recompiles every
+kernel once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from numba.core import caching
@@ -20,10 +22,15 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _package_hash() -> str:
+    """Hash of every module that uses numba (kernels, overloads, intrinsics): the
+    code a kernel can inline.  Pure-Python consumers (report, cli, ...) are left
+    out, so editing them does not recompile the kernels."""
     h = hashlib.sha256()
     for p in sorted(PACKAGE_DIR.glob("*.py")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
+        src = p.read_bytes()
+        if re.search(rb"^(from|import) numba", src, re.MULTILINE):
+            h.update(p.name.encode())
+            h.update(src)
     return h.hexdigest()
 
 

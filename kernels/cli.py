@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __version__
 from .codecs import REGISTRY
@@ -83,28 +84,10 @@ def load_array(path: str, key: str | None = None):
 def _measure(args) -> int:
     import json
 
-    from .cast import cast
-    from .domain import domain
     from .measure import measure
 
-    if args.domain == bool(args.data):
-        raise UsageError("give exactly one source: --domain (with --input-dtype) or --data FILE")
-    options = {}
-    if args.divisor is not None:
-        options["divisor"] = args.divisor
-    if args.feature_range is not None:
-        options["feature_range"] = tuple(args.feature_range)
-    if args.domain:
-        if args.input_dtype is None:
-            raise UsageError("--domain needs --input-dtype (uint8, uint16, float16, bfloat16 or float32)")
-        lo, hi = args.range if args.range else (None, None)
-        source = domain(args.input_dtype, lo, hi)
-    else:
-        if args.range:
-            raise UsageError("--range applies to --domain only")
-        source = load_array(args.data, args.key)
-        if args.input_dtype is not None:
-            source = cast(source, args.input_dtype)
+    options = _fit_options(args)
+    source = _source(args)
     axis = None if args.axis is None else tuple(args.axis)
     record = measure(
         source,
@@ -139,6 +122,137 @@ def _measure(args) -> int:
     return 0
 
 
+def _source(args):
+    """The array or domain named by the shared source flags."""
+    from .cast import cast
+    from .domain import domain
+
+    if args.domain == bool(args.data):
+        raise UsageError("give exactly one source: --domain (with --input-dtype) or --data FILE")
+    if args.domain:
+        if args.input_dtype is None:
+            raise UsageError("--domain needs --input-dtype (uint8, uint16, float16, bfloat16 or float32)")
+        lo, hi = args.range if args.range else (None, None)
+        return domain(args.input_dtype, lo, hi)
+    if args.range:
+        raise UsageError("--range applies to --domain only")
+    source = load_array(args.data, args.key)
+    if args.input_dtype is not None:
+        source = cast(source, args.input_dtype)
+    return source
+
+
+def _fit_options(args) -> dict:
+    options = {}
+    if args.divisor is not None:
+        options["divisor"] = args.divisor
+    if args.feature_range is not None:
+        options["feature_range"] = tuple(args.feature_range)
+    return options
+
+
+def _report(args) -> int:
+    from .report import ReportError, check_out_dir, run_suite, write_report
+
+    try:
+        check_out_dir(Path(args.out), args.force)  # before measuring anything
+        report = run_suite(quick=args.quick, data=args.data or None)
+        written = write_report(report, Path(args.out), force=args.force)
+    except ReportError as e:
+        raise UsageError(str(e)) from None
+    n = len(report["records"])
+    print(f"{n} records ({report['mode']} suite) -> {', '.join(str(p) for p in written[:3])} and {len(written) - 3} plots")
+    return 0
+
+
+def _choose(args) -> int:
+    import json
+
+    from .advise import Requirement, choose
+
+    if sum([args.lossless, args.max_ulp is not None, args.min_survival is not None]) != 1:
+        raise UsageError("give exactly one requirement: --lossless, --max-ulp N or --min-survival F")
+    req = Requirement(lossless=args.lossless, max_ulp=args.max_ulp, min_survival=args.min_survival)
+    source = _source(args)
+    kw = dict(accumulator=args.accumulator, acc_dtype=args.acc_dtype, nan_policy=args.nan_policy, **_fit_options(args))
+    if args.axis is not None:
+        kw["axis"] = tuple(args.axis)
+    best, cands = choose(source, args.transform, req, repeat=args.repeat, exact_points=args.exact_points, **kw)
+    if args.json:
+        print(json.dumps({"recommended": best.output_dtype if best else None, "requirement": req.describe(),
+                          "candidates": [c.to_dict() for c in cands]}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{args.transform}: {req.describe()}")
+    for col in ("output", "compute", "formula", "bytes", "survival", "max ULP", "M elem/s", "verdict", "why"):
+        table.add_column(col)
+    for c in cands:
+        r = c.record
+        table.add_row(c.output_dtype, c.compute_dtype, c.formula, str(c.bytes_per_element), f"{r.survival:.4g}",
+                      f"{r.max_ulp_error:g}", f"{r.elements_per_s / 1e6:.4g}", c.verdict, c.reason)
+    console = Console()
+    console.print(table)
+    console.print(f"recommended: {best.output_dtype} (compute {best.compute_dtype}, {best.formula})" if best
+                  else "no candidate meets the requirement")
+    return 0
+
+
+def _audit(args) -> int:
+    import json
+
+    from .audit import AuditError, audit
+
+    try:
+        a = audit(args.file, args.key)
+    except AuditError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        print(json.dumps(a.to_dict()))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{a.path}[/]: {a.dtype}, shape {a.shape}, {a.n:,} values in [{a.lo:g}, {a.hi:g}], "
+                  f"{a.distinct:,} distinct, {a.nan:,} NaN, {a.inf:,} inf")
+    table = Table(title="distinct values that survive each pipeline")
+    for col in ("pipeline", "output", "distinct out", "survival"):
+        table.add_column(col)
+    for p in a.pipelines:
+        table.add_row(p.name, p.output, f"{p.distinct_out:,}", f"{p.survival:.4g}")
+    console.print(table)
+    return 0
+
+
+def _add_variant_args(p, *, formula=True, output=True):
+    from .codecs import COMPUTE_DTYPES
+    from .stats import ACC_DTYPES, ACCUMULATORS, NAN_POLICIES, TRANSFORMS
+
+    src = p.add_argument_group("source (one of)")
+    src.add_argument("--domain", action="store_true", help="every representable value of --input-dtype (in --range)")
+    src.add_argument("--data", metavar="FILE", help=".npy or .npz file (never unpickled)")
+    p.add_argument("--key", help="array name inside an .npz file")
+    p.add_argument("--input-dtype", choices=list(REGISTRY), help="domain dtype, or cast --data to it first")
+    p.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="domain bounds (default: all finite values)")
+    p.add_argument("--transform", required=True, choices=TRANSFORMS)
+    if formula:
+        p.add_argument("--formula", help="kernel formula (default: the transform's scikit-learn formula)")
+        p.add_argument("--compute-dtype", default="float32", choices=COMPUTE_DTYPES)
+    if output:
+        p.add_argument("--output-dtype", choices=list(REGISTRY), help="default float32 (quantize: uint8)")
+    p.add_argument("--accumulator", default="pairwise", choices=ACCUMULATORS)
+    p.add_argument("--acc-dtype", default="float64", choices=ACC_DTYPES)
+    p.add_argument("--divisor", type=float, help="scale: divide by this (default: the integer dtype's max)")
+    p.add_argument("--feature-range", nargs=2, type=float, metavar=("A", "B"), help="minmax target range (default 0 1)")
+    p.add_argument("--axis", nargs="+", type=int, help="per-feature statistics: 0 for columns of 2-D data, 0 1 for HWC images")
+    p.add_argument("--nan-policy", default="raise", choices=NAN_POLICIES)
+    p.add_argument("--repeat", type=int, default=3, help="timed apply passes; the best is kept (default 3)")
+    p.add_argument("--exact-points", type=int, default=65536, help="distinct inputs checked exactly (default 65536)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="precision-bench",
@@ -160,30 +274,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_speed)
 
-    from .codecs import COMPUTE_DTYPES
-    from .stats import ACC_DTYPES, ACCUMULATORS, NAN_POLICIES, TRANSFORMS
-
     p = sub.add_parser("measure", help="measure one transform variant: survival, error against the exact value, speed")
-    src = p.add_argument_group("source (one of)")
-    src.add_argument("--domain", action="store_true", help="every representable value of --input-dtype (in --range)")
-    src.add_argument("--data", metavar="FILE", help=".npy or .npz file (never unpickled)")
-    p.add_argument("--key", help="array name inside an .npz file")
-    p.add_argument("--input-dtype", choices=list(REGISTRY), help="domain dtype, or cast --data to it first")
-    p.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="domain bounds (default: all finite values)")
-    p.add_argument("--transform", required=True, choices=TRANSFORMS)
-    p.add_argument("--formula", help="kernel formula (default: the transform's scikit-learn formula)")
-    p.add_argument("--compute-dtype", default="float32", choices=COMPUTE_DTYPES)
-    p.add_argument("--output-dtype", choices=list(REGISTRY), help="default float32 (quantize: uint8)")
-    p.add_argument("--accumulator", default="pairwise", choices=ACCUMULATORS)
-    p.add_argument("--acc-dtype", default="float64", choices=ACC_DTYPES)
-    p.add_argument("--divisor", type=float, help="scale: divide by this (default: the integer dtype's max)")
-    p.add_argument("--feature-range", nargs=2, type=float, metavar=("A", "B"), help="minmax target range (default 0 1)")
-    p.add_argument("--axis", nargs="+", type=int, help="per-feature statistics: 0 for columns of 2-D data, 0 1 for HWC images")
-    p.add_argument("--nan-policy", default="raise", choices=NAN_POLICIES)
-    p.add_argument("--repeat", type=int, default=3, help="timed apply passes; the best is kept (default 3)")
-    p.add_argument("--exact-points", type=int, default=65536, help="distinct inputs checked exactly (default 65536)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _add_variant_args(p)
     p.set_defaults(func=_measure)
+
+    p = sub.add_parser("report", help="run the default suite and write the precision report (the main job)")
+    p.add_argument("--quick", action="store_true", help="a smaller suite (about a minute)")
+    p.add_argument("--out", default="reports", metavar="DIR", help="output directory (default reports/)")
+    p.add_argument("--data", action="append", metavar="NAME|FILE", help="real data to use instead of the bundled sets (repeatable)")
+    p.add_argument("--force", action="store_true", help="write into a DIR that holds other files")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("choose", help="the cheapest output dtype that meets a requirement")
+    _add_variant_args(p, formula=False, output=False)
+    req = p.add_argument_group("requirement (one of)")
+    req.add_argument("--lossless", action="store_true", help="no two distinct inputs may merge")
+    req.add_argument("--max-ulp", type=float, metavar="N", help="max ULP error against the exact value")
+    req.add_argument("--min-survival", type=float, metavar="F", help="share of distinct values that must survive")
+    p.set_defaults(func=_choose)
+
+    p = sub.add_parser("audit", help="dtype, range, distinct values and survival per pipeline of your file")
+    p.add_argument("file", help=".npy, .npz, .png or .tif(f)")
+    p.add_argument("--key", help="array name inside an .npz file")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_audit)
     return parser
 
 
@@ -197,7 +311,7 @@ def main(argv=None) -> int:
         if getattr(args, "n", 1) <= 0 or getattr(args, "repeat", 1) <= 0:
             raise UsageError("--n and --repeat must be positive")
         return args.func(args)
-    except (UsageError, ValueError, TypeError) as e:
+    except (UsageError, ValueError, TypeError, OSError) as e:
         # bad arguments, files or data: one line, status 2, no traceback
         msg = " ".join(str(e).split())
         print(f"precision-bench: error: {msg}", file=sys.stderr)

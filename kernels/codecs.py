@@ -46,7 +46,9 @@ from numba.extending import intrinsic, overload
 
 from ._tags import Tag, tag_name
 
-JIT = dict(cache=True, fastmath=False, nogil=True)
+# error_model="numpy": float division by zero gives inf/NaN as IEEE says (the default
+# "python" model raises ZeroDivisionError and adds a test to every division)
+JIT = dict(cache=True, fastmath=False, nogil=True, error_model="numpy")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,6 +37,7 @@ from .transforms import DEFAULT_FORMULA, FORMULAS, _compute_row, inverse_transfo
 SCHEMA = "precision-bench/record/1"
 EXACT_POINTS = 65_536
 MATERIALIZE_LIMIT = 1 << 26  # larger domains stream (64 Mi values)
+TIMING_MIN = 1 << 22  # domains are timed on at least this many elements
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,7 +343,8 @@ def measure(
     more than 2**26 values (or ``stream=True``) are swept streaming: fitted from
     the domain's ends (min/max are exact), counted as runs, errors on
     ``exact_points`` sampled values; ``standardize`` needs a materialised
-    domain.  ``output_dtype`` defaults to float32 (quantize: its qdtype).
+    domain.  A materialised domain is timed on its values repeated to 2**22
+    elements, so ``seconds`` is per that many (``elements_per_s`` is exact).  ``output_dtype`` defaults to float32 (quantize: its qdtype).
     """
     transform_name = check_choice(transform, TRANSFORMS, "transform")
     formula = DEFAULT_FORMULA[transform_name] if formula is None else check_choice(formula, FORMULAS[transform_name], "formula")
@@ -388,14 +390,17 @@ def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, 
     else:
         fit_seconds = 0.0
     out_row = _out_row(params, output_dtype)
-    out = np.empty(x.shape, out_row.dtype)
+    # a domain is timed on its values repeated to TIMING_MIN elements: a few hundred
+    # values would time the call overhead, not the kernel
+    xt = np.resize(x, TIMING_MIN) if known_distinct and x.size < TIMING_MIN else x
+    out = np.empty(xt.shape, out_row.dtype)
 
     def run():
-        transform(x, tname, params=params, formula=formula, compute_dtype=crow.name, out_dtype=out_row.name, out=out)
+        transform(xt, tname, params=params, formula=formula, compute_dtype=crow.name, out_dtype=out_row.name, out=out)
 
     run()
     seconds = _best(run, repeat)
-    nbytes = x.nbytes + out.nbytes
+    nbytes = xt.nbytes + out.nbytes
     copy = copy_seconds(nbytes)
     if params.nfeat == 1:
         d = from_sorted_unique(x.reshape(-1), in_row) if known_distinct else distinct(x)
@@ -407,7 +412,8 @@ def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, 
             for j in range(params.nfeat)
         ]
     return _record(
-        feats, label, in_row, params, formula, crow, out_row, x.size, seconds, fit_seconds, nbytes, copy / seconds, False
+        feats, label, in_row, params, formula, crow, out_row, x.size, seconds, fit_seconds, nbytes, copy / seconds, False,
+        timed_elements=xt.size
     )
 
 
@@ -446,7 +452,7 @@ def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit
     return _record([feat], label, dom.row, params, formula, crow, out_row, dom.size, res.seconds, fit_seconds, nbytes, None, True)
 
 
-def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fit_seconds, nbytes, roofline, streamed) -> Record:
+def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fit_seconds, nbytes, roofline, streamed, timed_elements=None) -> Record:
     distinct_in = sum(f.distinct_in for f in feats)
     distinct_out = sum(f.distinct_out for f in feats)
     h_in = _joint_entropy([(f.n - f.nan_in, f.entropy_in) for f in feats])
@@ -500,9 +506,29 @@ def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fi
         saturated=sum(f.saturated for f in feats),
         seconds=seconds,
         fit_seconds=fit_seconds,
-        elements_per_s=n / seconds,
+        elements_per_s=(timed_elements or n) / seconds,
         bytes_per_s=nbytes / seconds,
         roofline_fraction=roofline,
         streamed=streamed,
         provenance=provenance(),
     )
+
+
+def error_profile(x, transform, *, params=None, formula=None, compute_dtype="float32", output_dtype=None, exact_points=EXACT_POINTS, **fit_options):
+    """Per-point ULP errors of one variant on 1-D data: (distinct inputs checked,
+    their ulps against the exact reference, their element counts) (for plots)."""
+    x, _ = check_array(x, "x")
+    transform = check_choice(transform, TRANSFORMS, "transform")
+    formula = DEFAULT_FORMULA[transform] if formula is None else formula
+    crow = _compute_row(compute_dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if params is None:
+            params = fit(x, transform, **fit_options)
+        if params.nfeat != 1:
+            raise ValueError("error_profile takes data fitted with axis=None")
+        out_row = _out_row(params, output_dtype)
+        d = distinct(x)
+        f = _feature_metrics(d, params, formula, crow.name, out_row, exact_points)
+        points, _, _ = _error_points(d, exact_points)
+    return points, f.ulps, f.weights

@@ -1,0 +1,555 @@
+"""The published precision report (layer 6): ``precision-bench report``.
+
+The default suite needs no arguments and no network: the uint8, 12-bit and
+uint16 domains, the float16 and float32 [0, 1] domains (every float32 value of
+[0, 1], streamed, in full mode; [0.5, 1] in quick mode), real data bundled with
+scikit-image and scikit-learn, and synthetic float32 features.  Each source
+runs the transforms that apply to it (minmax, standardize, scale by the integer
+range, quantize) into float16, bfloat16, float32, float64 and uint8 outputs,
+with the compute dtypes and accumulators that change the answer.
+
+Outputs, in DIR (default ``reports/``): ``report.md`` (GitHub tables),
+``report.html`` (self-contained, plots inline), ``report.json`` (every record
+and the provenance) and PNG plots.  Each file is written atomically (a
+temporary file in DIR, then a rename); a DIR that holds anything but a
+precision-bench report is refused unless ``force``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import html
+import io
+import json
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import datasets
+from .codecs import REGISTRY, lookup
+from .domain import Domain, domain
+from .measure import SCHEMA as RECORD_SCHEMA
+from .measure import Record, error_profile, measure, provenance
+
+SCHEMA = "precision-bench/report/1"
+FILES = ("report.md", "report.html", "report.json", "survival.png", "merges.png", "throughput.png", "errors.png")
+
+
+class ReportError(Exception):
+    """A report cannot be written where asked (the CLI exits with status 2)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    transform: str
+    output: str
+    compute: str = "float32"
+    formula: str | None = None
+    accumulator: str = "pairwise"
+    acc_dtype: str = "float64"
+    options: tuple = ()
+
+    @property
+    def label(self) -> str:
+        """The transform as the report names it (scale shows its divisor)."""
+        opts = dict(self.options)
+        if self.transform == "scale":
+            return f"scale /{opts['divisor']:g}"
+        return self.transform
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str  # domain, image, tabular, synthetic, file
+    loader: object  # () -> ndarray | Domain
+    integer_range: float | None = None  # divisor of "scale" for integer data
+    axis: object = None
+
+    def load(self):
+        return self.loader()
+
+
+def _integer_variants(rng_max: float, quick: bool) -> list[Variant]:
+    scale = (("divisor", float(rng_max)),)
+    v = [Variant("minmax", o) for o in (("float16", "bfloat16", "float32") if quick else ("float16", "bfloat16", "float32", "float64"))]
+    v += [Variant("minmax", "float16", compute="float16")]
+    if not quick:
+        v += [Variant("minmax", "float16", compute="float64"), Variant("minmax", "uint8")]
+    v += [Variant("standardize", o) for o in (("float16", "float32") if quick else ("float16", "bfloat16", "float32"))]
+    v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float16")]
+    if not quick:
+        v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float32")]
+    v += [Variant("scale", o, options=scale) for o in (("float16",) if quick else ("float16", "bfloat16", "float32"))]
+    v += [Variant("scale", "float16", compute="float16", options=scale)]
+    v += [Variant("quantize", "uint8")]
+    return v
+
+
+def _float_variants(quick: bool, standardize: bool = True) -> list[Variant]:
+    v = [Variant("minmax", o) for o in (("float16", "bfloat16", "float32") if quick else ("float16", "bfloat16", "float32"))]
+    if not quick:
+        v += [Variant("minmax", "float64", compute="float64"), Variant("minmax", "float16", compute="float16")]
+    if standardize:
+        v += [Variant("standardize", o) for o in (("float16", "float32") if quick else ("float16", "bfloat16", "float32"))]
+        v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float16")]
+        if not quick:
+            v += [
+                Variant("standardize", "float64", compute="float64"),
+                Variant("standardize", "float32", accumulator="naive", acc_dtype="float32"),
+                Variant("standardize", "float32", accumulator="kahan", acc_dtype="float32"),
+            ]
+    v += [Variant("quantize", "uint8")]
+    return v
+
+
+def _dataset_source(name: str) -> Source:
+    ds_kind = "tabular" if name in datasets.TABULAR else ("image" if name in datasets.IMAGES else "synthetic")
+    return Source(
+        name,
+        ds_kind,
+        lambda: datasets.load(name).data,
+        integer_range=255.0 if ds_kind == "image" else None,
+        axis=0 if ds_kind == "tabular" else None,
+    )
+
+
+def _file_source(path: str) -> Source:
+    from .audit import load_file
+
+    data = load_file(path)
+    row = lookup(data.dtype, "data dtype")
+    return Source(Path(path).name, "file", lambda: data, integer_range=row.max if row.is_integer else None)
+
+
+def suite(quick: bool = False, data: list[str] | None = None) -> list[tuple[Source, list[Variant]]]:
+    """The sources and their variants, in report order."""
+    out: list[tuple[Source, list[Variant]]] = []
+    doms = [("uint8 (all 256)", "uint8", 0, 255), ("12-bit sensor (0..4095)", "uint16", 0, 4095), ("uint16 (all 65536)", "uint16", 0, 65535)]
+    for name, dt, lo, hi in doms:
+        out.append((Source(name, "domain", (lambda dt=dt, lo=lo, hi=hi: domain(dt, lo, hi)), integer_range=float(hi)), _integer_variants(hi, quick)))
+    out.append((Source("float16 [0, 1]", "domain", lambda: domain("float16", 0, 1)), _float_variants(quick)))
+    if quick:
+        out.append((Source("float32 [0.5, 1]", "domain", lambda: domain("float32", 0.5, 1)), _float_variants(True, standardize=False)[:2]))
+    else:
+        f32 = [Variant("minmax", "float16"), Variant("minmax", "bfloat16"), Variant("quantize", "uint8")]
+        out.append((Source("float32 [0, 1] (all 1,065,353,217)", "domain", lambda: domain("float32", 0, 1)), f32))
+    if data:
+        names = list(data)
+    elif quick:
+        names = ["camera", "breast_cancer", "gaussian"]
+    else:
+        names = ["camera", "astronaut", "coffee", "breast_cancer", "wine", "diabetes", "digits", "gaussian", "heavy_tailed"]
+    for name in names:
+        src = _dataset_source(name) if name in datasets.NAMES else _file_source(name)
+        if src.integer_range is not None:
+            out.append((src, _integer_variants(src.integer_range, quick)))
+        else:
+            out.append((src, _float_variants(quick)))
+    return out
+
+
+# --------------------------------------------------------------------------
+# running
+# --------------------------------------------------------------------------
+
+
+def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool | None = None) -> dict:
+    """Measure the suite; returns the report dict (records in suite order)."""
+    plan = suite(quick, data)
+    exact_points = 8192 if quick else 65536
+    repeat = 1 if quick else 3
+    total = sum(len(v) for _, v in plan)
+    records, skipped = [], []
+    bar = _progress(total, progress)
+    try:
+        for src, variants in plan:
+            try:
+                x = src.load()
+            except datasets.Unavailable as e:
+                skipped.append({"source": src.name, "reason": str(e)})
+                if bar:
+                    bar[0].advance(bar[1], len(variants))
+                continue
+            for v in variants:
+                if bar:
+                    bar[0].update(bar[1], description=f"{src.name}: {v.label} -> {v.output}")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    r = measure(
+                        x,
+                        v.transform,
+                        formula=v.formula,
+                        compute_dtype=v.compute,
+                        output_dtype=v.output,
+                        accumulator=v.accumulator,
+                        acc_dtype=v.acc_dtype,
+                        axis=src.axis,
+                        repeat=repeat,
+                        exact_points=exact_points,
+                        progress=False,
+                        name=src.name,
+                        **dict(v.options),
+                    )
+                d = r.to_dict()
+                d["kind"] = src.kind
+                d["label"] = v.label
+                records.append(d)
+                if bar:
+                    bar[0].advance(bar[1])
+    finally:
+        if bar:
+            bar[0].stop()
+    return {
+        "schema": SCHEMA,
+        "record_schema": RECORD_SCHEMA,
+        "mode": "quick" if quick else "full",
+        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "provenance": provenance(),
+        "records": records,
+        "skipped": skipped,
+        "recommendations": recommendations(records),
+    }
+
+
+def _progress(total: int, progress: bool | None):
+    if progress is False:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    p = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    p.start()
+    return p, p.add_task("report", total=total)
+
+
+def _num(v) -> float:
+    if isinstance(v, str):
+        return {"inf": math.inf, "-inf": -math.inf}.get(v, math.nan)
+    return float(v)
+
+
+def recommendations(records: list[dict]) -> list[dict]:
+    """Per (source, transform): the cheapest lossless output among the measured
+    variants (fewest bytes, then lower max ULP error, then speed), the advisor's rule."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["source"], r["label"]), []).append(r)
+    out = []
+    for (source, label), rs in groups.items():
+        def key(r):
+            ulp = _num(r["max_ulp_error"])
+            return (REGISTRY[r["output_dtype"]].itemsize, ulp if not math.isnan(ulp) else math.inf, -_num(r["elements_per_s"]))
+
+        lossless = [r for r in rs if r["collisions"] == 0]
+        if lossless:
+            best = min(lossless, key=key)
+            text = (
+                f"{best['output_dtype']} (compute {best['compute_dtype']}): keeps all {best['distinct_in']:,} "
+                f"distinct values, max error {_fmt(best['max_ulp_error'])} ULP"
+            )
+            rec = best["output_dtype"]
+        else:
+            best = max(rs, key=lambda r: (r["survival"], -REGISTRY[r["output_dtype"]].itemsize))
+            text = (
+                f"no measured output keeps every value; {best['output_dtype']} (compute {best['compute_dtype']}) "
+                f"keeps the most: {best['distinct_out']:,} of {best['distinct_in']:,}"
+            )
+            rec = None
+        out.append({"source": source, "transform": label, "recommended": rec, "text": text})
+    return out
+
+
+# --------------------------------------------------------------------------
+# rendering
+# --------------------------------------------------------------------------
+
+COLUMNS = [
+    ("output", lambda r: r["output_dtype"]),
+    ("compute", lambda r: r["compute_dtype"]),
+    ("formula", lambda r: r["formula"]),
+    ("accumulator", lambda r: f"{r['accumulator']}/{r['acc_dtype']}" if r["transform"] == "standardize" else ""),
+    ("distinct in", lambda r: f"{r['distinct_in']:,}"),
+    ("distinct out", lambda r: f"{r['distinct_out']:,}"),
+    ("survival", lambda r: f"{r['survival']:.4g}"),
+    ("collisions", lambda r: f"{r['collisions']:,}"),
+    ("bits lost", lambda r: f"{_num(r['info_lost_bits']):.3g}"),
+    ("round trip", lambda r: f"{_num(r['roundtrip_exact']):.4g}"),
+    ("max ULP", lambda r: _fmt(r["max_ulp_error"]) + ("*" if r["error_sampled"] else "")),
+    ("max ULP (apply)", lambda r: _fmt(r["max_ulp_error_apply"])),
+    ("M elem/s", lambda r: f"{_num(r['elements_per_s']) / 1e6:.4g}"),
+    ("roofline", lambda r: "-" if r["roofline_fraction"] is None else f"{_num(r['roofline_fraction']):.2f}"),
+]
+
+
+def _fmt(v) -> str:
+    v = _num(v)
+    if math.isnan(v):
+        return "n/a"
+    if math.isinf(v):
+        return "inf"
+    return f"{v:.4g}"
+
+
+def _sections(report: dict):
+    """[(source, kind, [(label, [records], recommendation text)])] in report order."""
+    recs = {(r["source"], r["transform"]): r["text"] for r in report["recommendations"]}
+    order: dict = {}
+    for r in report["records"]:
+        src = order.setdefault(r["source"], {"kind": r.get("kind", ""), "n": r["n"], "dtype": r["input_dtype"], "t": {}})
+        src["t"].setdefault(r["label"], []).append(r)
+    return [
+        (name, s, [(label, rs, recs.get((name, label), "")) for label, rs in s["t"].items()]) for name, s in order.items()
+    ]
+
+
+def render_markdown(report: dict) -> str:
+    p = report["provenance"]
+    lines = [
+        "# precision-bench report",
+        "",
+        f"Generated by `precision-bench report{' --quick' if report['mode'] == 'quick' else ''}` "
+        f"({report['mode']} suite) on {p.get('cpu')} ({p.get('threads')} threads), "
+        f"commit `{(p.get('commit') or 'unknown')[:12]}`, numpy {p.get('numpy')}, numba {p.get('numba')}. "
+        "Do not edit by hand: regenerate it.",
+        "",
+        "How many distinct input values survive each transform, how wrong each output is (ULP against the "
+        "correctly rounded exact value; `*` = on sampled distinct inputs, `apply` = with the fitted parameters), "
+        "and how fast it runs (roofline: fraction of a parallel copy of the same bytes; `-` for streamed domains).",
+        "",
+        "![survival](survival.png)",
+        "",
+        "## Recommendations",
+        "",
+        "| source | transform | recommended output |",
+        "|---|---|---|",
+    ]
+    for r in report["recommendations"]:
+        lines.append(f"| {r['source']} | {r['transform']} | {r['text']} |")
+    for name, meta, groups in _sections(report):
+        lines += ["", f"## {name}", "", f"{meta['kind']}, {meta['dtype']}, n = {meta['n']:,}", ""]
+        for label, rs, rec in groups:
+            lines += [f"### {label}", "", "| " + " | ".join(c for c, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+            for r in rs:
+                lines.append("| " + " | ".join(f(r) for _, f in COLUMNS) + " |")
+            lines += ["", f"**Recommendation:** {rec}", ""]
+    if report.get("skipped"):
+        lines += ["## Skipped", ""] + [f"- {s['source']}: {s['reason']}" for s in report["skipped"]]
+    lines += [
+        "",
+        "## Plots",
+        "",
+        "![where values merge](merges.png)",
+        "",
+        "![throughput](throughput.png)",
+        "",
+        "![error distribution](errors.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_html(report: dict, images: dict[str, bytes]) -> str:
+    def img(name):
+        if name not in images:
+            return ""
+        return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(images[name]).decode()}">'
+
+    e = html.escape
+    p = report["provenance"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>precision-bench report</title>",
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child,th:first-child{text-align:left}"
+        "img{max-width:100%}</style></head><body>",
+        "<h1>precision-bench report</h1>",
+        f"<p>{e(report['mode'])} suite on {e(str(p.get('cpu')))} ({p.get('threads')} threads), commit "
+        f"<code>{e((p.get('commit') or 'unknown')[:12])}</code>, generated {e(report['generated'])}.</p>",
+        img("survival.png"),
+        "<h2>Recommendations</h2><table><tr><th>source</th><th>transform</th><th>recommended output</th></tr>",
+    ]
+    for r in report["recommendations"]:
+        parts.append(f"<tr><td>{e(r['source'])}</td><td>{e(r['transform'])}</td><td>{e(r['text'])}</td></tr>")
+    parts.append("</table>")
+    for name, meta, groups in _sections(report):
+        parts.append(f"<h2>{e(name)}</h2><p>{e(meta['kind'])}, {e(meta['dtype'])}, n = {meta['n']:,}</p>")
+        for label, rs, rec in groups:
+            parts.append(f"<h3>{e(label)}</h3><table><tr>" + "".join(f"<th>{e(c)}</th>" for c, _ in COLUMNS) + "</tr>")
+            for r in rs:
+                parts.append("<tr>" + "".join(f"<td>{e(f(r))}</td>" for _, f in COLUMNS) + "</tr>")
+            parts.append(f"</table><p><b>Recommendation:</b> {e(rec)}</p>")
+    parts += ["<h2>Plots</h2>", img("merges.png"), img("throughput.png"), img("errors.png"), "</body></html>"]
+    return "\n".join(parts)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def render_plots(report: dict) -> dict[str, bytes]:
+    """The four PNG plots, as bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = report["records"]
+    images = {}
+
+    # survival by output dtype: minmax, float32 compute, per source
+    fig, ax = plt.subplots(figsize=(9, 0.45 * max(4, len({r["source"] for r in recs})) + 1))
+    outs = ["float16", "bfloat16", "float32", "float64"]
+    sources = list(dict.fromkeys(r["source"] for r in recs))
+    for k, o in enumerate(outs):
+        vals = []
+        for s in sources:
+            m = [r for r in recs if r["source"] == s and r["transform"] == "minmax" and r["output_dtype"] == o and r["compute_dtype"] == "float32"]
+            vals.append(m[0]["survival"] if m else np.nan)
+        ax.barh(np.arange(len(sources)) + k * 0.2, vals, height=0.2, label=o)
+    ax.set_yticks(np.arange(len(sources)) + 0.3, sources)
+    ax.invert_yaxis()
+    ax.set_xlabel("survival (distinct out / distinct in), minmax, float32 compute")
+    ax.set_xscale("log")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    images["survival.png"] = _png(fig)
+
+    # where along the input range values merge: uint16 into float16 / bfloat16
+    from .transforms import transform
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = np.arange(65536, dtype=np.uint16)
+    for o in ("float16", "bfloat16"):
+        y = transform(x, "minmax", out_dtype=o).astype(np.float64)
+        _, inv, counts = np.unique(y, return_inverse=True, return_counts=True)
+        ax.plot(x, counts[inv], lw=0.8, label=f"uint16 -> minmax -> {o}")
+    ax.set_yscale("log")
+    ax.set_xlabel("input value")
+    ax.set_ylabel("inputs merged into its output")
+    ax.legend()
+    images["merges.png"] = _png(fig)
+
+    # throughput against the roofline, for sources large enough to time
+    big = [r for r in recs if r["n"] >= 100_000 and r["roofline_fraction"] is not None]
+    fig, ax = plt.subplots(figsize=(9, 0.22 * max(8, len(big)) + 1))
+    ax.barh(np.arange(len(big)), [_num(r["roofline_fraction"]) for r in big])
+    ax.set_yticks(
+        np.arange(len(big)),
+        [f"{r['source']} {r['label']} -> {r['output_dtype']} ({r['compute_dtype']})" for r in big],
+        fontsize=6,
+    )
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel("roofline fraction (1 = as fast as a parallel copy of the same bytes)")
+    images["throughput.png"] = _png(fig)
+
+    # error distribution: standardize of gaussian float32 features
+    fig, ax = plt.subplots(figsize=(9, 4))
+    g = np.random.default_rng(0).standard_normal(200_000).astype(np.float32)
+    for o, acc, ad in (
+        ("float16", "pairwise", "float64"),
+        ("bfloat16", "pairwise", "float64"),
+        ("float32", "pairwise", "float64"),
+        ("float32", "naive", "float16"),
+    ):
+        _, ulps, w = error_profile(g, "standardize", output_dtype=o, accumulator=acc, acc_dtype=ad, exact_points=16384)
+        finite = np.isfinite(ulps)
+        ax.hist(np.log2(ulps[finite] + 1), bins=40, weights=w[finite], histtype="step", label=f"-> {o}, {acc}/{ad} accumulator")
+    ax.set_title("standardize, 200,000 gaussian float32 values (16,384 checked exactly)")
+    ax.set_xlabel("bits of error, log2(ULP + 1)")
+    ax.set_ylabel("elements")
+    ax.set_yscale("log")
+    ax.legend()
+    images["errors.png"] = _png(fig)
+    return images
+
+
+# --------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------
+
+
+def check_out_dir(out: Path, force: bool) -> None:
+    """Refuse a DIR that holds anything but a precision-bench report (unless force)
+    or cannot be written; called before any measuring."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        try:
+            ok = json.loads((out / "report.json").read_text()).get("schema") == SCHEMA
+        except (OSError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            raise ReportError(f"--out {out}: holds files that are not a precision-bench report; pass --force or choose another directory")
+    probe = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ReportError(f"--out {out}: {probe} is not writable")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is for reading
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: dict, out: Path, force: bool = False) -> list[Path]:
+    """Render everything in memory first, then write each file atomically."""
+    out = Path(out)
+    check_out_dir(out, force)
+    images = render_plots(report)
+    files = {
+        "report.json": (json.dumps(report, indent=1, allow_nan=False) + "\n").encode(),
+        "report.md": render_markdown(report).encode(),
+        "report.html": render_html(report, images).encode(),
+        **images,
+    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ReportError(f"--out {out}: cannot create it ({e.strerror})") from None
+    written = []
+    for name in FILES:
+        try:
+            _write_atomic(out / name, files[name])
+        except OSError as e:
+            raise ReportError(f"--out {out}: cannot write {name} ({e.strerror})") from None
+        written.append(out / name)
+    return written
+
+
+def load_report(path: Path) -> dict:
+    d = json.loads(Path(path).read_text())
+    if d.get("schema") != SCHEMA:
+        raise ReportError(f"{path}: not a precision-bench report")
+    return d
+
+
+__all__ = ["Domain", "Record", "run_suite", "write_report", "render_markdown", "render_html", "render_plots", "suite"]
