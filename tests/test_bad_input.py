@@ -138,3 +138,13 @@ def test_parameters_overflowing_the_compute_dtype_warn():
 def test_all_nan_with_omit_is_refused():
     with pytest.raises(ValueError, match="no non-NaN values"):
         fit(np.array([np.nan, np.nan], np.float32), "minmax", nan_policy="omit")
+
+
+def test_division_by_a_parameter_that_rounds_to_zero_is_ieee_not_an_exception():
+    """divisor 1e-30 is 0 in float16: x / 0 is inf (NaN for 0 / 0), as numpy's float16 gives."""
+    x = np.array([0, 1, 2], dtype=np.uint8)
+    with pytest.warns(RuntimeWarning):
+        y = transform(x, "scale", divisor=1e-30, compute_dtype="float16", out_dtype="float32")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = (x.astype(np.float16) / np.float16(1e-30)).astype(np.float32)
+    np.testing.assert_array_equal(y, expected)
