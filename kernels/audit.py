@@ -43,9 +43,11 @@ class AuditError(Exception):
 def load_file(path: str, key: str | None = None) -> np.ndarray:
     """An array from .npy (memory-mapped), .npz or an image; never unpickles."""
     p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".npy", ".npz", *IMAGE_SUFFIXES):
+        raise AuditError(f"{path}: expected .npy, .npz, .png or .tif(f)")
     if not p.exists():
         raise AuditError(f"{path}: no such file")
-    suffix = p.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         try:
             from PIL import Image
@@ -59,8 +61,6 @@ def load_file(path: str, key: str | None = None) -> np.ndarray:
         if a.dtype == np.int32 and a.size and a.min() >= 0 and a.max() <= 65535:
             a = a.astype(np.uint16)  # Pillow's 16-bit grayscale mode "I"
         return a
-    if suffix not in (".npy", ".npz"):
-        raise AuditError(f"{path}: expected .npy, .npz, .png or .tif(f)")
     try:
         loaded = np.load(p, allow_pickle=False, mmap_mode="r" if suffix == ".npy" else None)
     except (OSError, ValueError) as e:

@@ -51,34 +51,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def load_array(path: str, key: str | None = None):
-    """An array from .npy (memory-mapped) or .npz (``key`` names the array when
-    there are several); never unpickles."""
-    import numpy as np
+    """The array of ``--data``: .npy (memory-mapped), .npz (``--key``) or an image;
+    never unpickles (see :func:`kernels.audit.load_file`)."""
+    from .audit import AuditError, load_file
 
-    if not path.endswith((".npy", ".npz")):
-        raise UsageError(f"--data {path}: expected a .npy or .npz file")
     try:
-        loaded = np.load(path, allow_pickle=False, mmap_mode="r" if path.endswith(".npy") else None)
-    except FileNotFoundError:
-        raise UsageError(f"--data {path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise UsageError(f"--data {path}: cannot load ({e}); files holding Python objects are refused") from None
-    if isinstance(loaded, np.ndarray):
-        if key is not None:
-            raise UsageError(f"--key {key}: {path} is a .npy file holding one array; drop --key")
-        return loaded
-    with loaded:
-        names = list(loaded.files)
-        if key is None:
-            if len(names) != 1:
-                raise UsageError(f"--data {path} holds {len(names)} arrays ({', '.join(names)}); choose one with --key")
-            key = names[0]
-        if key not in names:
-            raise UsageError(f"--key {key}: not in {path} (it holds: {', '.join(names)})")
-        try:
-            return loaded[key]
-        except ValueError as e:
-            raise UsageError(f"--data {path}: cannot load {key} ({e}); files holding Python objects are refused") from None
+        return load_file(path, key)
+    except AuditError as e:
+        raise UsageError(f"--data {e}") from None
 
 
 def _measure(args) -> int:

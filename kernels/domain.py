@@ -18,6 +18,7 @@ import time
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from ._progress import start_bar
 from ._validate import check_choice
 from .codecs import (
     JIT,
@@ -304,7 +305,7 @@ def sweep(dom: Domain, cc_row, kname: str, table, inv_kname: str, inv_table, out
             done = stop - dom.key_lo
             elapsed = time.perf_counter() - t0
             if bar is None and progress is not False and stop <= dom.key_hi and elapsed * n_keys / done > 2.0:
-                bar = _progress_bar(dom, n_keys)
+                bar = start_bar(f"sweeping {dom.describe()}", n_keys)
             if bar is not None:
                 bar[0].update(bar[1], completed=done)
             start = stop
@@ -313,21 +314,4 @@ def sweep(dom: Domain, cc_row, kname: str, table, inv_kname: str, inv_table, out
             bar[0].stop()
     result.seconds = time.perf_counter() - t0
     return result.finish()
-
-
-def _progress_bar(dom: Domain, total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn(f"sweeping {dom.describe()}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    progress.start()
-    task = progress.add_task("sweep", total=total)
-    return progress, task
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import datasets
+from ._progress import start_bar
 from .codecs import REGISTRY, lookup
 from .domain import Domain, domain
 from .measure import SCHEMA as RECORD_SCHEMA
@@ -219,21 +220,7 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
 
 
 def _progress(total: int, progress: bool | None):
-    if progress is False:
-        return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    p = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    p.start()
-    return p, p.add_task("report", total=total)
+    return None if progress is False else start_bar("report", total)
 
 
 def _num(v) -> float:

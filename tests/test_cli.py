@@ -63,7 +63,7 @@ BAD = {
     "no-source": (["measure", "--transform", "minmax"], "exactly one source"),
     "both-sources": (["measure", "--domain", "--input-dtype", "uint8", "--data", "x.npy", "--transform", "minmax"], "exactly one source"),
     "missing-file": (["measure", "--data", "/nonexistent/x.npy", "--transform", "minmax"], "no such file"),
-    "wrong-suffix": (["measure", "--data", "x.csv", "--transform", "minmax"], ".npy or .npz"),
+    "wrong-suffix": (["measure", "--data", "x.csv", "--transform", "minmax"], "expected .npy, .npz"),
     "bad-transform": (["measure", "--domain", "--input-dtype", "uint8", "--transform", "zscore"], "invalid choice"),
     "bad-formula": (["measure", "--domain", "--input-dtype", "uint8", "--transform", "minmax", "--formula", "div"], "formula"),
     "bad-range": (["measure", "--domain", "--input-dtype", "uint8", "--range", "9", "3", "--transform", "minmax"], "lo <= hi"),
