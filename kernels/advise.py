@@ -89,17 +89,28 @@ class Candidate:
         }
 
 
-def candidates(transform: str, input_dtype: str) -> list[tuple[str, str, str]]:
-    """(output dtype, compute dtype, formula) triples worth measuring."""
+def candidates(transform: str, compute_dtypes=None, formulas=None) -> list[tuple[str, str, str]]:
+    """(output dtype, compute dtype, formula) triples worth measuring, optionally
+    restricted to the given compute dtypes and formulas."""
     if transform == "quantize":
-        return [(q, c, "round") for q in ("uint8", "uint16") for c in ("float32", "float64")]
-    out = []
-    for o in FLOAT_OUTPUTS:
-        computes = ["float32", "float64"] + ([o] if o in ("float16", "bfloat16") else [])
-        for c in computes:
-            for f in FORMULAS[transform]:
-                out.append((o, c, f))
-    return out
+        triples = [(q, c, "round") for q in ("uint8", "uint16") for c in ("float32", "float64")]
+    else:
+        triples = [
+            (o, c, f)
+            for o in FLOAT_OUTPUTS
+            for c in ["float32", "float64"] + ([o] if o in ("float16", "bfloat16") else [])
+            for f in FORMULAS[transform]
+        ]
+    if compute_dtypes is not None:
+        triples = [t for t in triples if t[1] in compute_dtypes]
+    if formulas is not None:
+        unknown = set(formulas) - set(FORMULAS[transform])
+        if unknown:
+            raise ValueError(f"formula {sorted(unknown)} not one of: {', '.join(FORMULAS[transform])}")
+        triples = [t for t in triples if t[2] in formulas]
+    if not triples:
+        raise ValueError("no candidate left: widen the compute dtypes or formulas")
+    return triples
 
 
 def _rank_key(c: Candidate):
@@ -107,17 +118,16 @@ def _rank_key(c: Candidate):
     return (c.bytes_per_element, ulp if not math.isnan(ulp) else math.inf, -c.record.elements_per_s)
 
 
-def choose(source, transform: str, requirement: Requirement, *, progress=None, **measure_kw) -> tuple[Candidate | None, list[Candidate]]:
+def choose(
+    source, transform: str, requirement: Requirement, *, compute_dtypes=None, formulas=None, progress=None, **measure_kw
+) -> tuple[Candidate | None, list[Candidate]]:
     """Measure every candidate; return (the recommended one or None, all of them ranked)."""
     import warnings
 
     from .measure import _normalise_source
 
     source = _normalise_source(source)
-    input_dtype = source.dtype if hasattr(source, "row") else str(source.dtype)
-    triples = candidates(transform, input_dtype)
-    if transform == "quantize":
-        measure_kw = {**measure_kw}
+    triples = candidates(transform, compute_dtypes, formulas)
     measured = []
     for i, (o, c, f) in enumerate(triples):
         if progress:

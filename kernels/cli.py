@@ -132,14 +132,15 @@ def _fit_options(args) -> dict:
 
 
 def _report(args) -> int:
+    from .audit import AuditError
     from .report import ReportError, check_out_dir, run_suite, write_report
 
     try:
         check_out_dir(Path(args.out), args.force)  # before measuring anything
         report = run_suite(quick=args.quick, data=args.data or None)
         written = write_report(report, Path(args.out), force=args.force)
-    except ReportError as e:
-        raise UsageError(str(e)) from None
+    except (ReportError, AuditError) as e:
+        raise UsageError(f"--data {e}" if isinstance(e, AuditError) else str(e)) from None
     n = len(report["records"])
     print(f"{n} records ({report['mode']} suite) -> {', '.join(str(p) for p in written[:3])} and {len(written) - 3} plots")
     return 0
@@ -157,7 +158,10 @@ def _choose(args) -> int:
     kw = dict(accumulator=args.accumulator, acc_dtype=args.acc_dtype, nan_policy=args.nan_policy, **_fit_options(args))
     if args.axis is not None:
         kw["axis"] = tuple(args.axis)
-    best, cands = choose(source, args.transform, req, repeat=args.repeat, exact_points=args.exact_points, **kw)
+    best, cands = choose(
+        source, args.transform, req, compute_dtypes=args.compute_dtype, formulas=args.formula,
+        repeat=args.repeat, exact_points=args.exact_points, **kw,
+    )
     if args.json:
         print(json.dumps({"recommended": best.output_dtype if best else None, "requirement": req.describe(),
                           "candidates": [c.to_dict() for c in cands]}))
@@ -265,12 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="write into a DIR that holds other files")
     p.set_defaults(func=_report)
 
+    from .codecs import COMPUTE_DTYPES
+
     p = sub.add_parser("choose", help="the cheapest output dtype that meets a requirement")
     _add_variant_args(p, formula=False, output=False)
     req = p.add_argument_group("requirement (one of)")
     req.add_argument("--lossless", action="store_true", help="no two distinct inputs may merge")
     req.add_argument("--max-ulp", type=float, metavar="N", help="max ULP error against the exact value")
     req.add_argument("--min-survival", type=float, metavar="F", help="share of distinct values that must survive")
+    p.add_argument("--compute-dtype", action="append", choices=COMPUTE_DTYPES, help="only these compute dtypes (repeatable; default all)")
+    p.add_argument("--formula", action="append", help="only these formulas (repeatable; default all)")
     p.set_defaults(func=_choose)
 
     p = sub.add_parser("audit", help="dtype, range, distinct values and survival per pipeline of your file")

@@ -74,10 +74,15 @@ def _sqrt_ratio(tn: int, td: int, vn: int, vd: int) -> tuple[float, float]:
     sign = -1.0 if tn < 0 else 1.0
     # |y|**2 = tn**2 * vd / (td**2 * vn) = A / B
     a_, b_ = tn * tn * vd, td * td * vn
-    try:
-        f = math.sqrt(a_ / b_)
-    except OverflowError:
+    # a start within a few ulps; the exact bracketing below does the rest
+    log2_y = (math.log2(a_) - math.log2(b_)) / 2
+    if log2_y > 1024:
         return sign * math.inf, sign * math.inf
+    try:
+        q = a_ / b_
+    except OverflowError:
+        q = math.inf
+    f = math.sqrt(q) if 0.0 < q < math.inf and q >= 2.0**-1000 else 2.0**log2_y
 
     def below(z: float) -> bool:  # z**2 <= A/B, exactly
         zn, zd = z.as_integer_ratio()

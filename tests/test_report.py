@@ -102,7 +102,11 @@ def test_choose_lossless_12bit_minmax():
     x = np.arange(4096, dtype=np.float32)
     y = x * (np.float32(1) / np.float32(4095))
     survivors = {"float16": numpy_distinct(y.astype(np.float16)), "bfloat16": numpy_distinct(y.astype(ml_dtypes.bfloat16))}
-    best, cands = choose(K.domain("uint16", 0, 4095), "minmax", Requirement(lossless=True), repeat=1)
+    best, cands = choose(
+        K.domain("uint16", 0, 4095), "minmax", Requirement(lossless=True), compute_dtypes=["float32"], formulas=["mul_add"], repeat=1
+    )
+    assert [c.verdict for c in cands[:2]] == ["recommended", "meets (costlier)"]
+    assert {c.output_dtype for c in cands[2:]} == {"float16", "bfloat16"}
     assert best.output_dtype == "float32"
     for c in cands:
         if c.output_dtype in survivors and c.compute_dtype == "float32" and c.formula == "mul_add":
@@ -112,7 +116,9 @@ def test_choose_lossless_12bit_minmax():
 def test_choose_min_survival_takes_the_two_byte_dtype():
     x = np.arange(4096, dtype=np.float32)
     surv16 = numpy_distinct((x * (np.float32(1) / np.float32(4095))).astype(np.float16)) / 4096
-    best, _ = choose(K.domain("uint16", 0, 4095), "minmax", Requirement(min_survival=surv16 - 0.01), repeat=1)
+    best, _ = choose(
+        K.domain("uint16", 0, 4095), "minmax", Requirement(min_survival=surv16 - 0.01), compute_dtypes=["float32"], formulas=["mul_add"], repeat=1
+    )
     assert best.output_dtype == "float16"
 
 
@@ -124,7 +130,10 @@ def test_requirement_needs_exactly_one():
 
 
 def test_choose_cli_json(capsys):
-    code = main(["choose", "--domain", "--input-dtype", "uint8", "--transform", "scale", "--lossless", "--json", "--repeat", "1"])
+    code = main(
+        ["choose", "--domain", "--input-dtype", "uint8", "--transform", "scale", "--lossless", "--json", "--repeat", "1",
+         "--compute-dtype", "float32", "--formula", "div"]
+    )
     d = json.loads(capsys.readouterr().out)
     assert code == 0
     # every uint8 / 255 is distinct in float16 (numpy), so the 2-byte float16 can win
@@ -194,6 +203,9 @@ def test_report_refuses_foreign_and_unwritable_dirs_before_measuring(tmp_path):
     blocker.write_text("x")
     res = run_cli("report", "--quick", "--out", str(blocker / "sub"))
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    res = run_cli("report", "--quick", "--out", str(tmp_path / "new"), "--data", str(tmp_path / "missing.npy"))
+    assert res.returncode == 2 and "no such file" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "new").exists()  # nothing half-written
     if os.geteuid() != 0:  # root can write anywhere
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o555)
