@@ -231,15 +231,24 @@ def _num(v) -> float:
 
 def recommendations(records: list[dict]) -> list[dict]:
     """Per (source, transform): the cheapest lossless output among the measured
-    variants (fewest bytes, then lower max ULP error, then speed), the advisor's rule."""
+    variants: fewest bytes, then lower max and mean ULP error, then registry order
+    (float16 before bfloat16).  Unlike ``choose``, speed never decides here: the
+    published recommendation must not flip with timing noise between runs."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault((r["source"], r["label"]), []).append(r)
+    order = {name: i for i, name in enumerate(REGISTRY)}
     out = []
     for (source, label), rs in groups.items():
         def key(r):
-            ulp = _num(r["max_ulp_error"])
-            return (REGISTRY[r["output_dtype"]].itemsize, ulp if not math.isnan(ulp) else math.inf, -_num(r["elements_per_s"]))
+            ulp, mean = _num(r["max_ulp_error"]), _num(r["mean_ulp_error"])
+            return (
+                REGISTRY[r["output_dtype"]].itemsize,
+                ulp if not math.isnan(ulp) else math.inf,
+                mean if not math.isnan(mean) else math.inf,
+                order[r["output_dtype"]],
+                order[r["compute_dtype"]],
+            )
 
         lossless = [r for r in rs if r["collisions"] == 0]
         if lossless:
