@@ -557,19 +557,23 @@ def key_range(name: str):
     return kt(-pos_inf - 1), kt(pos_inf)
 
 
+def keys_to_values(name: str, keys) -> np.ndarray:
+    """Inverse of order_key on arrays: the values (numpy, in dtype ``name``) of int keys."""
+    row = REGISTRY[name]
+    k = np.asarray(keys, dtype=np.int64)
+    if name in ("uint8", "uint16"):
+        return k.astype(row.dtype)
+    if name in ("float16", "bfloat16"):
+        return np.where(k >= 0x8000, k ^ 0x8000, k ^ 0xFFFF).astype(np.uint16).view(row.dtype)
+    if name == "float32":
+        k32 = k.astype(np.int32)
+        return (k32 ^ ((k32 >> 31) & 0x7FFFFFFF)).view(np.float32)
+    return (k ^ ((k >> 63) & 0x7FFFFFFFFFFFFFFF)).view(np.float64)
+
+
 def key_to_value(name: str, keys: np.ndarray) -> np.ndarray:
     """Inverse of order_key, as float64 values."""
-    keys = np.asarray(keys, dtype=np.int64)
-    if name in ("uint8", "uint16"):
-        return keys.astype(np.float64)
-    if name in ("float16", "bfloat16"):
-        bits = np.where(keys >= 0x8000, keys ^ 0x8000, keys ^ 0xFFFF).astype(np.uint16)
-        return bits.view(REGISTRY[name].dtype).astype(np.float64)
-    if name == "float32":
-        k = keys.astype(np.int32)
-        return (k ^ ((k >> 31) & 0x7FFFFFFF)).view(np.float32).astype(np.float64)
-    k = keys
-    return (k ^ ((k >> 63) & 0x7FFFFFFFFFFFFFFF)).view(np.float64)
+    return keys_to_values(name, keys).astype(np.float64)
 
 
 # --------------------------------------------------------------------------

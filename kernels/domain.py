@@ -27,6 +27,7 @@ from .codecs import (
     decode,
     encode,
     key_to_raw,
+    keys_to_values,
     lookup,
     to_compute_from,
     value_to_key,
@@ -76,19 +77,6 @@ class Domain:
 def from_domain_sample(dom: Domain, max_points: int) -> Distinct:
     """The domain's values (all, or ``max_points`` evenly spaced) as a Distinct."""
     return from_sorted_unique(dom.values(max_points), dom.row)
-
-
-def keys_to_values(name: str, keys: np.ndarray) -> np.ndarray:
-    row = REGISTRY[name]
-    k = np.asarray(keys, dtype=np.int64)
-    if name in ("uint8", "uint16"):
-        return k.astype(row.dtype)
-    if name in ("float16", "bfloat16"):
-        return np.where(k >= 0x8000, k ^ 0x8000, k ^ 0xFFFF).astype(np.uint16).view(row.dtype)
-    if name == "float32":
-        k32 = k.astype(np.int32)
-        return (k32 ^ ((k32 >> 31) & 0x7FFFFFFF)).view(np.float32)
-    return (k ^ ((k >> 63) & 0x7FFFFFFFFFFFFFFF)).view(np.float64)
 
 
 def domain(dtype, lo=None, hi=None) -> Domain:

@@ -111,23 +111,56 @@ def _sqrt_ratio(tn: int, td: int, vn: int, vd: int) -> tuple[float, float]:
     return sign * nearest, sign * odd
 
 
+LIMB = 13  # bits per limb: limb products < 2**26, so int64 group sums stay exact up to 2**34 elements
+
+
 def exact_moments(values: np.ndarray, counts: np.ndarray) -> tuple[Fraction, Fraction]:
-    """Exact (mean, population variance) of values with multiplicities, as Fractions."""
-    num, den = _common_denominator(values)
-    c = [int(v) for v in counts]
-    n = sum(c)
-    s1 = sum(ci * ni for ci, ni in zip(c, num, strict=True))
-    s2 = sum(ci * ni * ni for ci, ni in zip(c, num, strict=True))
-    mean = Fraction(s1, n * den)
-    var = Fraction(s2 * n - s1 * s1, n * n * den * den)
+    """Exact (mean, population variance) of finite values with multiplicities, as Fractions.
+
+    Vectorised: each value is ``m * 2**e`` with an integer ``|m| < 2**53``, split
+    into five 13-bit limbs; per exponent, the sums of ``c * limb`` and of
+    ``c * limb_i * limb_j`` are exact in int64, and only the (at most ~2,100)
+    exponent groups are combined in Python integers.  Past 2**34 elements the
+    sums switch to Python integers.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    c = np.asarray(counts, dtype=np.int64)
+    mant, exp = np.frexp(v)
+    m = (mant * 2.0**53).astype(np.int64)  # exact: frexp's mantissa has 53 bits
+    e = exp.astype(np.int64) - 53
+    order = np.argsort(e, kind="stable")
+    m, e, c = m[order], e[order], c[order]
+    sign = np.where(m < 0, -1, 1).astype(np.int64)
+    m = np.abs(m)
+    mask = (1 << LIMB) - 1
+    limbs = [(m >> (LIMB * i)) & mask for i in range(5)]
+    if int(c.sum()) >= 1 << 34:  # beyond int64's exact range: Python integers (slow, exact)
+        c, sign, limbs = c.astype(object), sign.astype(object), [x.astype(object) for x in limbs]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(e)) + 1]) if e.size else np.zeros(0, np.int64)
+    exps = e[starts].tolist()
+
+    def group_sums(terms):
+        return np.add.reduceat(terms, starts).tolist() if e.size else []
+
+    sc = sign * c
+    s1_limbs = [group_sums(sc * limbs[i]) for i in range(5)]
+    s2_diag = []
+    for k in range(9):  # m**2 = sum_k 2**(13k) * sum_{i+j=k} limb_i * limb_j
+        term = limbs[0] * 0
+        for i in range(max(0, k - 4), min(4, k) + 1):
+            term += limbs[i] * limbs[k - i]
+        s2_diag.append(group_sums(c * term))
+    emin = exps[0] if exps else 0
+    s1 = s2 = 0
+    for g, eg in enumerate(exps):
+        shift = eg - emin
+        s1 += sum(int(s1_limbs[i][g]) << (LIMB * i) for i in range(5)) << shift
+        s2 += sum(int(s2_diag[k][g]) << (LIMB * k) for k in range(9)) << (2 * shift)
+    n = int(c.sum())
+    scale = Fraction(2) ** emin
+    mean = Fraction(s1, n) * scale
+    var = Fraction(s2 * n - s1 * s1, n * n) * scale * scale
     return mean, var
-
-
-def _common_denominator(values: np.ndarray) -> tuple[list[int], int]:
-    """values == num / den exactly, den a power of two shared by all."""
-    ratios = [float(v).as_integer_ratio() for v in np.asarray(values, dtype=np.float64)]
-    den = max(d for _, d in ratios)
-    return [n * (den // d) for n, d in ratios], den
 
 
 class Ideal:

@@ -184,3 +184,9 @@ def reference_transform(x: np.ndarray, params, formula: str, compute: str, out: 
                 y = ((y * w).astype(cd) + a).astype(cd)
     y64 = y.astype(np.float64) if cd == NP["bfloat16"] else y
     return convert(y64, out) if cd != NP[out] else y
+
+
+def numpy_distinct(y) -> int:
+    """Distinct non-NaN values by value (-0.0 == +0.0), with numpy alone."""
+    v = np.asarray(y).astype(np.float64) + 0.0
+    return int(np.unique(v[~np.isnan(v)]).size)

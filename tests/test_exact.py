@@ -91,14 +91,25 @@ def test_correctly_rounded_in_each_output_dtype(case, out):
 
 def test_exact_moments_against_fractions():
     rng = np.random.default_rng(2)
-    values = np.unique(rng.normal(0, 1e3, 300).astype(np.float32).astype(np.float64))
-    counts = rng.integers(1, 50, values.size)
+    # float32 values, full 53-bit float64 mantissas over a wide exponent range, zero
+    values = np.unique(
+        np.concatenate([
+            rng.normal(0, 1e3, 300).astype(np.float32),
+            rng.normal(0, 1, 300) * 2.0 ** rng.integers(-60, 60, 300),
+            [0.0, -1e-300, 1e300],
+        ])
+    )
+    counts = rng.integers(1, 2**24, values.size)  # c * m**2 far past 2**63, as in huge data
     mean, var = exact_moments(values, counts)
     fr = [Fraction(float(v)) for v in values]
     n = int(counts.sum())
     m = sum(int(c) * v for c, v in zip(counts, fr, strict=True)) / n
     assert mean == m
     assert var == sum(int(c) * (v - m) ** 2 for c, v in zip(counts, fr, strict=True)) / n
+    # past 2**34 elements the int64 sums would overflow: the Python-integer path
+    big = counts.astype(np.int64) << 20
+    mean_b, var_b = exact_moments(values, big)
+    assert (mean_b, var_b) == (mean, var)  # scaling every count leaves the moments unchanged
 
 
 def test_quantize_ideal_rounds_half_to_even():

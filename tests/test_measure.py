@@ -8,7 +8,7 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
-from reference import NP
+from reference import NP, numpy_distinct
 
 import kernels as K
 from kernels.measure import SCHEMA
@@ -18,12 +18,6 @@ info_lost_bits representable_in_range utilization roundtrip_exact max_ulp_error 
 max_ulp_error_apply nan_in inf_in overflow_out underflow_out saturated seconds fit_seconds elements_per_s
 bytes_per_s roofline_fraction provenance source input_dtype transform formula compute_dtype output_dtype
 accumulator acc_dtype n""".split()
-
-
-def numpy_distinct(y) -> int:
-    """Distinct non-NaN values by value (-0.0 == +0.0), with numpy alone."""
-    v = np.asarray(y).astype(np.float64) + 0.0
-    return int(np.unique(v[~np.isnan(v)]).size)
 
 
 def numpy_minmax_mul_add(x, lo, hi):

@@ -12,6 +12,7 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+from reference import numpy_distinct
 
 import kernels as K
 from kernels import report as R
@@ -21,11 +22,6 @@ from kernels.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "reports" / "report.json"
-
-
-def numpy_distinct(y) -> int:
-    v = np.asarray(y).astype(np.float64) + 0.0
-    return int(np.unique(v[~np.isnan(v)]).size)
 
 
 @pytest.fixture(scope="module")
