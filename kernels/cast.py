@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from ._validate import check_array, check_out
-from .codecs import _cast_kernel, as_storage, lookup
+from .codecs import _cast_kernel, _copy_kernel, as_storage, lookup
 
 
 def cast(x, dtype, *, out=None) -> np.ndarray:
@@ -22,6 +22,7 @@ def cast(x, dtype, *, out=None) -> np.ndarray:
     - into uint8 / uint16: round half to even, then saturate to [0, max];
       NaN -> 0.  (numpy's ``astype`` wraps or is undefined there.)
     - float16 / bfloat16 / integers into float32 / float64: exact.
+    - into x's own dtype: a copy of the bits (NaN payloads included), as ``astype``.
 
     ``x`` is never modified; ``out`` (C-contiguous, of ``dtype`` and ``x``'s
     shape) receives the result when given and is returned.
@@ -29,9 +30,11 @@ def cast(x, dtype, *, out=None) -> np.ndarray:
     x, row_in = check_array(x)
     row_out = lookup(dtype, "dtype")
     out = check_out(out, x.shape, row_out, x)
-    overflow = _cast_kernel(
-        as_storage(x, row_in).reshape(-1), as_storage(out, row_out).reshape(-1), row_in.tag, row_out.tag
-    )
+    flat_x, flat_out = as_storage(x, row_in).reshape(-1), as_storage(out, row_out).reshape(-1)
+    if row_in is row_out:
+        _copy_kernel(flat_x, flat_out)
+        return out
+    overflow = _cast_kernel(flat_x, flat_out, row_in.tag, row_out.tag)
     if overflow:
         warnings.warn(
             f"overflow in cast to {row_out.name}: {overflow} finite value(s) of x exceed "

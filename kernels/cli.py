@@ -35,7 +35,7 @@ def _speed(args) -> int:
     if args.sweep:
         from .speed import sweep_apply
 
-        sweep_apply(n=args.n, repeat=min(args.repeat, 5))
+        sweep_apply(n=args.n, repeat=min(args.repeat, 5), **({"inputs": args.input} if args.input else {}))
     else:
         speed_main(n=args.n, repeat=args.repeat, cases=args.case or None, domain_sweep_too=not args.case)
     return 0
@@ -254,7 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best is kept (default 7)")
     p.add_argument("--case", action="append", help="run only this case (repeatable)")
     p.add_argument(
-        "--sweep", action="store_true", help="roofline fraction of every apply-kernel variant (about 2 minutes)"
+        "--sweep", action="store_true", help="roofline fraction of every apply-kernel variant (about 6 minutes)"
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        choices=list(REGISTRY),
+        help="with --sweep: only this input dtype (repeatable; default uint8, uint16, float16, float32)",
     )
     p.set_defaults(func=_speed)
 

@@ -233,21 +233,32 @@ def bf16_bits_to_f32(b):
     return f32_from_bits(np.uint32(b) << np.uint32(16))
 
 
-@njit(**JIT)
-def round_to_odd_f64(a, b):
-    """a + b (float64) rounded to odd: TwoSum gives the exact error of the sum."""
-    s = a + b
-    bb = s - a
-    err = (a - (s - bb)) + (b - bb)
-    if err != 0.0 and s == s:
-        bits = f64_bits(s)
-        if bits & np.uint64(1) == 0:
-            if (err > 0.0) == (s > 0.0):
-                bits += np.uint64(1)
-            else:
-                bits -= np.uint64(1)
-            s = f64_from_bits(bits)
-    return s
+def _sum_to_odd(ftype, utype, to_bits, from_bits):
+    """a + b rounded to odd in ``ftype``: TwoSum gives the exact error of the
+    rounded sum; an inexact finite sum whose last bit RNE left even moves one
+    pattern toward the exact value.  Branch-free, so callers vectorise.  Inf and
+    NaN sums pass through (their TwoSum error is NaN)."""
+    one, minus_one, zero = utype(1), utype(-1 % (1 << (8 * np.dtype(utype).itemsize))), utype(0)
+
+    @njit(**JIT)
+    def sum_to_odd(a, b):
+        s = a + b
+        bb = s - a
+        err = (a - (s - bb)) + (b - bb)
+        bits = to_bits(s)
+        adjust = (err != ftype(0)) & (err == err) & ((bits & one) == zero)
+        # patterns are sign-magnitude: +1 moves away from zero, -1 toward it
+        step = one if (err > ftype(0)) == (s > ftype(0)) else minus_one
+        return from_bits(utype(bits + (step if adjust else zero)))
+
+    return sum_to_odd
+
+
+# float16 fma: the float32 product of two 11-bit significands is exact and no float16
+# product leaves float32's normal range, so TwoSum in float32 (16 SIMD lanes) suffices;
+# bfloat16 has float32's exponent range, so its products need float64
+sum_to_odd_f32 = _sum_to_odd(np.float32, np.uint32, f32_bits, f32_from_bits)
+sum_to_odd_f64 = _sum_to_odd(np.float64, np.uint64, f64_bits, f64_from_bits)
 
 
 def rint(v):
@@ -287,14 +298,18 @@ def _saturating(maxval, int_type):
     def _ov(v):
         ftype = np.float64 if v == types.float64 else np.float32
         lo, hi = ftype(0), ftype(maxval)  # constants of v's type: no float64 promotion
+        # 2**23 (2**52): c + big lies in [big, 2 * big), whose spacing is 1, so the
+        # addition rounds c half-to-even to an integer and the subtraction is exact
+        big = ftype(4503599627370496.0 if v == types.float64 else 8388608.0)
 
         def impl(v):
             # selects, not branches, so it vectorises: clip first (NaN fails
             # ``v > lo`` and becomes 0), then round; rint(clip(v)) == clip(rint(v))
-            # because the bounds are integers
+            # because the bounds are integers.  0 <= c <= maxval < big, so the
+            # rounding needs neither rint's sign nor its magnitude test.
             c = v if v > lo else lo
             c = c if c < hi else hi
-            return int_type(rint(c))
+            return int_type((c + big) - big)
 
         return impl
 
@@ -439,12 +454,11 @@ def _ov_fma_c(codec, a, b, c):
     if name in ("float32", "float64"):
         return lambda codec, a, b, c: fma(a, b, c)
 
-    # 16-bit: the float64 product of two <= 11-bit significands is exact; the sum
-    # is rounded to odd in float64 (TwoSum), then once more correctly to 16 bits.
-    def impl(codec, a, b, c):
-        return to_compute(codec, round_to_odd_f64(np.float64(a) * np.float64(b), np.float64(c)))
-
-    return impl
+    # 16-bit: the product is exact (float32 for float16, float64 for bfloat16); the
+    # sum is rounded to odd (>= 2 extra bits), then once more correctly to 16 bits
+    if name == "float16":
+        return lambda codec, a, b, c: to_compute(codec, sum_to_odd_f32(a * b, c))
+    return lambda codec, a, b, c: to_compute(codec, sum_to_odd_f64(np.float64(a) * np.float64(b), np.float64(c)))
 
 
 def order_key(codec, raw):
@@ -579,6 +593,13 @@ def key_to_value(name: str, keys: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------
 # the cast kernel
 # --------------------------------------------------------------------------
+
+
+@njit(parallel=True, **JIT)
+def _copy_kernel(x, out):
+    """A cast into the same dtype is a copy: bits, NaN payloads included, as numpy's astype."""
+    for i in prange(x.size):
+        out[i] = x[i]
 
 
 @njit(parallel=True, **JIT)

@@ -119,6 +119,15 @@ CASES = [
         lambda x, out: np.divide(x.astype(np.float16), np.float16(255), out=out),
     ),
     Case(
+        # uint8 data: a 256-entry table makes even float64 arithmetic memory-bound
+        "minmax u8->u8 (f64 compute)",
+        _with_out(_u8, np.uint8),
+        lambda x, out: transform(
+            x, "minmax", params=_params("minmax", x), compute_dtype="float64", out_dtype="uint8", out=out
+        ),
+        lambda x, out: out.__setitem__(..., np.rint(x * (1 / 255)).clip(0, 255)),  # min 0, max 255
+    ),
+    Case(
         "quantize f32->u8",
         _with_out(_f32, np.uint8),
         lambda x, out: transform(x, "quantize", params=_params("quantize", x), out=out),
@@ -261,51 +270,81 @@ def domain_sweep(dtype: str = "float32", lo: float | None = None, hi: float | No
     return {"values": r.n, "seconds": r.seconds, "distinct_out": r.distinct_out, "values_per_s": r.elements_per_s}
 
 
-def sweep_apply(n: int = 50_000_000, repeat: int = 5) -> list[tuple[str, float]]:
-    """Roofline fraction of every apply-kernel variant (input uint8/float32, each
-    transform, formula, compute dtype float16/32/64, output float16/float32/uint8),
-    params fitted beforehand, ``out=`` given; printed worst first."""
+IN_CACHE = 1 << 20  # elements: in + out of every variant fit the 32 MiB L3 at twice this
+
+
+def sweep_apply(
+    n: int = 50_000_000, repeat: int = 5, inputs=("uint8", "uint16", "float16", "float32")
+) -> list[tuple[str, float, float]]:
+    """Roofline fraction of every apply-kernel variant (each input dtype in
+    ``inputs``, each transform, formula, compute dtype float16/32/64, output
+    float16/float32/uint8), params fitted beforehand, ``out=`` given; printed worst first.
+
+    Each row also has the variant's *in-cache ceiling*: the roofline fraction it
+    would reach if its time per element were what it takes on cache-resident
+    data, ``(t(2m) - t(m)) / m`` with ``m = IN_CACHE`` (the difference cancels the
+    wrapper's fixed cost).  A ceiling below 0.8 means the instructions alone take
+    longer than 0.8 of a copy of the bytes: the variant is compute-bound.
+    """
     import itertools
     import warnings
 
     from rich.console import Console
 
-    rng = np.random.default_rng(0)
-    inputs = {"uint8": rng.integers(0, 256, n, dtype=np.uint8), "float32": rng.normal(0, 100, n).astype(np.float32)}
+    from .codecs import REGISTRY
     from .transforms import FORMULAS
 
+    rng = np.random.default_rng(0)
+    make = {
+        "uint8": lambda: rng.integers(0, 256, n, dtype=np.uint8),
+        "uint16": lambda: rng.integers(0, 4096, n, dtype=np.uint16),  # 12-bit sensor counts
+        "float16": lambda: rng.normal(0, 100, n).astype(np.float16),
+        "bfloat16": lambda: rng.normal(0, 100, n).astype(REGISTRY["bfloat16"].dtype),
+        "float32": lambda: rng.normal(0, 100, n).astype(np.float32),
+        "float64": lambda: rng.normal(0, 100, n),
+    }
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for (iname, x), t in itertools.product(inputs.items(), ["minmax", "standardize", "scale", "maxabs", "quantize"]):
-            opts = {"divisor": 255.0} if t == "scale" else ({"feature_range": (-1, 1)} if t == "minmax" else {})
-            p = fit(x, t, **opts)
-            for f, cd, od in itertools.product(FORMULAS[t], ["float16", "float32", "float64"], ["float16", "float32", "uint8"]):
-                if t == "quantize" and od != "uint8":
-                    continue
-                out = np.empty(n, {"float16": np.float16, "float32": np.float32, "uint8": np.uint8}[od])
+        for iname in inputs:
+            x = make[iname]()
+            small, double = x[:IN_CACHE], x[: 2 * IN_CACHE]
+            for t in ["minmax", "standardize", "scale", "maxabs", "quantize"]:
+                opts = {"divisor": 255.0} if t == "scale" else ({"feature_range": (-1, 1)} if t == "minmax" else {})
+                p = fit(x, t, **opts)
+                for f, cd, od in itertools.product(FORMULAS[t], ["float16", "float32", "float64"], ["float16", "float32", "uint8"]):
+                    if t == "quantize" and od != "uint8":
+                        continue
+                    out = np.empty(n, REGISTRY[od].dtype)
 
-                def run():
-                    transform(x, t, params=p, formula=f, compute_dtype=cd, out_dtype=od, out=out)
+                    def run(data=x, dest=out):
+                        transform(data, t, params=p, formula=f, compute_dtype=cd, out_dtype=od, out=dest)
 
-                run()
-                src = np.ones((x.nbytes + out.nbytes) // 16, np.uint64)
-                dst = np.empty_like(src)
-                copy_probe(src, dst)
-                tk, tc = [], []
-                for _ in range(repeat):
-                    tk.append(best_time(run, 1))
-                    tc.append(best_time(lambda: copy_probe(src, dst), 1))
-                rows.append((f"{iname}->{od} {t}/{f} compute={cd}", min(tc) / min(tk)))
+                    run()
+                    src = np.ones((x.nbytes + out.nbytes) // 16, np.uint64)
+                    dst = np.empty_like(src)
+                    copy_probe(src, dst)
+                    tk, tc = [], []
+                    for _ in range(repeat):
+                        tk.append(best_time(run, 1))
+                        tc.append(best_time(lambda: copy_probe(src, dst), 1))
+                    t_small = best_time(lambda: run(small, out[:IN_CACHE]), 8 * repeat)
+                    t_double = best_time(lambda: run(double, out[: 2 * IN_CACHE]), 8 * repeat)
+                    per_element = max(t_double - t_small, 1e-9) / IN_CACHE
+                    rows.append((f"{iname}->{od} {t}/{f} compute={cd}", min(tc) / min(tk), min(tc) / (per_element * n)))
+            x = small = double = None  # free before the next input is made
     rows.sort(key=lambda r: r[1])
-    console = Console()
+    console = Console(soft_wrap=True)
     fr = [r[1] for r in rows]
+    below = [r for r in rows if r[1] < 0.8]
     console.print(
         f"{len(rows)} apply variants, n={n:,}: roofline fraction min {fr[0]:.2f}, "
-        f"median {fr[len(fr) // 2]:.2f}, max {fr[-1]:.2f}; {sum(v < 0.8 for v in fr)} below 0.8"
+        f"median {fr[len(fr) // 2]:.2f}, max {fr[-1]:.2f}; {len(below)} below 0.8, "
+        f"of which {sum(r[2] < 0.8 for r in below)} have an in-cache ceiling below 0.8 (compute-bound)"
     )
-    for name, frac in rows:
-        console.print(f"  {frac:5.2f}  {name}")
+    console.print("  roofline  in-cache ceiling  variant")
+    for name, frac, ceiling in rows:
+        console.print(f"  {frac:8.2f}  {ceiling:16.2f}  {name}")
     return rows
 
 

@@ -56,6 +56,18 @@ _NAN_KEEP, _NAN_OMIT = Tag("nan", "keep"), Tag("nan", "omit")
 
 
 @njit(parallel=True, **JIT)
+def _key_extremes(x, cin, kmin, kmax):
+    """(min key, max key) over a flat array, NaN keys included: the hot path of a
+    min/max fit is two reductions in the key's own width (16 lanes per 256 bits for
+    16-bit floats), without the NaN bookkeeping that widens the lanes."""
+    for i in prange(x.size):
+        k = order_key(cin, x[i])
+        kmin = min(kmin, k)
+        kmax = max(kmax, k)
+    return kmin, kmax
+
+
+@njit(parallel=True, **JIT)
 def _minmax_flat(x, cin, kneg, kpos):
     """(min key, max key, NaN count) over a flat array, in order-key space."""
     kmin = kpos
@@ -104,7 +116,11 @@ def _minmax(flat, nfeat, row):
     """Exact per-feature min, max (float64; NaN where every value is NaN) and NaN counts."""
     kneg, kpos = key_range(row.name)
     if nfeat == 1:
-        lo, hi, nan = _minmax_flat(flat, row.tag, kneg, kpos)
+        kt = np.iinfo(type(kneg))
+        lo, hi = _key_extremes(flat, row.tag, type(kneg)(kt.max), type(kneg)(kt.min))
+        nan = 0
+        if lo < kneg or hi > kpos:  # a NaN key lies outside [key(-inf), key(+inf)]: count them
+            lo, hi, nan = _minmax_flat(flat, row.tag, kneg, kpos)
         lo, hi, nan = np.array([lo]), np.array([hi]), np.array([nan])
     else:
         lo, hi, nan = _minmax_features(flat, nfeat, row.tag, kneg, kpos)

@@ -27,6 +27,11 @@ dtype) is replaced by 1 (scikit-learn's convention).  Inverses:
 (0, 1)), ``inverse(mul_add|fma) = (y - t) / s`` (scikit-learn's order),
 ``inverse(div|mul) = y * d``, ``inverse(quantize) = dequantize`` and back.
 
+uint8 inputs (one feature, at least ``LUT_MIN_SIZE`` elements) run the same
+kernel on the 256 possible values and then look every element up in that
+table (:mod:`kernels.lut`): the same bits, at memory speed whatever the
+compute dtype.
+
 Integer inputs are converted to the compute dtype before any arithmetic, so
 ``x - lo`` never wraps; uint16 values past 65504 become inf in a float16
 compute dtype, as they would in numpy.
@@ -41,6 +46,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
+from . import lut
 from ._tags import Tag, tag_name
 from ._validate import check_array, check_choice, check_out
 from .codecs import JIT, as_storage, decode, encode, fma_c, is_overflow, lookup, rint, rnd, to_compute_from
@@ -230,6 +236,10 @@ def kernel_plan(params: Params, formula: str, crow, inverse: bool = False):
 # --------------------------------------------------------------------------
 
 
+# uint8 inputs of at least this many elements go through a 256-entry table
+# (kernels.lut); below it, building the table costs more than it saves
+LUT_MIN_SIZE = 1 << 12
+
 def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str):
     x, row_in = check_array(x)
     orow = lookup(out_dtype, "out_dtype")
@@ -240,15 +250,19 @@ def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str):
                 f"x has shape {x.shape}"
             )
     out = check_out(out, x.shape, orow, x)
-    overflow = _apply_kernel(
-        as_storage(x, row_in).reshape(-1),
-        as_storage(out, orow).reshape(-1),
-        table,
-        row_in.tag,
-        crow.tag,
-        _FORMULA_TAGS[kname],
-        orow.tag,
-    )
+    flat_x, flat_out = as_storage(x, row_in).reshape(-1), as_storage(out, orow).reshape(-1)
+    plan = (table, row_in.tag, crow.tag, _FORMULA_TAGS[kname], orow.tag)
+    overflow = -1
+    if lut.AVAILABLE and row_in.itemsize == 1 and table.shape[0] == 1 and x.size >= LUT_MIN_SIZE:
+        # uint8 data: run the kernel on the 256 possible inputs, then look each element
+        # up (same bits, memory speed).  A table entry that overflows sends us back to
+        # the direct kernel, which counts the overflowing elements for the warning.
+        values = np.empty(256, orow.storage)
+        if _apply_kernel(np.arange(256, dtype=np.uint8), values, *plan) == 0:
+            lut.apply_table(flat_x, values, flat_out)
+            overflow = 0
+    if overflow < 0:
+        overflow = _apply_kernel(flat_x, flat_out, *plan)
     if overflow:
         warnings.warn(
             f"overflow in {what}: {overflow} finite value(s) became inf in {orow.name} "

@@ -14,30 +14,47 @@ from kernels import REGISTRY, cast
 SWEEP_CHUNK = 1 << 26
 
 
+def _reference_chunk(start: int, target: str):
+    """float32 patterns [start, start + SWEEP_CHUNK) and numpy's / ml_dtypes' cast of them.
+
+    Runs in a worker thread: numpy's float16 cast is scalar code (about 60 ns per
+    value) and releases the GIL, so two threads halve the sweep.  Only the main
+    thread calls the Numba kernel."""
+    bits = np.arange(start, start + SWEEP_CHUNK, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    ref = np.empty(SWEEP_CHUNK, dtype=NP[target])
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is expected near the top
+        np.copyto(ref, x, casting="unsafe")
+    return bits, ref
+
+
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("target", ["float16", "bfloat16"])
 def test_every_float32_pattern_casts_like_numpy(target):
     """All 2^32 float32 bit patterns encode exactly as astype(float16 / ml_dtypes.bfloat16)."""
-    base = np.arange(SWEEP_CHUNK, dtype=np.uint32)
-    bits = np.empty(SWEEP_CHUNK, dtype=np.uint32)
+    from concurrent.futures import ThreadPoolExecutor
+
     ours = np.empty(SWEEP_CHUNK, dtype=NP[target])
-    ref = np.empty(SWEEP_CHUNK, dtype=NP[target])
     nan_patterns = 0
-    for start in range(0, 1 << 32, SWEEP_CHUNK):
-        np.add(base, np.uint32(start), out=bits)
-        x = bits.view(np.float32)
-        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)  # overflow to inf is expected near the top
-            cast(x, target, out=ours)
-            np.copyto(ref, x, casting="unsafe")
-        differ = ours.view(np.uint16) != ref.view(np.uint16)
-        if differ.any():
-            # NaN payloads may differ; NaN must stay NaN
-            nan_x = np.isnan(x)
-            bad = differ & ~nan_x
-            assert not bad.any(), f"first mismatch at float32 bits 0x{int(bits[np.argmax(bad)]):08x}"
-            assert np.isnan(ours[nan_x].astype(np.float32)).all()
-            nan_patterns += int(differ.sum())
+    starts = list(range(0, 1 << 32, SWEEP_CHUNK))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = [pool.submit(_reference_chunk, s, target) for s in starts[:2]]
+        for i in range(len(starts)):
+            bits, ref = pending.pop(0).result()
+            if i + 2 < len(starts):
+                pending.append(pool.submit(_reference_chunk, starts[i + 2], target))
+            x = bits.view(np.float32)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                cast(x, target, out=ours)
+            differ = ours.view(np.uint16) != ref.view(np.uint16)
+            if differ.any():
+                # NaN payloads may differ; NaN must stay NaN
+                nan_x = np.isnan(x)
+                bad = differ & ~nan_x
+                assert not bad.any(), f"first mismatch at float32 bits 0x{int(bits[np.argmax(bad)]):08x}"
+                assert np.isnan(ours[nan_x].astype(np.float32)).all()
+                nan_patterns += int(differ.sum())
     assert nan_patterns <= 2 * (1 << 23)  # only NaN patterns may differ
 
 
@@ -117,3 +134,30 @@ def test_registry_rows_round_trip_their_numpy_dtype():
     for name, row in REGISTRY.items():
         assert kernels.codecs.lookup(row.dtype) is row
         assert kernels.codecs.lookup(name) is row
+
+
+@pytest.mark.parametrize("name", DTYPES)
+def test_cast_to_own_dtype_copies_bits_including_nan_payloads(name):
+    x = sample(name)
+    if not REGISTRY[name].is_integer:
+        # a signalling NaN with a payload: numpy's astype keeps it bit for bit
+        width = {2: np.uint16, 4: np.uint32, 8: np.uint64}[x.itemsize]
+        snan = {"float16": 0x7C01, "bfloat16": 0x7F81, "float32": 0x7F800001, "float64": 0x7FF0000000000001}[name]
+        x = np.concatenate([x, np.array([snan], width).view(x.dtype)])
+    y = cast(x, name)
+    assert y is not x and np.array_equal(y.view(np.uint8), x.astype(x.dtype, copy=True).view(np.uint8))
+
+
+@pytest.mark.parametrize("source", ["float32", "float64"])
+@pytest.mark.parametrize("target,top", [("uint8", 255), ("uint16", 65535)])
+def test_integer_outputs_round_every_tie_to_even(source, target, top):
+    """Every tie k + 0.5 in [-1, top + 1], its two neighbours, and random values: the
+    saturating cast equals numpy's clip(rint(x)) (the kernel rounds by adding 2**23)."""
+    dt = np.dtype(source)
+    ties = np.arange(-1, top + 2, dtype=dt) + dt.type(0.5)
+    x = np.concatenate(
+        [ties, np.nextafter(ties, dt.type(-np.inf)), np.nextafter(ties, dt.type(np.inf)),
+         np.random.default_rng(3).uniform(-2, top + 2, 200_000).astype(dt), np.arange(-1, top + 2, dtype=dt)]
+    )
+    expected = np.clip(np.rint(x), 0, top).astype(NP[target])
+    assert np.array_equal(cast(x, target), expected)

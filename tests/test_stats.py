@@ -154,3 +154,16 @@ def test_minmax_over_every_16bit_pattern(dtype):
         p = fit(sample_x, "minmax", nan_policy="omit")
         assert p["min"][0] == np.nanmin(sf) and p["max"][0] == np.nanmax(sf)
         assert p["count"][0] == (~np.isnan(sf)).sum()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["+nan", "-nan"])
+def test_nan_of_either_sign_is_found_by_the_key_extremes(dtype, sign):
+    """A min/max fit first takes the extreme order keys alone; a NaN of either sign
+    lies outside [key(-inf), key(+inf)] and sends it to the counting kernel."""
+    x = np.array([1.0, 2.0, np.copysign(np.nan, sign), -3.0], np.float64).astype(NP[dtype])
+    assert np.signbit(x[2].astype(np.float64)) == (sign < 0)
+    with pytest.raises(ValueError, match="nan_policy"):
+        fit(x, "minmax")
+    p = fit(x, "minmax", nan_policy="omit")
+    assert (p["min"][0], p["max"][0], p["count"][0]) == (-3.0, 2.0, 3)

@@ -224,11 +224,64 @@ def test_kernels_are_cached_on_disk():
 
     code = (
         "import numpy as np, kernels; from kernels.transforms import _apply_kernel; "
-        "from kernels.stats import _minmax_flat; "
+        "from kernels.stats import _key_extremes; "
         "kernels.transform(np.arange(10, dtype=np.uint8), 'minmax', out_dtype='float16'); "
-        "print(sum(_apply_kernel.stats.cache_hits.values()), sum(_minmax_flat.stats.cache_hits.values()))"
+        "print(sum(_apply_kernel.stats.cache_hits.values()), sum(_key_extremes.stats.cache_hits.values()))"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # writes the cache
     res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     hits = [int(v) for v in res.stdout.split()]
     assert hits[0] >= 1 and hits[1] >= 1, res.stdout
+
+
+@pytest.mark.parametrize("compute", ["float16", "bfloat16"])
+def test_16bit_fma_keeps_infinities(compute):
+    """fma in an emulated 16-bit dtype: +-inf inputs give +-inf (IEEE), not NaN.
+
+    The round-to-odd step once read the NaN TwoSum error of an infinite sum as
+    'inexact' and stepped -inf's bit pattern into a NaN."""
+    params = fit(np.array([0.0, 10.0], np.float32), "minmax")
+    x = np.array([np.inf, -np.inf, 1e5, -1e5, 3.0, np.nan], np.float32)
+    ours = _quiet(transform, x, "minmax", params=params, formula="fma", compute_dtype=compute, out_dtype="float32")
+    ref = reference_transform(x, params, "fma", compute, "float32")
+    assert same_bits(ours, ref)
+    assert list(np.sign(ours[:2])) == [1, -1] and np.isinf(ours[:2]).all()
+
+
+def test_float16_fma_matches_fractions_on_random_triples():
+    """float16 fma runs its TwoSum in float32: checked against exact rationals on
+    random finite float16 triples spanning subnormals to 65504 (outputs may overflow)."""
+    from fractions import Fraction
+
+    from numba import njit
+    from reference import round_exact_scalar
+
+    from kernels.codecs import REGISTRY as REG
+    from kernels.codecs import encode, fma_c
+
+    tag = REG["float16"].tag
+
+    @njit
+    def fma16(a, b, c, out):
+        for i in range(a.size):
+            out[i] = encode(tag, fma_c(tag, a[i], b[i], c[i]))
+
+    rng = np.random.default_rng(7)
+    bits = rng.integers(0, 1 << 16, (3, 60_000), dtype=np.uint16)
+    vals = bits.view(np.float16)
+    vals = vals[:, np.isfinite(vals).all(axis=0)]
+    # near-cancelling triples too: c = -round(a * b), the sum is the product's rounding error
+    a2, b2 = vals[0, :5000], vals[1, :5000]
+    c2 = (-(a2.astype(np.float64) * b2.astype(np.float64))).astype(np.float16)
+    keep = np.isfinite(c2)
+    a = np.concatenate([vals[0], a2[keep]])
+    b = np.concatenate([vals[1], b2[keep]])
+    c = np.concatenate([vals[2], c2[keep]])
+    out = np.empty(a.size, np.uint16)
+    fma16(a.astype(np.float32), b.astype(np.float32), c.astype(np.float32), out)
+    ref = np.array(
+        [round_exact_scalar(Fraction(float(p)) * Fraction(float(q)) + Fraction(float(r)), np.float16) for p, q, r in zip(a, b, c)],
+        dtype=np.float16,
+    )
+    same = (out == ref.view(np.uint16)) | ((ref == 0) & (out.view(np.float16) == 0))
+    assert same.all(), (a[~same][:3], b[~same][:3], c[~same][:3])
