@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best is kept (default 7)")
     p.add_argument("--case", action="append", help="run only this case (repeatable)")
     p.add_argument(
-        "--sweep", action="store_true", help="roofline fraction of every apply-kernel variant (about 6 minutes)"
+        "--sweep", action="store_true", help="roofline fraction and in-cache ceiling of every apply-kernel variant (about 8 minutes)"
     )
     p.add_argument(
         "--input",

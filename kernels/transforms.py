@@ -240,6 +240,7 @@ def kernel_plan(params: Params, formula: str, crow, inverse: bool = False):
 # (kernels.lut); below it, building the table costs more than it saves
 LUT_MIN_SIZE = 1 << 12
 
+
 def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str):
     x, row_in = check_array(x)
     orow = lookup(out_dtype, "out_dtype")
