@@ -28,9 +28,21 @@ from numba.extending import intrinsic
 
 from .codecs import JIT
 
-# the host's features, as Numba compiles for the host CPU (NUMBA_CPU_NAME is
-# not used by this project; a generic target would lack VBMI and fall back)
-AVAILABLE = bool(llvm.get_host_cpu_features().get("avx512vbmi", False))
+
+
+def _target_has_vbmi() -> bool:
+    """Whether Numba's target CPU has AVX-512 VBMI: the host's, unless NUMBA_CPU_NAME
+    or NUMBA_CPU_FEATURES name another target (portable caches), which is then trusted."""
+    from numba.core import config
+
+    if config.CPU_FEATURES is not None:
+        return "+avx512vbmi" in config.CPU_FEATURES.split(",")
+    if config.CPU_NAME not in (None, "host"):
+        return False
+    return bool(llvm.get_host_cpu_features().get("avx512vbmi", False))
+
+
+AVAILABLE = _target_has_vbmi()
 
 _LANES = 64  # uint8 indices per vpermi2b
 _V64 = ir.VectorType(ir.IntType(8), _LANES)

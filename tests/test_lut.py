@@ -124,3 +124,28 @@ def test_uint8_in_place_on_the_table_path():
     assert y is x and np.array_equal(x, expect)
     assert np.array_equal(expect, np.clip(np.rint(_uint8_data() / np.float32(2)), 0, 255).astype(NP["uint8"]))
 
+
+
+def test_target_without_vbmi_falls_back_to_the_direct_kernel():
+    """NUMBA_CPU_FEATURES without VBMI (a portable-cache target): no table lookup, same bits."""
+    import os
+    import subprocess
+    import sys
+
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    features["avx512vbmi"] = False
+    code = (
+        "import numpy as np, kernels; from kernels import lut; "
+        "x = np.resize(np.arange(256, dtype=np.uint8), 5000); "
+        "y = kernels.transform(x, 'scale', divisor=255.0, out_dtype='float16'); "
+        "print(lut.AVAILABLE, y.view(np.uint16).sum())"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    env["NUMBA_CPU_FEATURES"] = features.flatten()
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    available, checksum = res.stdout.split()
+    x = np.resize(np.arange(256, dtype=np.uint8), 5000)
+    assert available == "False"
+    assert int(checksum) == int(transform(x, "scale", divisor=255.0, out_dtype="float16").view(np.uint16).sum())
