@@ -29,7 +29,6 @@ from numba.extending import intrinsic
 from .codecs import JIT
 
 
-
 def _target_has_vbmi() -> bool:
     """Whether Numba's target CPU has AVX-512 VBMI: the host's, unless NUMBA_CPU_NAME
     or NUMBA_CPU_FEATURES name another target (portable caches), which is then trusted."""
