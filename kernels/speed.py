@@ -308,7 +308,9 @@ def sweep_apply(
         warnings.simplefilter("ignore", RuntimeWarning)
         for iname in inputs:
             x = make[iname]()
-            small, double = x[:IN_CACHE], x[: 2 * IN_CACHE]
+            # the in-cache slices: m elements and 2m; too few elements give no ceiling (NaN)
+            m = min(IN_CACHE, n // 2)
+            small, double = x[:m], x[: 2 * m]
             for t in ["minmax", "standardize", "scale", "maxabs", "quantize"]:
                 opts = {"divisor": 255.0} if t == "scale" else ({"feature_range": (-1, 1)} if t == "minmax" else {})
                 p = fit(x, t, **opts)
@@ -328,10 +330,13 @@ def sweep_apply(
                     for _ in range(repeat):
                         tk.append(best_time(run, 1))
                         tc.append(best_time(lambda: copy_probe(src, dst), 1))
-                    t_small = best_time(lambda: run(small, out[:IN_CACHE]), 8 * repeat)
-                    t_double = best_time(lambda: run(double, out[: 2 * IN_CACHE]), 8 * repeat)
-                    per_element = max(t_double - t_small, 1e-9) / IN_CACHE
-                    rows.append((f"{iname}->{od} {t}/{f} compute={cd}", min(tc) / min(tk), min(tc) / (per_element * n)))
+                    ceiling = float("nan")
+                    if m >= 1 << 14:
+                        t_small = best_time(lambda: run(small, out[:m]), 8 * repeat)
+                        t_double = best_time(lambda: run(double, out[: 2 * m]), 8 * repeat)
+                        if t_double > t_small:  # else timing noise swamped the difference
+                            ceiling = min(tc) / ((t_double - t_small) / m * n)
+                    rows.append((f"{iname}->{od} {t}/{f} compute={cd}", min(tc) / min(tk), ceiling))
             x = small = double = None  # free before the next input is made
     rows.sort(key=lambda r: r[1])
     console = Console(soft_wrap=True)
