@@ -198,6 +198,51 @@ def fma(typingctx, a, b, c):
     return a(a, a, a), codegen
 
 
+def _float_intrinsic(name, nargs, result=None):
+    """A Numba-callable ``llvm.<name>`` on float32 or float64 arguments of one type,
+    returning that type, or the integer type ``result`` (``llvm.<name>.i<bits>.f<bits>``).
+    LLVM vectorises these calls like plain arithmetic."""
+
+    def signature(a):
+        if a not in (types.float32, types.float64):
+            return None, None
+        rty = a if result is None else result
+        mangled = (f"i{rty.bitwidth}." if result is not None else "") + ("f64" if a == types.float64 else "f32")
+
+        def codegen(context, builder, sig, llargs):
+            fnty = ir.FunctionType(context.get_value_type(rty), [v.type for v in llargs])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.{mangled}")
+            return builder.call(fn, llargs)
+
+        return rty, codegen
+
+    if nargs == 1:
+
+        @intrinsic
+        def call1(typingctx, a):
+            rty, codegen = signature(a)
+            return None if rty is None else (rty(a), codegen)
+
+        return call1
+
+    @intrinsic
+    def call2(typingctx, a, b):
+        rty, codegen = signature(a) if a == b else (None, None)
+        return None if rty is None else (rty(a, b), codegen)
+
+    return call2
+
+
+# maxnum(NaN, c) is c.  With a constant (never NaN) operand LLVM emits one x86
+# max/min instruction; a compare-and-select chain with constants was instead sunk
+# past the integer conversion into mask arithmetic (twice the instructions).
+maxnum = _float_intrinsic("maxnum", 2)
+minnum = _float_intrinsic("minnum", 2)
+# round in the current mode (nearest even) and convert in one instruction (cvtps2dq)
+lrint32 = _float_intrinsic("lrint", 1, types.int32)
+# round to an integral float, nearest even (one vrndscale)
+_llvm_rint = _float_intrinsic("rint", 1)
+
 # --------------------------------------------------------------------------
 # scalar helpers (njit, inlined by LLVM)
 # --------------------------------------------------------------------------
@@ -207,15 +252,18 @@ def fma(typingctx, a, b, c):
 def round_to_odd_f32(d):
     """float64 -> float32 rounded to odd: exact values stay, inexact get an odd last bit.
 
-    Branch-free (selects only), so the kernels that call it still vectorise."""
+    Round-to-odd is truncation with the inexact flag OR-ed into the last bit.
+    The truncation is recovered from the nearest-even result ``f``: when ``|f| > |d|``
+    RNE rounded away from zero, and one pattern down (patterns are sign-magnitude)
+    is the truncation.  ``f`` and ``d`` share a sign, so ``|f| > |d|`` is an unsigned
+    comparison of the raw bits.  Branch-free, so the kernels that call it vectorise;
+    NaN passes through unchanged (both tests are false for it).
+    """
     f = np.float32(d)
     back = np.float64(f)
-    bits = f32_bits(f)
-    # RNE chose the even neighbour of an inexact (non-NaN) value: take the odd one,
-    # one pattern toward d (patterns are sign-magnitude: -1 shrinks |f|)
-    adjust = (back != d) & (d == d) & ((bits & np.uint32(1)) == np.uint32(0))
-    step = np.uint32(0xFFFFFFFF) if abs(back) > abs(d) else np.uint32(1)
-    return f32_from_bits(np.uint32(bits + (step if adjust else np.uint32(0))))
+    away = (f64_bits(back) > f64_bits(d)) & (d == d)
+    inexact = (back != d) & (d == d)
+    return f32_from_bits((f32_bits(f) - np.uint32(away)) | np.uint32(inexact))
 
 
 @njit(**JIT)
@@ -261,25 +309,27 @@ sum_to_odd_f32 = _sum_to_odd(np.float32, np.uint32, f32_bits, f32_from_bits)
 sum_to_odd_f64 = _sum_to_odd(np.float64, np.uint64, f64_bits, f64_from_bits)
 
 
-def rint(v):
-    """Round half to even, as ``np.rint``, for float32 and float64 values.
+def rint(codec, v):
+    """Round half to even, as ``np.rint``, a value of compute codec ``codec``.
 
-    ``(v + M) - M`` with ``M = copysign(2**23, v)`` (2**52 for float64) rounds
-    to an integer in the current (nearest-even) mode for ``|v| < 2**23``; larger
-    values, inf and NaN are integers already and pass through.  Written out rather
-    than calling ``llvm.rint`` because LLVM narrows ``rint(fpext(half))`` to a
-    half-precision ``rint``, which x86 without AVX512-FP16 runs one element at a
-    time: this form keeps float16-compute kernels vectorised.
+    float32/float64/bfloat16 compute: ``llvm.rint`` (one ``vrndscale`` per vector).
+    float16 compute: ``(v + M) - M`` with ``M = copysign(2**23, v)``, which rounds
+    ``|v| < 2**23`` to an integer in the current (nearest-even) mode; larger
+    values, inf and NaN are integers already and pass through.  Written out
+    because LLVM narrows ``rint(fpext(half))`` to a half-precision ``rint``,
+    which x86 without AVX512-FP16 runs one element at a time.
     """
     return np.rint(v)
 
 
 @overload(rint, jit_options=JIT)
-def _ov_rint(v):
+def _ov_rint(codec, v):
+    if tag_name(codec, "codec") != "float16":
+        return lambda codec, v: _llvm_rint(v)
     big = 4503599627370496.0 if v == types.float64 else 8388608.0
     ftype = np.float64 if v == types.float64 else np.float32
 
-    def impl(v):
+    def impl(codec, v):
         b = ftype(big)
         m = b if v >= 0 else -b
         r = (v + m) - m
@@ -298,18 +348,12 @@ def _saturating(maxval, int_type):
     def _ov(v):
         ftype = np.float64 if v == types.float64 else np.float32
         lo, hi = ftype(0), ftype(maxval)  # constants of v's type: no float64 promotion
-        # 2**23 (2**52): c + big lies in [big, 2 * big), whose spacing is 1, so the
-        # addition rounds c half-to-even to an integer and the subtraction is exact
-        big = ftype(4503599627370496.0 if v == types.float64 else 8388608.0)
 
         def impl(v):
-            # selects, not branches, so it vectorises: clip first (NaN fails
-            # ``v > lo`` and becomes 0), then round; rint(clip(v)) == clip(rint(v))
-            # because the bounds are integers.  0 <= c <= maxval < big, so the
-            # rounding needs neither rint's sign nor its magnitude test.
-            c = v if v > lo else lo
-            c = c if c < hi else hi
-            return int_type((c + big) - big)
+            # clip first (NaN becomes 0), then round: rint(clip(v)) == clip(rint(v))
+            # because the bounds are integers, and 0 <= c <= maxval fits int32
+            c = minnum(maxnum(v, lo), hi)
+            return int_type(lrint32(c))
 
         return impl
 

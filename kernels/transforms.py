@@ -108,7 +108,7 @@ def _ov_evaluate(formula, cc, v, p0, p1, p2, p3):
     if name == "quantize":
 
         def impl(formula, cc, v, p0, p1, p2, p3):
-            q = rnd(cc, rint(rnd(cc, v / p0)) + p1)
+            q = rnd(cc, rint(cc, rnd(cc, v / p0)) + p1)
             q = p3 if q < p3 else q  # NaN passes through (and encodes to 0)
             return p2 if q > p2 else q
 

@@ -6,10 +6,12 @@ import ml_dtypes
 import numpy as np
 import pytest
 from conftest import DTYPES, sample
+from numba import njit
 from reference import NP, convert, same_bits
 
 import kernels
 from kernels import REGISTRY, cast
+from kernels.codecs import round_to_odd_f32
 
 SWEEP_CHUNK = 1 << 26
 
@@ -152,7 +154,8 @@ def test_cast_to_own_dtype_copies_bits_including_nan_payloads(name):
 @pytest.mark.parametrize("target,top", [("uint8", 255), ("uint16", 65535)])
 def test_integer_outputs_round_every_tie_to_even(source, target, top):
     """Every tie k + 0.5 in [-1, top + 1], its two neighbours, and random values: the
-    saturating cast equals numpy's clip(rint(x)) (the kernel rounds by adding 2**23)."""
+    saturating cast (clip by max/min, then ``llvm.lrint``) equals numpy's clip(rint(x));
+    NaN, -inf and -0.0 give 0, +inf and huge values give ``top``."""
     dt = np.dtype(source)
     ties = np.arange(-1, top + 2, dtype=dt) + dt.type(0.5)
     x = np.concatenate(
@@ -161,3 +164,44 @@ def test_integer_outputs_round_every_tie_to_even(source, target, top):
     )
     expected = np.clip(np.rint(x), 0, top).astype(NP[target])
     assert np.array_equal(cast(x, target), expected)
+    special = np.array([np.nan, -np.nan, -np.inf, np.inf, -0.0, 1e30, -1e30], dtype=dt)
+    assert cast(special, target).tolist() == [0, 0, 0, top, 0, top, 0]
+
+
+@njit
+def _round_to_odd_all(d, out):
+    for i in range(d.size):  # vectorised by LLVM, as inside the kernels
+        out[i] = round_to_odd_f32(d[i])
+
+
+def _round_to_odd_reference(d):
+    """Round to odd by its definition: d itself when float32 holds it, otherwise
+    whichever float32 neighbour of d has an odd last bit (numpy's cast and nextafter)."""
+    with np.errstate(over="ignore"):
+        f = d.astype(np.float32)
+    toward_d = np.where(f.astype(np.float64) > d, -np.inf, np.inf).astype(np.float32)
+    other = np.nextafter(f, toward_d)
+    odd = np.where(f.view(np.uint32) & 1, f, other)
+    return np.where((f.astype(np.float64) == d) | np.isnan(d), f, odd)
+
+
+def test_float64_round_to_odd_matches_its_definition():
+    """The float64 -> float32 round-to-odd behind every float64 -> 16-bit encode:
+    float32 values, their midpoints and neighbours, random patterns, the subnormal
+    and overflow edges."""
+    rng = np.random.default_rng(11)
+    f = rng.integers(0, 1 << 32, 100_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    f = f[np.isfinite(f)].astype(np.float64)
+    up = np.nextafter(f.astype(np.float32), np.float32(np.inf)).astype(np.float64)
+    mid = (f + up) / 2
+    bits = rng.integers(0, 1 << 63, 100_000, dtype=np.uint64) | rng.integers(0, 2, 100_000, dtype=np.uint64) << 63
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, 2.0**-149, 2.0**-150, 2.0**-151, 3 * 2.0**-151, 1e-300,
+                      np.finfo(np.float32).max, 2.0**128, 2.0**128 - 2.0**103, 1e300, -1e300])
+    d = np.concatenate([f, mid, np.nextafter(mid, -np.inf), np.nextafter(mid, np.inf), bits.view(np.float64), edges, -edges])
+    d = d[~np.isnan(d)]
+    ours = np.empty(d.size, np.float32)
+    _round_to_odd_all(d, ours)
+    assert same_bits(ours, _round_to_odd_reference(d))
+    nan = np.array([np.nan, -np.nan], np.float64)
+    _round_to_odd_all(nan, ours[:2])
+    assert np.isnan(ours[:2]).all()

@@ -86,6 +86,23 @@ def test_quantize_dequantize_bitexact(compute, qdtype):
     assert same_bits(inv, back)
 
 
+@pytest.mark.parametrize("compute", COMPUTE_DTYPES)
+@pytest.mark.parametrize("source", ["uint8", "uint16", "float32"])
+def test_quantize_rounds_every_tie_to_even(compute, source):
+    """scale 2 makes x / scale land on k + 0.5 for every odd x: each tie must go to the
+    even integer, as numpy's rint does (the kernel's llvm.rint, or its written-out form
+    for float16 compute)."""
+    x = np.arange(0, 2 * 300 + 64, dtype=source)
+    params = fit(x, "quantize", qdtype="uint16", scale=2.0, zero_point=3.0)
+    q = _quiet(transform, x, "quantize", params=params, compute_dtype=compute)
+    ref = reference_transform(x, params, "round", compute, "uint16")
+    assert same_bits(q, ref)
+    # where x and x / 2 are exact in the compute dtype (11 bits in float16, 8 in bfloat16)
+    exact = x.astype(np.float64) <= {"float16": 2048, "bfloat16": 255}.get(compute, 1 << 24)
+    assert np.array_equal(q[exact], np.rint(x[exact] / 2.0) + 3)
+    assert (q[exact][1::2] % 2 == 1).all()  # 0.5, 1.5, 2.5 ... -> 0, 2, 2, 4, ..., plus zero point 3
+
+
 def test_quantize_fitted_like_onnx_dynamic_quantize_linear():
     x = np.array([-1.0, 0.0, 0.5, 3.0], np.float32)
     p = fit(x, "quantize")
