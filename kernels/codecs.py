@@ -24,7 +24,10 @@ uint8/16     round half to even, then saturate to [0, max]; NaN -> 0;
 
 float64 -> float16/bfloat16 rounds once: the float64 value is first rounded
 *to odd* into float32 (24 bits >= 11 + 2 and >= 8 + 2), which makes the
-following round-to-nearest-even exactly the correctly rounded result.
+following round-to-nearest-even exactly the correctly rounded result.  For
+float16 the round-to-odd is three integer operations on the float64 bits
+(``f64_to_f16_bits``); bfloat16, whose range reaches float32's subnormals,
+uses ``round_to_odd_f32``.
 
 Compute codecs: float16/bfloat16 *arithmetic* is emulated by float32 operations
 rounded to the 16-bit format after every operation (float32's 24-bit
@@ -266,6 +269,28 @@ def round_to_odd_f32(d):
     return f32_from_bits((f32_bits(f) - np.uint32(away)) | np.uint32(inexact))
 
 
+_LOW29 = np.uint64((1 << 29) - 1)  # the float64 fraction bits that float32 lacks
+_KEEP = np.uint64(~((1 << 29) - 1) & ((1 << 64) - 1))
+_STICKY = np.uint64(1 << 29)  # float32's last fraction bit, in float64's layout
+
+
+@njit(**JIT)
+def f64_to_f16_bits(d):
+    """float64 -> float16 bits, rounded once to nearest even (as numpy's astype).
+
+    Round to odd into float32 with integer operations on the float64 bits:
+    clear the 29 fraction bits float32 lacks (truncation) and set float32's last
+    bit if any was set (sticky).  The result converts to float32 exactly, and
+    float16's round-to-nearest-even of it is then the correct rounding of d.
+    This is exact wherever float32 is normal; below that every value becomes
+    +-0 in float16 anyway, and from 2**128 up inf, as it must.  Three integer
+    operations instead of ``round_to_odd_f32``'s conversion back and compares.
+    """
+    bits = f64_bits(d)
+    odd = (bits & _KEEP) | (_STICKY if (bits & _LOW29) != np.uint64(0) else np.uint64(0))
+    return f32_to_f16_bits(np.float32(f64_from_bits(odd)))
+
+
 @njit(**JIT)
 def f32_to_bf16_bits(f):
     """float32 -> bfloat16 bits, round to nearest even; NaN -> quiet NaN (as ml_dtypes)."""
@@ -434,7 +459,7 @@ def _ov_encode(codec, v):
         return lambda codec, v: np.float64(v)
     if name == "float16":
         if wide:
-            return lambda codec, v: f32_to_f16_bits(round_to_odd_f32(v))
+            return lambda codec, v: f64_to_f16_bits(v)
         return lambda codec, v: f32_to_f16_bits(v)
     if name == "bfloat16":
         if wide:

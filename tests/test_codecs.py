@@ -91,6 +91,32 @@ def test_float64_to_float16_rounds_once():
     assert same_bits(cast(x, "float16"), x.astype(np.float16))
 
 
+def test_float64_to_float16_matches_numpy_at_every_kind_of_edge():
+    """float64 -> float16 (the integer round-to-odd path) against numpy's direct
+    conversion: every float16 value and midpoint, each nudged by one float64 ulp and
+    by float32-sized steps (where rounding through float32 first would double-round),
+    random bit patterns of every magnitude, the subnormal and overflow edges."""
+    rng = np.random.default_rng(5)
+    f16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float64)
+    f16 = f16[np.isfinite(f16)]
+    f16 = np.sort(np.unique(f16))
+    mids = (f16[:-1] + f16[1:]) / 2
+    base = np.concatenate([f16, mids, [65520.0, -65520.0, 2.0**-25, -(2.0**-25), 3 * 2.0**-26]])
+    steps = [np.nextafter(base, np.inf), np.nextafter(base, -np.inf)]
+    for k in (2.0**-30, 2.0**-26, 2.0**-24):  # below, at and above float32's resolution
+        steps += [base * (1 + k), base * (1 - k)]
+    bits = rng.integers(0, 1 << 63, 200_000, dtype=np.uint64) | rng.integers(0, 2, 200_000, dtype=np.uint64) << 63
+    near = rng.uniform(-70000, 70000, 200_000) * 2.0 ** rng.integers(-40, 1, 200_000)
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, 2.0**-1074, 1e-300, 2.0**-126, 2.0**-149 * 1.5,
+                      3.4e38, 2.0**128, 1e300, np.finfo(np.float64).max, np.nan])
+    x = np.concatenate([base, *steps, bits.view(np.float64), near, edges, -edges])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ours = cast(x, "float16")
+        ref = x.astype(np.float16)
+    assert same_bits(ours, ref)
+
+
 def test_ml_dtypes_float64_to_bfloat16_rounds_twice_we_do_not():
     x = np.array([1 + 2**-8 + 2**-40])
     assert float(x.astype(ml_dtypes.bfloat16)[0]) == 1.0  # ml_dtypes: via float32, double rounding
