@@ -212,7 +212,7 @@ def _round_to_odd_reference(d):
 
 
 def test_float64_round_to_odd_matches_its_definition():
-    """The float64 -> float32 round-to-odd behind every float64 -> 16-bit encode:
+    """The float64 -> float32 round-to-odd behind float64 -> bfloat16 encoding:
     float32 values, their midpoints and neighbours, random patterns, the subnormal
     and overflow edges."""
     rng = np.random.default_rng(11)
