@@ -186,21 +186,6 @@ f64_bits = _make_bitcast(types.float64, types.uint64)
 f64_from_bits = _make_bitcast(types.uint64, types.float64)
 
 
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c with one rounding (llvm.fma), for float32 or float64."""
-    if not (a == b == c and a in (types.float32, types.float64)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        t = args[0].type
-        name = "llvm.fma.f64" if a == types.float64 else "llvm.fma.f32"
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(t, [t, t, t]), name)
-        return builder.call(fn, args)
-
-    return a(a, a, a), codegen
-
-
 def _float_intrinsic(name, nargs, result=None):
     """A Numba-callable ``llvm.<name>`` on float32 or float64 arguments of one type,
     returning that type, or the integer type ``result`` (``llvm.<name>.i<bits>.f<bits>``).
@@ -228,14 +213,25 @@ def _float_intrinsic(name, nargs, result=None):
 
         return call1
 
+    if nargs == 2:
+
+        @intrinsic
+        def call2(typingctx, a, b):
+            rty, codegen = signature(a) if a == b else (None, None)
+            return None if rty is None else (rty(a, b), codegen)
+
+        return call2
+
     @intrinsic
-    def call2(typingctx, a, b):
-        rty, codegen = signature(a) if a == b else (None, None)
-        return None if rty is None else (rty(a, b), codegen)
+    def call3(typingctx, a, b, c):
+        rty, codegen = signature(a) if a == b == c else (None, None)
+        return None if rty is None else (rty(a, b, c), codegen)
 
-    return call2
+    return call3
 
 
+# a * b + c with one rounding
+fma = _float_intrinsic("fma", 3)
 # maxnum(NaN, c) is c.  With a constant (never NaN) operand LLVM emits one x86
 # max/min instruction; a compare-and-select chain with constants was instead sunk
 # past the integer conversion into mask arithmetic (twice the instructions).
