@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from ._validate import check_array, check_out
-from .codecs import _cast_kernel, _copy_kernel, as_storage, lookup
+from .codecs import _cast_kernel, _copy_kernel, as_storage, lookup, write_counting_overflow
 
 
 def cast(x, dtype, *, out=None) -> np.ndarray:
@@ -34,7 +34,9 @@ def cast(x, dtype, *, out=None) -> np.ndarray:
     if row_in is row_out:
         _copy_kernel(flat_x, flat_out)
         return out
-    overflow = _cast_kernel(flat_x, flat_out, row_in.tag, row_out.tag)
+    overflow = write_counting_overflow(
+        lambda dest: _cast_kernel(flat_x, dest, row_in.tag, row_out.tag), flat_x, flat_out, row_in.tag, row_out.tag
+    )
     if overflow:
         warnings.warn(
             f"overflow in cast to {row_out.name}: {overflow} finite value(s) of x exceed "

@@ -669,34 +669,67 @@ def _copy_kernel(x, out):
 
 @njit(parallel=True, **JIT)
 def _cast_kernel(x, out, cin, cout):
-    """out[i] = encode(decode(x[i])): one rounding; returns the finite -> inf count."""
-    overflow = 0
+    """out[i] = encode(decode(x[i])): one rounding; returns 1 when a finite
+    value became inf, else 0 (``count_overflow`` then counts them)."""
+    overflowed = np.uint8(0)
     for i in prange(x.size):
         v = decode(cin, x[i])
         y = encode(cout, v)
         out[i] = y
-        overflow += is_overflow(cout, v, y)
+        overflowed = max(overflowed, np.uint8(is_overflow(cout, v, y)))
+    return overflowed
+
+
+@njit(parallel=True, **JIT)
+def count_overflow(x, out, cin, cout):
+    """How many finite inputs ``x`` ended as inf in ``out``, for the warning.
+
+    Kernels only keep a uint8 flag (a max reduction, nearly free), and this
+    second pass runs when it is set: a count inside a kernel is an int64
+    reduction, which made float16 outputs 1.2-1.6x slower on cached data."""
+    n = 0
+    for i in prange(x.size):
+        n += np.int64(is_overflow(cout, decode(cin, x[i]), out[i]))
+    return n
+
+
+def write_counting_overflow(run, flat_x, flat_out, cin, cout) -> int:
+    """Call ``run(dest)``, a kernel writing the outputs of ``flat_x`` into ``dest``
+    and returning its overflow flag, and return how many finite inputs became inf.
+
+    The count (``count_overflow``) reads the inputs after the outputs exist, so
+    when ``flat_out`` is ``flat_x`` itself (``out=x``) and the output dtype has
+    an inf, the kernel writes a temporary that is then copied into ``flat_out``.
+    """
+    in_place = flat_out.__array_interface__["data"][0] == flat_x.__array_interface__["data"][0]
+    dest = np.empty_like(flat_out) if in_place and cout.name in _HAS_INF else flat_out
+    overflow = count_overflow(flat_x, dest, cin, cout) if run(dest) else 0
+    if dest is not flat_out:
+        _copy_kernel(dest, flat_out)
     return overflow
 
 
-def is_overflow(codec, v, y):
-    """1 when a finite input value v ended as an infinite encoded output y."""
+# the output codecs whose overflows are counted; float64 outputs are not checked
+_HAS_INF = ("float16", "bfloat16", "float32")
 
+
+def is_overflow(codec, v, y):
+    """True when a finite input value v ended as an infinite encoded output y
+    (branch-free, so the loops that reduce it vectorise)."""
 
 
 @overload(is_overflow, jit_options=JIT)
 def _ov_is_overflow(codec, v, y):
     name = tag_name(codec, "codec")
-    if name in ("uint8", "uint16", "float64"):
-        return lambda codec, v, y: 0
+    if name not in _HAS_INF:
+        return lambda codec, v, y: False
     if name == "float32":
-        return lambda codec, v, y: int(np.isinf(y) and np.isfinite(v))
+        return lambda codec, v, y: np.isinf(y) & np.isfinite(v)
     if name in ("float16", "bfloat16"):
         exp_mask = 0x7C00 if name == "float16" else 0x7F80
 
         def impl(codec, v, y):
-            return int((y & 0x7FFF) == exp_mask and np.isfinite(v))
+            return ((y & 0x7FFF) == exp_mask) & np.isfinite(v)
 
         return impl
     raise TypingError(name)
-

@@ -49,7 +49,19 @@ from numba.extending import overload
 from . import lut
 from ._tags import Tag, tag_name
 from ._validate import check_array, check_choice, check_out
-from .codecs import JIT, as_storage, decode, encode, fma_c, is_overflow, lookup, rint, rnd, to_compute_from
+from .codecs import (
+    JIT,
+    as_storage,
+    decode,
+    encode,
+    fma_c,
+    is_overflow,
+    lookup,
+    rint,
+    rnd,
+    to_compute_from,
+    write_counting_overflow,
+)
 from .stats import Params, fit, normalize_axis
 
 FORMULAS = {
@@ -122,11 +134,12 @@ def _apply_kernel(x, out, params, cin, cc, formula, cout):
 
     ``params`` has one row of (p0, p1, p2, p3) per feature; features are the
     fastest-varying index of the flat array.  With one feature the loop is a
-    flat unit-stride ``prange`` that LLVM vectorises.  Returns the count of
-    finite inputs that became inf.
+    flat unit-stride ``prange`` that LLVM vectorises.  Returns 1 when a finite
+    input became inf, else 0 (``count_overflow`` then counts them): a uint8 max
+    is the one reduction that costs the loop next to nothing.
     """
     nfeat = params.shape[0]
-    overflow = 0
+    overflowed = np.uint8(0)
     if nfeat == 1:
         p0 = params[0, 0]
         p1 = params[0, 1]
@@ -136,7 +149,7 @@ def _apply_kernel(x, out, params, cin, cc, formula, cout):
             v = decode(cin, x[i])
             e = encode(cout, evaluate(formula, cc, to_compute_from(cin, cc, v), p0, p1, p2, p3))
             out[i] = e
-            overflow += is_overflow(cout, v, e)
+            overflowed = max(overflowed, np.uint8(is_overflow(cout, v, e)))
     else:
         for r in prange(x.size // nfeat):
             for j in range(nfeat):
@@ -147,8 +160,8 @@ def _apply_kernel(x, out, params, cin, cc, formula, cout):
                     evaluate(formula, cc, to_compute_from(cin, cc, v), params[j, 0], params[j, 1], params[j, 2], params[j, 3]),
                 )
                 out[i] = e
-                overflow += is_overflow(cout, v, e)
-    return overflow
+                overflowed = max(overflowed, np.uint8(is_overflow(cout, v, e)))
+    return overflowed
 
 
 # --------------------------------------------------------------------------
@@ -259,11 +272,13 @@ def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str):
         # up (same bits, memory speed).  A table entry that overflows sends us back to
         # the direct kernel, which counts the overflowing elements for the warning.
         values = np.empty(256, orow.storage)
-        if _apply_kernel(np.arange(256, dtype=np.uint8), values, *plan) == 0:
+        if not _apply_kernel(np.arange(256, dtype=np.uint8), values, *plan):
             lut.apply_table(flat_x, values, flat_out)
             overflow = 0
     if overflow < 0:
-        overflow = _apply_kernel(flat_x, flat_out, *plan)
+        overflow = write_counting_overflow(
+            lambda dest: _apply_kernel(flat_x, dest, *plan), flat_x, flat_out, row_in.tag, orow.tag
+        )
     if overflow:
         warnings.warn(
             f"overflow in {what}: {overflow} finite value(s) became inf in {orow.name} "

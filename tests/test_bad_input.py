@@ -108,6 +108,22 @@ def test_float16_overflow_past_65504_warns():
         transform(x, "scale", divisor=1, compute_dtype="float16", out_dtype="float32")
 
 
+def test_overflow_is_counted_in_place_too():
+    """The kernels only flag an overflow and a second pass counts it from the inputs;
+    with out=x those inputs are overwritten by then, so the count must not read them."""
+    x = np.array([1, 16000, 16376, 16384, -20000, np.inf], np.float16)
+    expected = int((np.isfinite(x) & (np.abs(x.astype(np.float32) * 4) >= 65520)).sum())
+    assert expected == 2
+    params = fit(np.ones(1, np.float16), "scale", divisor=0.25)  # x holds inf, so fit elsewhere
+    with pytest.warns(RuntimeWarning, match=f": {expected} finite value"):
+        y = transform(x, "scale", params=params, compute_dtype="float32", out_dtype="float16", out=x)
+    assert y is x and y.tolist() == [4, 64000, 65504, np.inf, -np.inf, np.inf]
+    u = np.array([0, 65504, 65519, 65520, 65535], np.uint16)
+    with pytest.warns(RuntimeWarning, match=": 2 finite value"):
+        h = cast(u, "float16", out=u.view(np.float16))
+    assert h.tolist() == [0, 65504, 65504, np.inf, np.inf]
+
+
 def test_params_misuse():
     x = np.arange(10, dtype=np.float32)
     p = fit(x, "minmax")
