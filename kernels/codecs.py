@@ -4,7 +4,8 @@ Numba has no float16 or bfloat16 type on the CPU, so 16-bit floats live in
 kernels as their ``uint16`` bit patterns and are widened to ``float32`` for
 arithmetic.  float32 <-> float16 goes through LLVM ``fptrunc``/``fpext`` to
 ``half`` inside a Numba ``@intrinsic``; on x86 with F16C these compile to
-``vcvtps2ph``/``vcvtph2ps``.
+``vcvtps2ph``/``vcvtph2ps``.  Targets without F16C run the same conversions as
+integer code (``F16C`` says which), bit for bit the same.
 
 Conversion semantics (every codec, every direction; ``cast`` and the output
 stage of every transform):
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import llvmlite.binding as llvm
 import ml_dtypes
 import numpy as np
 from llvmlite import ir
@@ -134,8 +136,21 @@ def as_storage(a: np.ndarray, row: DType) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
+def target_has(feature: str) -> bool:
+    """Whether Numba's target CPU has an x86 feature ("f16c", "avx512vbmi"): the
+    host's, unless NUMBA_CPU_NAME or NUMBA_CPU_FEATURES name another target
+    (portable caches), which is then trusted."""
+    from numba.core import config
+
+    if config.CPU_FEATURES is not None:
+        return f"+{feature}" in config.CPU_FEATURES.split(",")
+    if config.CPU_NAME not in (None, "host"):
+        return False
+    return bool(llvm.get_host_cpu_features().get(feature, False))
+
+
 @intrinsic
-def f32_to_f16_bits(typingctx, v):
+def _f32_to_f16_half(typingctx, v):
     """float32 -> float16 bits, round to nearest even (F16C vcvtps2ph)."""
     if v != types.float32:
         return None
@@ -147,7 +162,7 @@ def f32_to_f16_bits(typingctx, v):
 
 
 @intrinsic
-def f16_bits_to_f32(typingctx, b):
+def _f16_to_f32_half(typingctx, b):
     """float16 bits -> float32, exact (F16C vcvtph2ps)."""
     if b != types.uint16:
         return None
@@ -229,6 +244,48 @@ def _float_intrinsic(name, nargs, result=None):
 
     return call3
 
+
+@njit(**JIT)
+def _f32_to_f16_soft(f):
+    """``_f32_to_f16_half`` in integer code, for targets without F16C (same bits).
+
+    Normal results: rebias the exponent (127 -> 15) and round the 13 dropped
+    fraction bits to nearest even; a carry out of the fraction bumps the exponent.
+    From 65520 up: inf.  Below 2**-14: the subnormal code is ``|f| * 2**24``
+    rounded to an integer, which float32 arithmetic does exactly (the scaling is
+    exact, and adding 2**23 rounds to nearest even); 1024 is the smallest normal.
+    NaN: a quiet NaN keeping the payload's top bits.
+    """
+    b = f32_bits(f)
+    sign = (b >> np.uint32(16)) & np.uint32(0x8000)
+    a = b & np.uint32(0x7FFFFFFF)
+    normal = (a - np.uint32(0x38000000) + np.uint32(0xFFF) + ((a >> np.uint32(13)) & np.uint32(1))) >> np.uint32(13)
+    big = np.float32(8388608.0)
+    sub = np.uint32((abs(f) * np.float32(16777216.0) + big) - big)
+    h = normal if a >= np.uint32(0x38800000) else sub
+    h = np.uint32(0x7C00) if a >= np.uint32(0x477FF000) else h
+    h = (np.uint32(0x7E00) | ((a >> np.uint32(13)) & np.uint32(0x3FF))) if a > np.uint32(0x7F800000) else h
+    return np.uint16(sign | h)
+
+
+@njit(**JIT)
+def _f16_to_f32_soft(raw):
+    """``_f16_to_f32_half`` in integer code, for targets without F16C (same bits)."""
+    h = np.uint32(raw)
+    sign = (h & np.uint32(0x8000)) << np.uint32(16)
+    a = h & np.uint32(0x7FFF)
+    bits = (a << np.uint32(13)) + np.uint32(0x38000000)  # rebias 15 -> 127
+    bits = ((a << np.uint32(13)) | np.uint32(0x7F800000)) if a >= np.uint32(0x7C00) else bits  # inf, NaN
+    sub = f32_bits(np.float32(a) * np.float32(2.0**-24))  # zero and subnormals: exact
+    return f32_from_bits(sign | (sub if a < np.uint32(0x400) else bits))
+
+
+# Without F16C (x86 before 2012, or NUMBA_CPU_NAME=generic for portable caches) LLVM
+# lowers half conversions to calls of __truncsfhf2/__extendhfsf2, which Numba's JIT
+# cannot resolve: the process aborts.  There the integer versions run instead.
+F16C = target_has("f16c")
+f32_to_f16_bits = _f32_to_f16_half if F16C else _f32_to_f16_soft
+f16_bits_to_f32 = _f16_to_f32_half if F16C else _f16_to_f32_soft
 
 # a * b + c with one rounding
 fma = _float_intrinsic("fma", 3)

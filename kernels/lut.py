@@ -19,29 +19,16 @@ kernel in most float16-compute variants and wins only narrowly elsewhere.
 
 from __future__ import annotations
 
-import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .codecs import JIT
+from .codecs import JIT, target_has
 
 
-def _target_has_vbmi() -> bool:
-    """Whether Numba's target CPU has AVX-512 VBMI: the host's, unless NUMBA_CPU_NAME
-    or NUMBA_CPU_FEATURES name another target (portable caches), which is then trusted."""
-    from numba.core import config
-
-    if config.CPU_FEATURES is not None:
-        return "+avx512vbmi" in config.CPU_FEATURES.split(",")
-    if config.CPU_NAME not in (None, "host"):
-        return False
-    return bool(llvm.get_host_cpu_features().get("avx512vbmi", False))
-
-
-AVAILABLE = _target_has_vbmi()
+AVAILABLE = target_has("avx512vbmi")
 
 _LANES = 64  # uint8 indices per vpermi2b
 _V64 = ir.VectorType(ir.IntType(8), _LANES)

@@ -6,12 +6,20 @@ import ml_dtypes
 import numpy as np
 import pytest
 from conftest import DTYPES, sample
-from numba import njit
+from numba import njit, prange
 from reference import NP, convert, same_bits
 
 import kernels
 from kernels import REGISTRY, cast
-from kernels.codecs import round_to_odd_f32
+from kernels.codecs import (
+    _f16_to_f32_half,
+    _f16_to_f32_soft,
+    _f32_to_f16_half,
+    _f32_to_f16_soft,
+    f32_bits,
+    f32_from_bits,
+    round_to_odd_f32,
+)
 
 SWEEP_CHUNK = 1 << 26
 
@@ -58,6 +66,58 @@ def test_every_float32_pattern_casts_like_numpy(target):
                 assert np.isnan(ours[nan_x].astype(np.float32)).all()
                 nan_patterns += int(differ.sum())
     assert nan_patterns <= 2 * (1 << 23)  # only NaN patterns may differ
+
+
+@njit(parallel=True)
+def _integer_codec_mismatches(start, stop):
+    """Patterns in [start, stop) where the integer float16 codec (for targets without
+    F16C) differs from F16C: encode of every float32, decode of every float16.
+    NaN may differ in payload only."""
+    bad = 0
+    for i in prange(start, stop):
+        f = f32_from_bits(np.uint32(i))
+        soft, half = _f32_to_f16_soft(f), _f32_to_f16_half(f)
+        nan = (soft & 0x7FFF) > 0x7C00 and (half & 0x7FFF) > 0x7C00
+        bad += soft != half and not (f != f and nan)
+        if i < 1 << 16:
+            a, b = _f16_to_f32_soft(np.uint16(i)), _f16_to_f32_half(np.uint16(i))
+            bad += f32_bits(a) != f32_bits(b) and not (a != a and b != b)
+    return bad
+
+
+@pytest.mark.exhaustive
+@pytest.mark.skipif(not kernels.codecs.F16C, reason="compares with F16C; without it the integer codec is the one swept above")
+def test_float16_integer_codec_matches_f16c_on_every_pattern():
+    """The codec used on targets without F16C gives F16C's bits for all 2^32 float32
+    patterns and all 2^16 float16 patterns (F16C itself is swept against numpy above)."""
+    assert sum(_integer_codec_mismatches(s, s + (1 << 30)) for s in range(0, 1 << 32, 1 << 30)) == 0
+
+
+def test_generic_cpu_target_runs_without_f16c(tmp_path):
+    """NUMBA_CPU_NAME=generic (portable caches) has no F16C: the kernels must use the
+    integer codec instead of LLVM's half conversions, which call a routine Numba's JIT
+    cannot resolve and abort the process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, kernels\n"
+        "assert not kernels.codecs.F16C and not kernels.lut.AVAILABLE\n"
+        "x = np.array([0, -0.0, 1e-8, 3e-5, 1/3, 2.5, 65504, 65519.9, 65520, -7e4, np.inf, -np.inf, np.nan], np.float32)\n"
+        "h = kernels.cast(x, 'float16')\n"
+        "ref = x.astype(np.float16)\n"
+        "assert (h.view(np.uint16) == ref.view(np.uint16)).all() or np.array_equal(h, ref, equal_nan=True)\n"
+        "u = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)\n"
+        "assert np.array_equal(kernels.cast(u, 'float32'), u.astype(np.float32), equal_nan=True)\n"
+        "y = kernels.transform(np.arange(300, dtype=np.uint16), 'minmax', compute_dtype='float16', out_dtype='float16')\n"
+        "z = (np.arange(300).astype(np.float16) - np.float16(0)) * (np.float16(1) / np.float16(299))\n"
+        "assert np.array_equal(kernels.transform(np.arange(300, dtype=np.uint16), 'minmax', formula='sub_mul', "
+        "compute_dtype='float16', out_dtype='float16'), z)\n"
+        "print('ok', y.dtype)\n"
+    )
+    env = {**__import__("os").environ, "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and res.stdout.startswith("ok"), res.stderr[-2000:]
 
 
 @pytest.mark.parametrize("source", ["float16", "bfloat16"])
