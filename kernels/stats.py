@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import types as pytypes
+import warnings
 
 import numpy as np
 from numba import njit, prange
@@ -508,7 +509,9 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     the last fits per column (2-D, as scikit-learn) or per channel (channel-last
     images).  Zero range or zero std is kept as fitted; transforms then scale
     by 1 (scikit-learn's convention).  min/max are exact; mean and variance are
-    rounded as the accumulator table in this module says.
+    rounded as the accumulator table in this module says.  An accumulator that
+    overflows on finite data (float16 past 65504) gives inf/NaN statistics, the
+    measured behaviour, with a ``RuntimeWarning`` naming ``acc_dtype``.
     """
     transform = check_choice(transform, TRANSFORMS, "transform")
     x, row = check_array(x)
@@ -559,9 +562,17 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     elif transform == "standardize":
         nan_tag = _NAN_OMIT if nan_policy == "omit" and nan_count.any() else _NAN_KEEP
         res = _moments_kernel(flat, nfeat, row.tag, acc_row.tag, _ACC_TAGS[accumulator], nan_tag, LANES)
-        # finite data whose sums overflow a 16-bit accumulator give inf/NaN here:
-        # that is the accumulator's measured behaviour, kept.
         stats["count"], stats["mean"], stats["var"], stats["std"] = res
+        # finite data whose sums overflow a 16-bit accumulator give inf/NaN here:
+        # that is the accumulator's measured behaviour, kept, but never silent
+        finite_data = ((nan_count == 0) | (nan_policy == "omit")) & np.isfinite(lo) & np.isfinite(hi)
+        if not np.all(np.isfinite(stats["var"]) | ~finite_data):
+            warnings.warn(
+                f"standardize statistics overflowed acc_dtype={acc_row.name!r} (largest finite "
+                f"{acc_row.max:g}): mean/var are inf or NaN; use a wider acc_dtype such as 'float32'",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     elif transform == "scale":
         divisor = options.get("divisor")
         if divisor is None:

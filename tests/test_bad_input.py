@@ -1,5 +1,7 @@
 """Bad input: a clear exception naming the argument and the fix, never a crash or a silent wrong number."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -164,3 +166,17 @@ def test_division_by_a_parameter_that_rounds_to_zero_is_ieee_not_an_exception():
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = (x.astype(np.float16) / np.float16(1e-30)).astype(np.float32)
     np.testing.assert_array_equal(y, expected)
+
+
+def test_float16_accumulator_overflow_warns():
+    """Finite data whose squared deviations overflow a float16 accumulator (M2 ~ 1e8 >
+    65504): the inf/NaN variance is the accumulator's measured behaviour, kept, but
+    announced; a float32 accumulator fits the same data silently and finitely."""
+    x = np.random.default_rng(0).normal(0, 100, 10_000).astype(np.float16)
+    for accumulator in ("naive", "kahan", "welford"):
+        with pytest.warns(RuntimeWarning, match="overflowed acc_dtype='float16'"):
+            p = fit(x, "standardize", accumulator=accumulator, acc_dtype="float16")
+        assert not np.isfinite(p["var"]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(fit(x, "standardize", acc_dtype="float32")["var"]).all()
