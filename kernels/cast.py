@@ -35,7 +35,7 @@ def cast(x, dtype, *, out=None) -> np.ndarray:
         _copy_kernel(flat_x, flat_out)
         return out
     overflow = write_counting_overflow(
-        lambda dest: _cast_kernel(flat_x, dest, row_in.tag, row_out.tag), flat_x, flat_out, row_in.tag, row_out.tag
+        lambda src, dest: _cast_kernel(src, dest, row_in.tag, row_out.tag), flat_x, flat_out, row_in.tag, row_out.tag
     )
     if overflow:
         warnings.warn(

@@ -750,19 +750,32 @@ def count_overflow(x, out, cin, cout):
     return n
 
 
-def write_counting_overflow(run, flat_x, flat_out, cin, cout) -> int:
-    """Call ``run(dest)``, a kernel writing the outputs of ``flat_x`` into ``dest``
-    and returning its overflow flag, and return how many finite inputs became inf.
+IN_PLACE_BLOCK = 1 << 20  # elements per temporary block of an in-place call
+
+
+def write_counting_overflow(run, flat_x, flat_out, cin, cout, row_len: int = 1) -> int:
+    """Call ``run(src, dest)``, a kernel writing the outputs of ``src`` into ``dest``
+    and returning its overflow flag, on ``flat_x`` and ``flat_out``; return how
+    many finite inputs became inf.
 
     The count (``count_overflow``) reads the inputs after the outputs exist, so
     when ``flat_out`` is ``flat_x`` itself (``out=x``) and the output dtype has
-    an inf, the kernel writes a temporary that is then copied into ``flat_out``.
+    an inf, the work goes in blocks of about ``IN_PLACE_BLOCK`` elements (whole
+    rows of ``row_len``, so per-feature parameters stay aligned) through one
+    block-sized temporary, each copied into ``flat_out`` once counted.
     """
     in_place = flat_out.__array_interface__["data"][0] == flat_x.__array_interface__["data"][0]
-    dest = np.empty_like(flat_out) if in_place and cout.name in _HAS_INF else flat_out
-    overflow = count_overflow(flat_x, dest, cin, cout) if run(dest) else 0
-    if dest is not flat_out:
-        _copy_kernel(dest, flat_out)
+    if not (in_place and cout.name in _HAS_INF):
+        return count_overflow(flat_x, flat_out, cin, cout) if run(flat_x, flat_out) else 0
+    block = max(IN_PLACE_BLOCK // row_len, 1) * row_len
+    tmp = np.empty(min(block, flat_out.size), flat_out.dtype)
+    overflow = 0
+    for start in range(0, flat_x.size, block):
+        src = flat_x[start : start + block]
+        dest = tmp[: src.size]
+        if run(src, dest):
+            overflow += count_overflow(src, dest, cin, cout)
+        _copy_kernel(dest, flat_out[start : start + block])
     return overflow
 
 

@@ -270,14 +270,14 @@ def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str):
     if lut.AVAILABLE and row_in.itemsize == 1 and table.shape[0] == 1 and x.size >= LUT_MIN_SIZE:
         # uint8 data: run the kernel on the 256 possible inputs, then look each element
         # up (same bits, memory speed).  A table entry that overflows sends us back to
-        # the direct kernel, which counts the overflowing elements for the warning.
+        # the direct kernel, whose overflowing elements are then counted for the warning.
         values = np.empty(256, orow.storage)
         if not _apply_kernel(np.arange(256, dtype=np.uint8), values, *plan):
             lut.apply_table(flat_x, values, flat_out)
             overflow = 0
     if overflow < 0:
         overflow = write_counting_overflow(
-            lambda dest: _apply_kernel(flat_x, dest, *plan), flat_x, flat_out, row_in.tag, orow.tag
+            lambda src, dest: _apply_kernel(src, dest, *plan), flat_x, flat_out, row_in.tag, orow.tag, table.shape[0]
         )
     if overflow:
         warnings.warn(

@@ -110,9 +110,14 @@ def test_float16_overflow_past_65504_warns():
         transform(x, "scale", divisor=1, compute_dtype="float16", out_dtype="float32")
 
 
-def test_overflow_is_counted_in_place_too():
+@pytest.mark.parametrize("block", [1 << 20, 4])
+def test_overflow_is_counted_in_place_too(block, monkeypatch):
     """The kernels only flag an overflow and a second pass counts it from the inputs;
-    with out=x those inputs are overwritten by then, so the count must not read them."""
+    with out=x those inputs are overwritten by then, so in-place calls go through a
+    block-sized temporary (block 4 here splits the data, per feature rows intact)."""
+    import kernels.codecs
+
+    monkeypatch.setattr(kernels.codecs, "IN_PLACE_BLOCK", block)
     x = np.array([1, 16000, 16376, 16384, -20000, np.inf], np.float16)
     expected = int((np.isfinite(x) & (np.abs(x.astype(np.float32) * 4) >= 65520)).sum())
     assert expected == 2
@@ -124,6 +129,14 @@ def test_overflow_is_counted_in_place_too():
     with pytest.warns(RuntimeWarning, match=": 2 finite value"):
         h = cast(u, "float16", out=u.view(np.float16))
     assert h.tolist() == [0, 65504, 65504, np.inf, np.inf]
+    # per feature: 3 columns with their own ranges, 4 rows
+    t = np.array([[1, 20000, 3], [4, 5, 30000], [7, 8, 9], [40000, 11, 12]], np.float32)
+    per_col = fit(np.array([[0, 0, 0], [1, 10, 100]], np.float32), "minmax", axis=0)
+    expect = transform(t, "minmax", params=per_col, out_dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert transform(t, "minmax", params=per_col, out_dtype="float32", out=t) is t
+    assert np.array_equal(t, expect)
 
 
 def test_params_misuse():
