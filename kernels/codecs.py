@@ -13,10 +13,14 @@ stage of every transform):
 ===========  ==========================================================
 into         rule
 ===========  ==========================================================
-float16      round to nearest, ties to even; ``|x| >= 65520`` -> +-inf;
-             NaN stays NaN (payload may change); exactly ``astype(float16)``
+float16      round to nearest, ties to even; ``|x| >= 65520`` -> +-inf; the
+             value of ``astype(float16)``.  NaN -> quiet NaN keeping the sign
+             and the top 10 payload bits (``vcvtps2ph``'s rule; numpy keeps
+             other payload bits)
 bfloat16     round to nearest, ties to even on the float32 bits; overflow
-             -> +-inf; NaN stays (quiet) NaN; exactly ``ml_dtypes``
+             -> +-inf; the value of ``astype(ml_dtypes.bfloat16)``.  NaN ->
+             the top 16 bits with the quiet bit set (ml_dtypes gives other
+             payload bits for most of the 2^24 NaN patterns)
 float32      round to nearest, ties to even (float64 input); exactly numpy
 float64      exact
 uint8/16     round half to even, then saturate to [0, max]; NaN -> 0;
@@ -346,7 +350,7 @@ def f64_to_f16_bits(d):
 
 @njit(**JIT)
 def f32_to_bf16_bits(f):
-    """float32 -> bfloat16 bits, round to nearest even; NaN -> quiet NaN (as ml_dtypes)."""
+    """float32 -> bfloat16 bits, round to nearest even; NaN -> its top 16 bits, quiet."""
     bits = f32_bits(f)
     if f != f:
         return np.uint16((bits >> np.uint32(16)) | np.uint32(0x40))
