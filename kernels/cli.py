@@ -216,7 +216,7 @@ def _add_variant_args(p, *, formula=True, output=True):
 
     src = p.add_argument_group("source (one of)")
     src.add_argument("--domain", action="store_true", help="every representable value of --input-dtype (in --range)")
-    src.add_argument("--data", metavar="FILE", help=".npy or .npz file (never unpickled)")
+    src.add_argument("--data", metavar="FILE", help=".npy, .npz (--key), .png or .tif(f) file (never unpickled)")
     p.add_argument("--key", help="array name inside an .npz file")
     p.add_argument("--input-dtype", choices=list(REGISTRY), help="domain dtype, or cast --data to it first")
     p.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="domain bounds (default: all finite values)")
