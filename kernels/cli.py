@@ -54,11 +54,16 @@ def load_array(path: str, key: str | None = None):
     """The array of ``--data``: .npy (memory-mapped), .npz (``--key``) or an image;
     never unpickles (see :func:`kernels.audit.load_file`)."""
     from .audit import AuditError, load_file
+    from .codecs import lookup
 
     try:
-        return load_file(path, key)
+        x = load_file(path, key)
+        lookup(x.dtype, "data dtype")  # refused here, naming the file, not later as "source.dtype"
     except AuditError as e:
         raise UsageError(f"--data {e}") from None
+    except TypeError as e:
+        raise UsageError(f"--data {path}: {e}") from None
+    return x
 
 
 def _measure(args) -> int:
