@@ -63,6 +63,8 @@ def load_array(path: str, key: str | None = None):
         raise UsageError(f"--data {e}") from None
     except TypeError as e:
         raise UsageError(f"--data {path}: {e}") from None
+    if x.ndim == 0 or x.size == 0:
+        raise UsageError(f"--data {path}: the array is {'0-d' if x.ndim == 0 else 'empty'}; save an array of at least one value")
     return x
 
 

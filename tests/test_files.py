@@ -104,6 +104,7 @@ BROKEN = {  # name -> (file name, writer, words the one-line error must hold)
     "npz named npy": ("x.npy", lambda p: p.write_bytes(_npz_bytes(a=np.ones(3))), "rename it to .npz"),
     "object npy": ("x.npy", lambda p: np.save(p, np.array([1, "a"], dtype=object), allow_pickle=True), "Python objects"),
     "int64 npy": ("x.npy", lambda p: np.save(p, np.arange(5)), "not supported"),
+    "empty npy": ("x.npy", lambda p: np.save(p, np.zeros((0, 3), np.float32)), "empty"),
     "truncated npz": ("x.npz", lambda p: p.write_bytes(_npz_bytes(a=np.ones(100))[:300]), "truncated"),
     "bad crc npz": ("x.npz", _bad_crc, "CRC"),
     "member not npy": ("x.npz", lambda p: _zip(p, "a.npy", b"hello, this is text"), "x.npz[a]"),
@@ -165,6 +166,14 @@ def test_report_checks_every_data_file_before_measuring(tmp_path, capsys, no_mea
     bad.write_bytes(b"")
     code, _, err = run(capsys, "report", "--quick", "--out", tmp_path / "rep", "--data", good, "--data", bad)
     assert code == 2 and str(bad) in err and not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("command", ["measure", "choose"])
+def test_0d_data_names_the_file(command, tmp_path, capsys, no_measuring):
+    f = tmp_path / "x.npy"
+    np.save(f, np.float32(1))
+    code, _, err = run(capsys, *COMMANDS[command](f, tmp_path / "rep"))
+    assert code == 2 and f"--data {f}: the array is 0-d" in err, err
 
 
 @pytest.mark.parametrize("bad", ["inf", "all-nan", "0-d"])
