@@ -126,7 +126,7 @@ def _looks_like(head: bytes) -> str:
         return "a PNG image"
     if head.startswith(TIFF_MAGIC):
         return "a TIFF image"
-    if head[:1] == b"\x80" or head[:1] in (b"(", b"]", b"}"):  # pickle protocol 2+ / 0-1 openers
+    if head[:1] == b"\x80":  # pickle protocol 2+ (0 and 1 are text-like: called text below)
         return "a Python pickle"
     try:
         text = head.decode("utf-8")
