@@ -52,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
 
 def load_array(path: str, key: str | None = None):
     """The array of ``--data``: .npy (memory-mapped), .npz (``--key``) or an image;
-    never unpickles (see :func:`kernels.audit.load_file`)."""
+    never unpickles (see :mod:`kernels.files`)."""
     from .audit import AuditError, load_file
     from .codecs import lookup
 
