@@ -1,7 +1,7 @@
 """Audit a user's file (layer 6): ``precision-bench audit FILE``.
 
 Reads .npy (memory-mapped), .npz (``key`` picks the array), PNG and TIFF
-(through Pillow, which matplotlib and scikit-image install) and reports its
+(see :mod:`kernels.files`: exactly, at the stored bit depth, or not at all) and reports its
 dtype, range, distinct values and, for the pipelines people run on such data,
 how many distinct values survive in each candidate dtype.  Files larger than
 memory are read through the memory map in chunks: distinct values are counted
@@ -23,78 +23,35 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from .codecs import REGISTRY, lookup
+from .files import AuditError, load_file  # noqa: F401 (AuditError: re-exported for the CLI)
 from .metrics import Distinct, distinct, group_outputs
 from .stats import fit
 from .transforms import transform
 
 CHUNK = 1 << 24  # elements per chunk when a file does not fit comfortably in memory
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
-
-
-class AuditError(Exception):
-    """A file that cannot be audited (the CLI exits with status 2)."""
-
-
-def load_file(path: str, key: str | None = None) -> np.ndarray:
-    """An array from .npy (memory-mapped), .npz or an image; never unpickles."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in (".npy", ".npz", *IMAGE_SUFFIXES):
-        raise AuditError(f"{path}: expected .npy, .npz, .png or .tif(f)")
-    if not p.exists():
-        raise AuditError(f"{path}: no such file")
-    if suffix in IMAGE_SUFFIXES:
-        try:
-            from PIL import Image
-        except ImportError:
-            raise AuditError(f"{path}: reading images needs Pillow (pip install pillow)") from None
-        try:
-            with Image.open(p) as im:
-                a = np.array(im)
-        except Exception as e:  # Pillow raises many types for a bad image
-            raise AuditError(f"{path}: cannot read the image ({e})") from None
-        if a.dtype == np.int32 and a.size and a.min() >= 0 and a.max() <= 65535:
-            a = a.astype(np.uint16)  # Pillow's 16-bit grayscale mode "I"
-        return a
-    try:
-        loaded = np.load(p, allow_pickle=False, mmap_mode="r" if suffix == ".npy" else None)
-    except (OSError, ValueError) as e:
-        raise AuditError(f"{path}: cannot load ({e}); files holding Python objects are refused") from None
-    if isinstance(loaded, np.ndarray):
-        if key is not None:
-            raise AuditError(f"--key {key}: {path} holds one array; drop --key")
-        return loaded
-    with loaded:
-        names = list(loaded.files)
-        if key is None:
-            if len(names) != 1:
-                raise AuditError(f"{path} holds {len(names)} arrays ({', '.join(names)}); choose one with --key")
-            key = names[0]
-        if key not in names:
-            raise AuditError(f"--key {key}: not in {path} (it holds: {', '.join(names)})")
-        try:
-            return loaded[key]
-        except ValueError as e:
-            raise AuditError(f"{path}: cannot load {key} ({e}); files holding Python objects are refused") from None
 
 
 def distinct_chunked(x: np.ndarray, chunk: int = CHUNK) -> Distinct:
     """:func:`kernels.distinct` over chunks of a (memory-mapped) array, merged:
-    memory grows with the number of distinct values, not with the file."""
-    flat = x.reshape(-1)
+    memory grows with the number of distinct values, not with the file.
+
+    The array is read in storage order (a Fortran-order file is not copied to C
+    order: the counts do not depend on the order), and each chunk is converted
+    to native byte order on its own (big-endian files)."""
+    flat = x.ravel(order="K")  # a view for C- or Fortran-ordered files
+    native = flat.dtype.newbyteorder("=")
     if flat.size <= chunk:
-        return distinct(np.ascontiguousarray(flat))
-    row = lookup(flat.dtype, "data dtype")
+        return distinct(np.ascontiguousarray(flat, dtype=native))
+    row = lookup(native, "data dtype")
     values = np.zeros(0, row.dtype)
     counts = np.zeros(0, np.int64)
     nan = 0
     for start in range(0, flat.size, chunk):
-        d = distinct(np.ascontiguousarray(flat[start : start + chunk]))
+        d = distinct(np.ascontiguousarray(flat[start : start + chunk], dtype=native))
         nan += d.nan
         allv = np.concatenate([values, d.values]).astype(np.float64)
         uniq, inv = np.unique(allv, return_inverse=True)
@@ -139,14 +96,14 @@ def _survival(d: Distinct, name: str, y: np.ndarray) -> Pipeline:
 
 
 def audit(path: str, key: str | None = None) -> Audit:
-    x = load_file(path, key)
+    x = load_file(path, key, native=False)  # a big-endian memory map is converted chunk by chunk
     try:
-        row = lookup(x.dtype, "data dtype")
+        row = lookup(x.dtype.newbyteorder("="), "data dtype")
     except TypeError as e:
         raise AuditError(f"{path}: {e}") from None
     if x.size == 0:
         raise AuditError(f"{path}: the array is empty")
-    d = distinct_chunked(x)
+    d = distinct_chunked(x, CHUNK)  # CHUNK read now (tests shrink it)
     u = d.values
     finite = np.isfinite(u.astype(np.float64))
     inf = int(d.counts[~finite].sum())

@@ -52,13 +52,20 @@ class _Parser(argparse.ArgumentParser):
 
 def load_array(path: str, key: str | None = None):
     """The array of ``--data``: .npy (memory-mapped), .npz (``--key``) or an image;
-    never unpickles (see :func:`kernels.audit.load_file`)."""
+    never unpickles (see :mod:`kernels.files`)."""
     from .audit import AuditError, load_file
+    from .codecs import lookup
 
     try:
-        return load_file(path, key)
+        x = load_file(path, key)
+        lookup(x.dtype, "data dtype")  # refused here, naming the file, not later as "source.dtype"
     except AuditError as e:
         raise UsageError(f"--data {e}") from None
+    except TypeError as e:
+        raise UsageError(f"--data {path}: {e}") from None
+    if x.ndim == 0 or x.size == 0:
+        raise UsageError(f"--data {path}: the array is {'0-d' if x.ndim == 0 else 'empty'}; save an array of at least one value")
+    return x
 
 
 def _measure(args) -> int:
@@ -216,7 +223,7 @@ def _add_variant_args(p, *, formula=True, output=True):
 
     src = p.add_argument_group("source (one of)")
     src.add_argument("--domain", action="store_true", help="every representable value of --input-dtype (in --range)")
-    src.add_argument("--data", metavar="FILE", help=".npy or .npz file (never unpickled)")
+    src.add_argument("--data", metavar="FILE", help=".npy, .npz (--key), .png or .tif(f) file (never unpickled)")
     p.add_argument("--key", help="array name inside an .npz file")
     p.add_argument("--input-dtype", choices=list(REGISTRY), help="domain dtype, or cast --data to it first")
     p.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="domain bounds (default: all finite values)")

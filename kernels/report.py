@@ -122,10 +122,31 @@ def _dataset_source(name: str) -> Source:
 
 
 def _file_source(path: str) -> Source:
-    from .audit import load_file
+    """A ``--data`` file, loaded and checked before anything is measured.
+
+    NaN is skipped (the file's variants fit with ``nan_policy="omit"``; records
+    count it in ``nan_in``); a file that no variant could fit (unsupported
+    dtype, empty, inf, only NaN) is refused naming the file."""
+    from .audit import AuditError, load_file
 
     data = load_file(path)
-    row = lookup(data.dtype, "data dtype")
+    try:
+        row = lookup(data.dtype, "data dtype")
+    except TypeError as e:
+        raise AuditError(f"{path}: {e}") from None
+    if data.ndim == 0 or data.size == 0:
+        raise AuditError(f"{path}: the array is {'0-d' if data.ndim == 0 else 'empty'}; save an array of at least one value")
+    if not row.is_integer:
+        nan = inf = 0
+        flat = data.ravel(order="K")
+        for start in range(0, flat.size, 1 << 22):  # no full-size temporary for a memory map
+            part = flat[start : start + (1 << 22)]
+            nan, inf = nan + int(np.isnan(part).sum()), inf + int(np.isinf(part).sum())
+        if inf:
+            raise AuditError(f"{path} holds {inf:,} inf value(s), which make min/max/mean meaningless: drop them "
+                             f"(x[np.isfinite(x)]) and save again, or use: measure --data {path} --nan-policy propagate")
+        if nan == data.size:
+            raise AuditError(f"{path} holds only NaN; nothing to measure")
     return Source(Path(path).name, "file", lambda: data, integer_range=row.max if row.is_integer else None)
 
 
@@ -149,10 +170,9 @@ def suite(quick: bool = False, data: list[str] | None = None) -> list[tuple[Sour
         names = ["camera", "astronaut", "coffee", "breast_cancer", "wine", "diabetes", "digits", "gaussian", "heavy_tailed"]
     for name in names:
         src = _dataset_source(name) if name in datasets.NAMES else _file_source(name)
-        if src.integer_range is not None:
-            out.append((src, _integer_variants(src.integer_range, quick)))
-        else:
-            out.append((src, _float_variants(quick)))
+        omit = (("nan_policy", "omit"),) if src.kind == "file" else ()  # see _file_source
+        variants = _integer_variants(src.integer_range, quick) if src.integer_range is not None else _float_variants(quick)
+        out.append((src, [dataclasses.replace(v, options=v.options + omit) for v in variants]))
     return out
 
 
