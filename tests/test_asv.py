@@ -1,14 +1,22 @@
-"""The asv suite: `asv check`, quick runs, and proof that `asv compare` flags a
-precision regression planted in a second commit."""
+"""The asv suite: `asv check`, quick runs, proof that every track_ class records
+its own figures, and proof that `asv compare` flags a precision regression
+planted in a second commit."""
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+
+import kernels as K
+from kernels import datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 ASV = [sys.executable, "-m", "asv"]
@@ -16,6 +24,26 @@ ASV = [sys.executable, "-m", "asv"]
 # significand bits cleared) instead of round-to-nearest-even
 ROUNDING = "        return lambda codec, v: f32_to_f16_bits(v)\n"
 TRUNCATION = "        return lambda codec, v: f32_to_f16_bits(f32_from_bits(f32_bits(v) & np.uint32(0xFFFFE000)))\n"
+
+# The track_ grid, written out here rather than imported from benchmarks/, so a
+# class or case dropped from the suite fails the proof instead of shrinking it.
+OUTPUTS = ["float16", "bfloat16", "float32"]
+DOMAIN_CLASSES = {
+    "TrackDomainUint8": ("uint8", 0, 255),
+    "TrackDomain12bit": ("uint16", 0, 4095),
+    "TrackDomainUint16": ("uint16", 0, 65535),
+}
+DOMAIN_TRANSFORMS = {"minmax": ("minmax", {}), "standardize": ("standardize", {}), "scale-by-255": ("scale", {"divisor": 255.0})}
+REAL = ["breast_cancer", "wine", "diabetes", "camera", "astronaut"]
+REAL_TRANSFORMS = {**DOMAIN_TRANSFORMS, "maxabs": ("maxabs", {})}
+# each track_ benchmark as a function of the Record (the table in bench_track's docstring)
+METRICS = {
+    "track_values_lost": lambda r: r.collisions,
+    "track_max_ulp_error_plus_1": lambda r: r.max_ulp_error + 1,
+    "track_info_bits_lost": lambda r: r.info_lost_bits,
+    "track_roundtrip_failures": lambda r: round(r.distinct_in * (1 - r.roundtrip_exact)),
+}
+GRID_SIZE = len(METRICS) * (len(DOMAIN_CLASSES) * len(DOMAIN_TRANSFORMS) * len(OUTPUTS) + len(REAL) * len(REAL_TRANSFORMS) * len(OUTPUTS))
 
 
 def run(cmd, cwd, env, timeout=900) -> str:
@@ -45,15 +73,88 @@ def clone(tmp_path_factory):
     return repo, env
 
 
+@pytest.fixture(scope="module")
+def track_results(clone):
+    """asv's own results JSON after one quick run of every track_ benchmark at the
+    clone's HEAD: {benchmark: {param reprs: value}} (NaN where asv skipped a case)."""
+    repo, env = clone
+    commit = git(repo, "rev-parse", "HEAD")
+    # forkserver: one import of the suite instead of one per case (about 1.5 instead
+    # of 5 minutes here); the cache keys, and so which grid each class gets, are the same
+    cmd = [*ASV, "run", "--python=same", "--quick", "--launch-method", "forkserver", "--bench", "track_"]
+    run([*cmd, "--set-commit-hash", commit], repo, env, timeout=1800)
+    (path,) = (repo / ".asv" / "results" / "ci").glob(f"{commit[:8]}-*.json")
+    data = json.loads(path.read_text())
+    assert data["commit_hash"] == commit
+    grid = {}
+    for name, row in data["results"].items():  # asv 0.6: one row per benchmark, columns named in result_columns
+        entry = dict(zip(data["result_columns"], row))
+        # "result" is flat over the product of "params" (each a list of reprs), last varying fastest
+        grid[name] = dict(zip(itertools.product(*entry["params"]), entry["result"]))
+    return commit, grid
+
+
+def _reference(source, transform, out, axis=None) -> dict:
+    name, opts = transform
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rec = K.measure(source, name, output_dtype=out, axis=axis, repeat=1, **opts)
+    return {bench: fn(rec) for bench, fn in METRICS.items()}
+
+
+def _reference_grid() -> dict:
+    """{class: {param reprs: {track_: value} or None where the case does not apply}},
+    from kernels.measure called directly."""
+    ref = {}
+    for cls, dom in DOMAIN_CLASSES.items():
+        src = K.domain(*dom)
+        ref[cls] = {(repr(t), repr(o)): _reference(src, tr, o) for t, tr in DOMAIN_TRANSFORMS.items() for o in OUTPUTS}
+    ref["TrackRealData"] = {}
+    for name in REAL:
+        try:
+            ds = datasets.load(name)
+        except datasets.Unavailable:  # not installed: asv must have skipped it too
+            ds = None
+        for (t, tr), o in itertools.product(REAL_TRANSFORMS.items(), OUTPUTS):
+            applies = ds is not None and (t != "scale-by-255" or ds.kind == "image")
+            ref["TrackRealData"][(repr(name), repr(t), repr(o))] = _reference(ds.data, tr, o, ds.axis) if applies else None
+    return ref
+
+
+def test_asv_records_each_track_class_its_own_figures(track_results):
+    """Every value asv recorded for every track_ benchmark of every class equals
+    kernels.measure's own, so no class is served another's setup_cache."""
+    commit, recorded = track_results
+    ref = _reference_grid()
+    grids = [ref[cls] for cls in DOMAIN_CLASSES]
+    # the domains' grids differ pairwise, so one grid served to two classes cannot pass
+    assert all(a != b for a, b in itertools.combinations(grids, 2))
+    expected = {f"bench_track.{cls}.{bench}" for cls in ref for bench in METRICS}
+    assert {name for name in recorded if ".track_" in name} == expected
+    checked, wrong = 0, []
+    for cls, cases in ref.items():
+        for bench in METRICS:
+            name = f"bench_track.{cls}.{bench}"
+            assert set(recorded[name]) == set(cases), name
+            for key, metrics in cases.items():
+                got = recorded[name][key]
+                skipped = got is None or (isinstance(got, float) and math.isnan(got))
+                if (skipped and metrics is not None) or (not skipped and (metrics is None or got != metrics[bench])):
+                    wrong.append(f"{name}({', '.join(key)}): asv {got}, kernels.measure {None if metrics is None else metrics[bench]}")
+                checked += 1
+    assert not wrong, f"{len(wrong)} of {checked} differ (asv ran commit {commit[:8]}, the reference this checkout):\n" + "\n".join(wrong)
+    assert checked == GRID_SIZE
+
+
 def test_asv_check(clone):
     repo, env = clone
     out = run([*ASV, "check", "--python=same"], repo, env)
     assert "No problems found" in out
 
 
-def test_asv_compare_flags_planted_regression(clone):
+def test_asv_compare_flags_planted_regression(clone, track_results):
     repo, env = clone
-    first = git(repo, "rev-parse", "HEAD")
+    first, _ = track_results  # the shared run recorded every track_ benchmark of the first commit
     codecs = repo / "kernels" / "codecs.py"
     src = codecs.read_text()
     assert src.count(ROUNDING) == 1, "the float16 encode line moved: update the planted regression"
@@ -61,13 +162,11 @@ def test_asv_compare_flags_planted_regression(clone):
     git(repo, "commit", "--quiet", "-am", "plant: float16 encoding by truncation")
     second = git(repo, "rev-parse", "HEAD")
     bench = "TrackDomainUint8.track_max_ulp_error_plus_1"
-    for commit in (first, second):  # a quick asv run of each commit, in this environment
-        git(repo, "checkout", "--quiet", commit)
-        run([*ASV, "run", "--python=same", "--quick", "--bench", bench, "--set-commit-hash", commit], repo, env)
+    run([*ASV, "run", "--python=same", "--quick", "--bench", bench, "--set-commit-hash", second], repo, env)
     out = run([*ASV, "compare", "--split", "--factor", "1.1", first, second], repo, env)
     assert "Benchmarks that have got worse" in out, out
     # asv marks a regression with "+" in the Change column
-    flagged = [line for line in out.splitlines() if line.startswith("| +") and "track_max_ulp_error_plus_1" in line]
+    flagged = [line for line in out.splitlines() if line.startswith("| +") and bench in line]
     assert {line.split("(")[-1].split(")")[0] for line in flagged} == {
         "'minmax', 'float16'",
         "'standardize', 'float16'",
