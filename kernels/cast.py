@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 
-from ._validate import check_array, check_out
-from .codecs import _cast_kernel, _copy_kernel, as_storage, lookup, write_counting_overflow
+from ._validate import check_array, check_dtype, check_out
+from .codecs import _cast_kernel, _copy_kernel, as_storage, write_counting_overflow
 
 
 def cast(x, dtype, *, out=None) -> np.ndarray:
@@ -24,11 +24,13 @@ def cast(x, dtype, *, out=None) -> np.ndarray:
     - float16 / bfloat16 / integers into float32 / float64: exact.
     - into x's own dtype: a copy of the bits (NaN payloads included), as ``astype``.
 
-    ``x`` is never modified; ``out`` (C-contiguous, of ``dtype`` and ``x``'s
+    ``dtype`` is required (None is a TypeError).  ``x`` is never modified; ``out`` (C-contiguous, of ``dtype`` and ``x``'s
     shape) receives the result when given and is returned.
     """
     x, row_in = check_array(x)
-    row_out = lookup(dtype, "dtype")
+    if dtype is None:
+        raise TypeError("cast(x, dtype) needs a dtype (None is not one), e.g. cast(x, 'float16')")
+    row_out = check_dtype(dtype, "dtype")
     out = check_out(out, x.shape, row_out, x)
     flat_x, flat_out = as_storage(x, row_in).reshape(-1), as_storage(out, row_out).reshape(-1)
     if row_in is row_out:

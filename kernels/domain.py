@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import time
 
 import numpy as np
 from numba import get_num_threads, njit, prange
 
 from ._progress import start_bar
-from ._validate import check_choice
+from ._validate import check_choice, check_dtype
 from .codecs import (
     JIT,
     REGISTRY,
@@ -28,7 +29,6 @@ from .codecs import (
     encode,
     key_to_raw,
     keys_to_values,
-    lookup,
     to_compute_from,
     value_to_key,
 )
@@ -82,18 +82,21 @@ def from_domain_sample(dom: Domain, max_points: int) -> Distinct:
 def domain(dtype, lo=None, hi=None) -> Domain:
     """Every representable value of ``dtype`` in [lo, hi]; bounds default to the
     dtype's finite range (0..max for integers)."""
-    row = lookup(dtype, "dtype")
+    row = check_dtype(dtype, "dtype")
     check_choice(row.name, DOMAIN_DTYPES, "dtype")
     lo = (0.0 if row.is_integer else -row.max) if lo is None else lo
     hi = row.max if hi is None else hi
-    try:
-        lo, hi = float(lo), float(hi)
-    except (TypeError, ValueError):
-        raise ValueError(f"domain bounds lo={lo!r}, hi={hi!r} must be numbers") from None
+    for name, v in (("lo", lo), ("hi", hi)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise TypeError(f"domain bound {name}={v!r} must be a real number, got {type(v).__name__}")
+    lo, hi = float(lo), float(hi)
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         raise ValueError(f"domain bounds lo={lo!r}, hi={hi!r} must satisfy lo <= hi")
     vmin = 0.0 if row.is_integer else -math.inf
     lo_c, hi_c = max(lo, vmin), min(hi, row.max if row.is_integer else math.inf)
+    if row.is_integer and (lo_c > hi_c or math.ceil(lo_c) > math.floor(hi_c)):
+        # before any cast to the integer dtype, which would wrap (300 -> 44 in uint8)
+        raise ValueError(f"no {row.name} value lies in [{lo!r}, {hi!r}]; {row.name} holds 0..{row.max:g}")
     # nearest representable values, then step inwards past the bounds
     cand = np.array([lo_c, hi_c]).astype(np.float64)
     if row.is_integer:

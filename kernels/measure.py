@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_array, check_choice
+from ._validate import check_array, check_choice, check_dtype, check_int
 from .cast import cast
 from .codecs import REGISTRY, DType, lookup
 from .domain import Domain, from_domain_sample, sweep
@@ -32,7 +32,7 @@ from .exact import Ideal, exact_stats, fitted_stats, qmax_of
 from .metrics import Distinct, distinct, entropy_bits, from_sorted_unique, group_outputs, representable_between, ulp_distance
 from .roofline import copy_seconds
 from .stats import TRANSFORMS, Params, fit
-from .transforms import DEFAULT_FORMULA, FORMULAS, _compute_row, inverse_transform, kernel_plan, transform
+from .transforms import DEFAULT_FORMULA, FORMULAS, _compute_row, default_output, inverse_transform, kernel_plan, transform
 
 SCHEMA = "precision-bench/record/1"
 EXACT_POINTS = 65_536
@@ -248,6 +248,11 @@ def _variant(params: Params, formula, compute_dtype, out_row: DType):
 def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_row: DType, exact_points: int) -> _Feature:
     """Every metric of one feature from its distinct inputs (the unique shortcut)."""
     in_row = REGISTRY[d.dtype]
+    if len(d) == 0:
+        # every value NaN (nan_policy='propagate'): distinct_in counts non-NaN values
+        # only (DESIGN's metrics), so this feature has none, and no error points
+        none = np.empty(0)
+        return _Feature(d.n, d.nan, 0, 0, 0, 0, 0.0, 0.0, 0, math.inf, -math.inf, 0, 0, 0, none, none, none, False)
     apply, before_output = _variant(params, formula, compute_dtype, out_row)
     u, c = d.values, d.counts
     y = apply(u)
@@ -344,13 +349,17 @@ def measure(
     the domain's ends (min/max are exact), counted as runs, errors on
     ``exact_points`` sampled values; ``standardize`` needs a materialised
     domain.  A materialised domain is timed on its values repeated to 2**22
-    elements, so ``seconds`` is per that many (``elements_per_s`` is exact).  ``output_dtype`` defaults to float32 (quantize: its qdtype).
+    elements, so ``seconds`` is per that many (``elements_per_s`` is exact).
+    ``output_dtype=None`` follows :mod:`kernels.transforms`' table: float64 for
+    float64 input, else float32; quantize: its qdtype.  All-NaN data under
+    ``nan_policy='propagate'`` gives ``nan_in == n`` and ``distinct_in == 0``
+    (NaN is counted apart, never as a distinct value).
     """
     transform_name = check_choice(transform, TRANSFORMS, "transform")
     formula = DEFAULT_FORMULA[transform_name] if formula is None else check_choice(formula, FORMULAS[transform_name], "formula")
     crow = _compute_row(compute_dtype)
-    if int(exact_points) < 2:
-        raise ValueError(f"exact_points={exact_points!r} must be at least 2")
+    repeat = check_int(repeat, "repeat", 1)
+    exact_points = check_int(exact_points, "exact_points", 2)
     source = _normalise_source(source)
     fit_kw = dict(accumulator=accumulator, acc_dtype=acc_dtype, nan_policy=nan_policy, **options)
     streamed = isinstance(source, Domain) and (stream or (stream is None and source.size > MATERIALIZE_LIMIT))
@@ -377,10 +386,10 @@ def measure(
         )
 
 
-def _out_row(params: Params, output_dtype) -> DType:
+def _out_row(params: Params, output_dtype, in_row: DType) -> DType:
     if output_dtype is None:
-        output_dtype = params.options["qdtype"] if params.transform == "quantize" else "float32"
-    return lookup(output_dtype, "output_dtype")
+        output_dtype = default_output(params, in_row)
+    return check_dtype(output_dtype, "output_dtype")
 
 
 def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, fit_kw, repeat, exact_points, label, known_distinct):
@@ -389,7 +398,7 @@ def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, 
         fit_seconds = _best(lambda: fit(x, tname, axis=axis, **fit_kw), 1)
     else:
         fit_seconds = 0.0
-    out_row = _out_row(params, output_dtype)
+    out_row = _out_row(params, output_dtype, in_row)
     # a domain is timed on its values repeated to TIMING_MIN elements: a few hundred
     # values would time the call overhead, not the kernel
     xt = np.resize(x, TIMING_MIN) if known_distinct and x.size < TIMING_MIN else x
@@ -423,7 +432,7 @@ def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit
     if params is None:
         params = fit(ends, tname, **fit_kw)  # min/max of a domain are its ends, exactly
     fit_seconds = time.perf_counter() - t
-    out_row = _out_row(params, output_dtype)
+    out_row = _out_row(params, output_dtype, dom.row)
     kname, table = kernel_plan(params, formula, crow)
     inv_kname, inv_table = kernel_plan(params, formula, crow, inverse=True)
     res = sweep(dom, crow, kname, table, inv_kname, inv_table, out_row, progress=progress)
@@ -517,7 +526,7 @@ def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fi
 def error_profile(x, transform, *, params=None, formula=None, compute_dtype="float32", output_dtype=None, exact_points=EXACT_POINTS, **fit_options):
     """Per-point ULP errors of one variant on 1-D data: (distinct inputs checked,
     their ulps against the exact reference, their element counts) (for plots)."""
-    x, _ = check_array(x, "x")
+    x, in_row = check_array(x, "x")
     transform = check_choice(transform, TRANSFORMS, "transform")
     formula = DEFAULT_FORMULA[transform] if formula is None else formula
     crow = _compute_row(compute_dtype)
@@ -527,7 +536,7 @@ def error_profile(x, transform, *, params=None, formula=None, compute_dtype="flo
             params = fit(x, transform, **fit_options)
         if params.nfeat != 1:
             raise ValueError("error_profile takes data fitted with axis=None")
-        out_row = _out_row(params, output_dtype)
+        out_row = _out_row(params, output_dtype, in_row)
         d = distinct(x)
         f = _feature_metrics(d, params, formula, crow.name, out_row, exact_points)
         points, _, _ = _error_points(d, exact_points)

@@ -27,8 +27,6 @@ count excludes them), ``propagate`` (statistics become NaN).
 
 from __future__ import annotations
 
-import dataclasses
-import types as pytypes
 import warnings
 
 import numpy as np
@@ -36,8 +34,9 @@ from numba import njit, prange
 from numba.extending import overload
 
 from ._tags import Tag, tag_name
-from ._validate import check_array, check_choice
-from .codecs import COMPUTE_DTYPES, JIT, as_arith, decode, key_is_nan, key_range, key_to_value, lookup, order_key, rnd, to_compute
+from .params import Frozen, Params, normalize_axis  # noqa: F401  (re-exported: kernels.stats.Params)
+from ._validate import check_array, check_choice, check_dtype, check_real, check_reals
+from .codecs import COMPUTE_DTYPES, JIT, as_arith, decode, key_is_nan, key_range, key_to_value, order_key, rnd, to_compute
 
 CHUNK = 1 << 16
 LANES = 16  # interleaved accumulators: independent chains the CPU overlaps
@@ -403,77 +402,15 @@ def _moments_kernel(x, nfeat, cin, ac, acc, nan, nlanes):
 # --------------------------------------------------------------------------
 
 
-def _readonly(a) -> np.ndarray:
-    a = np.array(a, dtype=np.float64, copy=True).reshape(-1)
-    a.flags.writeable = False
-    return a
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Params:
-    """Fitted parameters of one transform; immutable (arrays are read-only).
-
-    ``stats`` maps names to float64 arrays with one entry per feature:
-    ``min``/``max`` (minmax, maxabs, quantize), ``mean``/``var``/``std``
-    (standardize), ``maxabs``, ``divisor`` (scale), ``scale``/``zero_point``
-    (quantize, dequantize); ``count`` is the number of non-NaN values.
-    """
-
-    transform: str
-    input_dtype: str
-    axis: tuple | None
-    nfeat: int
-    stats: pytypes.MappingProxyType
-    options: pytypes.MappingProxyType
-    accumulator: str
-    acc_dtype: str
-    nan_policy: str
-
-    def __getitem__(self, name) -> np.ndarray:
-        return self.stats[name]
-
-    def feature(self, j: int) -> Params:
-        """The parameters of feature ``j`` alone, as if fitted with ``axis=None``."""
-        return dataclasses.replace(
-            self,
-            axis=None,
-            nfeat=1,
-            stats=pytypes.MappingProxyType({k: _readonly(v[j : j + 1].copy()) for k, v in self.stats.items()}),
-        )
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v if v.size > 1 else v[0]!r}" for k, v in self.stats.items())
-        return f"Params({self.transform!r}, {shown})"
-
-
-def normalize_axis(axis, ndim: int):
-    """None, or the leading axes (all but the last): per-column / per-channel."""
-    if axis is None:
-        return None
-    leading = tuple(range(ndim - 1))
-    try:
-        axes = tuple(sorted(int(a) % ndim for a in np.atleast_1d(axis)))
-    except (TypeError, ValueError):
-        axes = None
-    if ndim < 2 or axes != leading:
-        raise ValueError(
-            f"axis={axis!r} is not supported for a {ndim}-D array: use axis=None (one set of statistics) "
-            f"or axis={leading[0] if len(leading) == 1 else leading} (per column of 2-D data, per channel "
-            "of channel-last images)"
-        )
-    return leading
-
-
 def _nfeat(shape, axis) -> int:
     return 1 if axis is None else int(shape[-1])
 
 
 def _feature_range(options) -> tuple[float, float]:
     fr = options.get("feature_range", (0.0, 1.0))
-    try:
-        a, b = (float(v) for v in fr)
-    except (TypeError, ValueError):
-        raise ValueError(f"feature_range={fr!r} must be two numbers (a, b) with a < b") from None
+    if isinstance(fr, (str, bytes)) or not np.iterable(fr) or len(fr) != 2:
+        raise TypeError(f"feature_range={fr!r} must be two numbers (a, b) with a < b")
+    a, b = (check_real(v, "feature_range") for v in fr)
     if not (np.isfinite(a) and np.isfinite(b) and a < b):
         raise ValueError(f"feature_range={fr!r} must be two finite numbers with a < b")
     return a, b
@@ -517,7 +454,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     x, row = check_array(x)
     axis = normalize_axis(axis, x.ndim)
     accumulator = check_choice(accumulator, ACCUMULATORS, "accumulator")
-    acc_row = lookup(acc_dtype, "acc_dtype")
+    acc_row = check_dtype(acc_dtype, "acc_dtype")
     if not acc_row.can_compute:
         raise TypeError(f"acc_dtype={acc_row.name!r} is not a float dtype; use one of: {', '.join(ACC_DTYPES)}")
     nan_policy = check_choice(nan_policy, NAN_POLICIES, "nan_policy")
@@ -567,9 +504,13 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
         # that is the accumulator's measured behaviour, kept, but never silent
         finite_data = ((nan_count == 0) | (nan_policy == "omit")) & np.isfinite(lo) & np.isfinite(hi)
         if not np.all(np.isfinite(stats["var"]) | ~finite_data):
+            # bfloat16 has float32's range, so only float64 is wider than either
+            wider = {"float16": "'float32'", "bfloat16": "'float64'", "float32": "'float64'"}.get(acc_row.name)
+            fix = (f"use a wider acc_dtype such as {wider}" if wider else
+                   "no wider acc_dtype exists: scale x down first (e.g. x / 2.0**600), then fit")
             warnings.warn(
                 f"standardize statistics overflowed acc_dtype={acc_row.name!r} (largest finite "
-                f"{acc_row.max:g}): mean/var are inf or NaN; use a wider acc_dtype such as 'float32'",
+                f"{acc_row.max:g}): mean/var are inf or NaN; {fix}",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -579,12 +520,12 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
             if not row.is_integer:
                 raise ValueError(f"scale of {row.name} data needs divisor=, e.g. divisor=255")
             divisor = row.max
-        divisor = float(divisor)
+        divisor = check_real(divisor, "divisor")
         if not np.isfinite(divisor) or divisor == 0:
             raise ValueError(f"divisor={divisor!r} must be finite and nonzero")
         stats["divisor"] = np.full(nfeat, divisor)
     elif transform in ("quantize", "dequantize"):
-        qrow = lookup(options.get("qdtype", "uint8"), "qdtype")
+        qrow = check_dtype(options.get("qdtype", "uint8"), "qdtype")
         if qrow.name not in ("uint8", "uint16"):
             raise TypeError(f"qdtype={qrow.name!r} must be uint8 or uint16")
         opts["qdtype"] = qrow.name
@@ -601,8 +542,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
             scale = (rmax - rmin) / qmax
             scale = np.where(scale == 0, 1.0, scale)
             zp = np.clip(np.rint(-rmin / scale), 0, qmax)
-        scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (nfeat,))
-        zp = np.broadcast_to(np.asarray(zp, dtype=np.float64), (nfeat,))
+        scale, zp = check_reals(scale, "scale", nfeat), check_reals(zp, "zero_point", nfeat)
         if not (np.isfinite(scale).all() and (scale > 0).all()):
             raise ValueError(f"scale={scale!r} must be finite and > 0")
         if not ((zp >= 0).all() and (zp <= qmax).all() and (zp == np.rint(zp)).all()):
@@ -614,8 +554,8 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
         input_dtype=row.name,
         axis=axis,
         nfeat=nfeat,
-        stats=pytypes.MappingProxyType({k: _readonly(v) for k, v in stats.items()}),
-        options=pytypes.MappingProxyType(opts),
+        stats=Frozen(stats, arrays=True),
+        options=Frozen(opts),
         accumulator=accumulator,
         acc_dtype=acc_row.name,
         nan_policy=nan_policy,

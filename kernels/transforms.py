@@ -21,7 +21,8 @@ quantize        round      ``clip(rint(x / scale) + zero_point, 0, qmax)``
 dequantize      affine     ``(q - zero_point) * scale``
 ==============  =========  ============================================================
 
-``rng = hi - lo`` and ``w = b - a``; ``rng == 0`` or ``std == 0`` (in the compute
+``rng = hi - lo`` and ``w = b - a``; quantize's clip bounds 0 and qmax are exact
+(65535 is not a bfloat16 or float16 value: the clip keeps outputs in [0, qmax]); ``rng == 0`` or ``std == 0`` (in the compute
 dtype) is replaced by 1 (scikit-learn's convention).  Inverses:
 ``inverse(sub_div|sub_mul) = ((y - a) / w) * rng + lo`` (``y * rng + lo`` for
 (0, 1)), ``inverse(mul_add|fma) = (y - t) / s`` (scikit-learn's order),
@@ -31,6 +32,22 @@ uint8 inputs (one feature, at least ``LUT_MIN_SIZE`` elements) run the same
 kernel on the 256 possible values and then look every element up in that
 table (:mod:`kernels.lut`): the same bits, at memory speed whatever the
 compute dtype.
+
+Output dtype when ``out_dtype`` (``output_dtype`` for :func:`kernels.measure`)
+is None -- one rule for transform, inverse_transform and measure:
+
+====================================  =========================================
+operation                             default output dtype
+====================================  =========================================
+quantize (and inverse of dequantize)  the ``qdtype`` (uint8 / uint16)
+every other transform and inverse     float64 for float64 input, else float32
+====================================  =========================================
+
+"Input" is the array passed (``y`` for inverse_transform).  :func:`kernels.cast`
+has no default: its ``dtype`` is required.
+
+Statistics or derived constants that overflow the compute dtype (hi - lo,
+s = w / rng, ...) raise a ``RuntimeWarning`` naming ``compute_dtype``.
 
 Integer inputs are converted to the compute dtype before any arithmetic, so
 ``x - lo`` never wraps; uint16 values past 65504 become inf in a float16
@@ -48,7 +65,7 @@ from numba.extending import overload
 
 from . import lut
 from ._tags import Tag, tag_name
-from ._validate import check_array, check_choice, check_out
+from ._validate import check_array, check_choice, check_dtype, check_out, default_out_dtype
 from .codecs import (
     JIT,
     as_storage,
@@ -178,7 +195,7 @@ def _nonzero(a, crow):
     return np.where(a == 0, crow.dtype.type(1), a).astype(crow.dtype)
 
 
-def _affine_base(params: Params, crow):
+def _affine_base(params: Params, crow, not_finite: list):
     """(lo, rng, a, w, post) in the compute dtype for the affine transforms."""
     t = params.transform
     z = _in(crow, np.zeros(params.nfeat))
@@ -187,7 +204,10 @@ def _affine_base(params: Params, crow):
         a_, b_ = params.options["feature_range"]
         a = _in(crow, np.full(params.nfeat, a_))
         w = (_in(crow, np.full(params.nfeat, b_)) - a).astype(crow.dtype)
-        return lo, _nonzero((hi - lo).astype(crow.dtype), crow), a, w, (a_, b_) != (0.0, 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            rng = (hi - lo).astype(crow.dtype)
+        not_finite.extend(["hi - lo"] if not _finite(rng) else [])
+        return lo, _nonzero(rng, crow), a, w, (a_, b_) != (0.0, 1.0)
     one = _in(crow, np.ones(params.nfeat))
     if t == "standardize":
         return _in(crow, params["mean"]), _nonzero(_in(crow, params["std"]), crow), z, one, False
@@ -198,19 +218,60 @@ def _affine_base(params: Params, crow):
     raise AssertionError(t)
 
 
+# the statistics each kernel plan reads
+_USED_STATS = {
+    "minmax": ("min", "max"),
+    "standardize": ("mean", "std"),
+    "scale": ("divisor",),
+    "maxabs": ("maxabs",),
+    "quantize": ("scale", "zero_point"),
+    "dequantize": ("scale", "zero_point"),
+}
+
+
+def _finite(v) -> bool:
+    return bool(np.isfinite(np.asarray(v).astype(np.float64)).all())
+
+
 def kernel_plan(params: Params, formula: str, crow, inverse: bool = False):
-    """(kernel formula name, params table (nfeat, 4) in the arithmetic type)."""
+    """(kernel formula name, params table (nfeat, 4) in the arithmetic type).
+
+    Finite statistics that do not fit the compute dtype (1e300 in float32, 65535
+    in float16), or constants derived from them that overflow (hi - lo), are kept,
+    because that is the effect being measured, but never silently.  A constant
+    such as s = w / inf = 0 is finite, so the statistics and every intermediate
+    are checked in the compute dtype, not only the final table."""
+    used = _USED_STATS[params.transform]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # our own warning follows
+        not_finite = [k for k in used if not _finite(_in(crow, params[k]))]
+        name, table = _plan(params, formula, crow, inverse, not_finite)
+    if not _finite(table):
+        not_finite.append("derived constants")
+    if not_finite and _finite(np.concatenate([params[k] for k in used])):
+        warnings.warn(
+            f"fitted parameters overflow compute_dtype={crow.name!r} (largest finite {crow.max:g}): "
+            f"{', '.join(dict.fromkeys(not_finite))} not finite there, so outputs are wrong (inf/NaN/0); "
+            "use a wider compute_dtype such as 'float32' or 'float64'",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return name, table
+
+
+def _plan(params: Params, formula: str, crow, inverse: bool, not_finite: list):
     t = params.transform
     if t in ("quantize", "dequantize"):
         scale, zp = _in(crow, params["scale"]), _in(crow, params["zero_point"])
-        qmax = _in(crow, np.full(params.nfeat, lookup(params.options["qdtype"]).max))
+        # the clip bound is exact (in the float32/float64 arithmetic type), not rounded
+        # to the compute dtype: bfloat16(65535) is 65536, float16(65535) is inf
+        qmax = np.full(params.nfeat, float(lookup(params.options["qdtype"]).max))
         z = _in(crow, np.zeros(params.nfeat))
         if (t == "quantize") != inverse:
             name, cols = "quantize", (scale, zp, qmax, z)
         else:
             name, cols = "sub_mul", (zp, scale, z, z)
     else:
-        lo, rng, a, w, post = _affine_base(params, crow)
+        lo, rng, a, w, post = _affine_base(params, crow, not_finite)
         one = crow.dtype.type(1)
         if formula in ("mul_add", "fma"):
             s = (w / rng).astype(crow.dtype)
@@ -231,16 +292,6 @@ def kernel_plan(params: Params, formula: str, crow, inverse: bool = False):
             name, cols = name, (lo, r, w, a)
     arith = np.float64 if crow.name == "float64" else np.float32
     table = np.ascontiguousarray(np.stack([np.asarray(c).astype(arith) for c in cols], axis=1))
-    fitted = np.concatenate([v for v in params.stats.values()])
-    if np.isfinite(fitted).all() and not np.isfinite(table).all():
-        # finite statistics that do not fit the compute dtype (1e300 in float32, 65535
-        # in float16): kept, because that is the effect being measured, but never silent
-        warnings.warn(
-            f"fitted parameters overflow compute_dtype={crow.name!r} (largest finite {crow.max:g}); "
-            "outputs will be inf/NaN: use a wider compute_dtype",
-            RuntimeWarning,
-            stacklevel=3,
-        )
     return name, table
 
 
@@ -254,9 +305,18 @@ def kernel_plan(params: Params, formula: str, crow, inverse: bool = False):
 LUT_MIN_SIZE = 1 << 12
 
 
-def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str):
+def default_output(params: Params, in_row, inverse: bool = False) -> str:
+    """The output dtype when none is given (the module docstring's table)."""
+    if (params.transform == "quantize") != inverse and params.transform in ("quantize", "dequantize"):
+        return params.options["qdtype"]
+    return default_out_dtype(in_row)
+
+
+def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str, inverse: bool = False):
     x, row_in = check_array(x)
-    orow = lookup(out_dtype, "out_dtype")
+    if out_dtype is None:
+        out_dtype = default_output(params, row_in, inverse)
+    orow = check_dtype(out_dtype, "out_dtype")
     if params.axis is not None:
         if x.ndim < 2 or x.shape[-1] != params.nfeat:
             raise ValueError(
@@ -290,7 +350,7 @@ def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str):
 
 
 def _compute_row(compute_dtype):
-    crow = lookup(compute_dtype, "compute_dtype")
+    crow = check_dtype(compute_dtype, "compute_dtype")
     if not crow.can_compute:
         raise TypeError(
             f"compute_dtype={crow.name!r} is not a float dtype; use one of: float16, bfloat16, float32, float64"
@@ -322,8 +382,8 @@ def transform(
     :func:`kernels.fit`); params fitted elsewhere apply as they are, so values
     outside the fitted range map outside [a, b].  ``formula`` defaults to
     scikit-learn's (minmax ``mul_add``, standardize ``sub_div``, scale/maxabs
-    ``div``).  ``out_dtype`` defaults to float32, and to the quantized dtype for
-    ``quantize``.  Values that overflow to inf raise a ``RuntimeWarning`` (float16
+    ``div``).  ``out_dtype=None``: float64 for float64 ``x``, else float32;
+    quantize: its ``qdtype`` (the module docstring's table).  Values that overflow to inf raise a ``RuntimeWarning`` (float16
     tops out at 65504); integer outputs saturate.  ``x`` is never modified.
     """
     x, _ = check_array(x)
@@ -340,13 +400,11 @@ def transform(
             raise ValueError(f"axis={axis!r} differs from the axis the params were fitted with ({params.axis})")
     formula = _formula(transform, formula)
     crow = _compute_row(compute_dtype)
-    if out_dtype is None:
-        out_dtype = params.options["qdtype"] if transform == "quantize" else "float32"
     kname, table = kernel_plan(params, formula, crow)
     return _run(x, params, kname, table, crow, out_dtype, out, transform)
 
 
-def inverse_transform(y, transform, params, *, formula=None, compute_dtype="float32", out_dtype="float32", out=None):
+def inverse_transform(y, transform, params, *, formula=None, compute_dtype="float32", out_dtype=None, out=None):
     """Undo ``transform`` with the same ``params`` (and ``formula``) used forward.
 
     ``inverse(sub_div | sub_mul)`` is ``((y - a) / w) * rng + lo``,
@@ -355,6 +413,8 @@ def inverse_transform(y, transform, params, *, formula=None, compute_dtype="floa
     in ``compute_dtype``; a round trip of minmax through compute dtype c (unit
     roundoff u) returns x within ``8 * u * (|x| + |lo| + (hi - lo))`` plus c's
     smallest normal (tested with hypothesis in float32 and float64).
+    ``out_dtype=None``: float64 for float64 ``y``, else float32; the inverse of
+    dequantize gives its ``qdtype`` (the module docstring's table).
     """
     if not isinstance(params, Params):
         raise TypeError(f"params must be the result of kernels.fit, got {type(params).__name__}")
@@ -363,4 +423,4 @@ def inverse_transform(y, transform, params, *, formula=None, compute_dtype="floa
     formula = _formula(transform, formula)
     crow = _compute_row(compute_dtype)
     kname, table = kernel_plan(params, formula, crow, inverse=True)
-    return _run(y, params, kname, table, crow, out_dtype, out, f"inverse {transform}")
+    return _run(y, params, kname, table, crow, out_dtype, out, f"inverse {transform}", inverse=True)

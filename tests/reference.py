@@ -156,10 +156,13 @@ def reference_transform(x: np.ndarray, params, formula: str, compute: str, out: 
         if t == "quantize":
             scale = convert(params["scale"], compute)
             zp = convert(params["zero_point"], compute)
-            qmax = cd.type(np.iinfo(NP[params.options["qdtype"]]).max)
-            q = (np.rint((xc / scale).astype(cd)).astype(cd) + zp).astype(cd)
-            q = np.where(q < 0, cd.type(0), q)
-            y = np.where(q > qmax, qmax, q).astype(cd)
+            # the clip bounds are exact: qmax = 65535 is no bfloat16/float16 value, so the
+            # clip happens in float64 and the output rounds once from there
+            qmax = float(np.iinfo(NP[params.options["qdtype"]]).max)
+            q = (np.rint((xc / scale).astype(cd)).astype(cd) + zp).astype(cd).astype(np.float64)
+            q = np.where(q < 0, 0.0, q)
+            y = np.where(q > qmax, qmax, q)
+            return convert(y, out)
         elif t == "dequantize":
             scale = convert(params["scale"], compute)
             zp = convert(params["zero_point"], compute)
