@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._threads import serialised
 from ._validate import check_array, check_choice
 from .cast import cast
 from .codecs import REGISTRY, DType, lookup
@@ -317,6 +318,7 @@ def _normalise_source(source):
     return x
 
 
+@serialised
 def measure(
     source,
     transform,

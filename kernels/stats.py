@@ -36,6 +36,7 @@ from numba import njit, prange
 from numba.extending import overload
 
 from ._tags import Tag, tag_name
+from ._threads import serialised
 from ._validate import check_array, check_choice
 from .codecs import COMPUTE_DTYPES, JIT, as_arith, decode, key_is_nan, key_range, key_to_value, lookup, order_key, rnd, to_compute
 
@@ -489,6 +490,7 @@ _OPTIONS = {
 }
 
 
+@serialised
 def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64", nan_policy="raise", **options) -> Params:
     """Fit the statistics ``transform`` needs on ``x``; returns an immutable :class:`Params`.
 

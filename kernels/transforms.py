@@ -48,6 +48,7 @@ from numba.extending import overload
 
 from . import lut
 from ._tags import Tag, tag_name
+from ._threads import serialised
 from ._validate import check_array, check_choice, check_out
 from .codecs import (
     JIT,
@@ -304,6 +305,7 @@ def _formula(transform, formula):
     return check_choice(formula, FORMULAS[transform], "formula")
 
 
+@serialised
 def transform(
     x,
     transform,
@@ -346,6 +348,7 @@ def transform(
     return _run(x, params, kname, table, crow, out_dtype, out, transform)
 
 
+@serialised
 def inverse_transform(y, transform, params, *, formula=None, compute_dtype="float32", out_dtype="float32", out=None):
     """Undo ``transform`` with the same ``params`` (and ``formula``) used forward.
 
