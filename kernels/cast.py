@@ -6,10 +6,12 @@ import warnings
 
 import numpy as np
 
+from ._threads import serialised
 from ._validate import check_array, check_dtype, check_out
 from .codecs import _cast_kernel, _copy_kernel, as_storage, write_counting_overflow
 
 
+@serialised
 def cast(x, dtype, *, out=None) -> np.ndarray:
     """Convert ``x`` to ``dtype`` in one parallel pass.
 

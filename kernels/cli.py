@@ -31,7 +31,14 @@ def _dtypes(args) -> int:
 
 def _speed(args) -> int:
     from .speed import main as speed_main
+    from .speed import select_cases
 
+    if args.sweep and args.case:
+        raise UsageError("--case applies without --sweep only (--sweep times every apply variant; narrow it with --input)")
+    try:
+        select_cases(args.case)  # names checked before anything is timed
+    except ValueError as e:
+        raise UsageError(f"--case: {e}") from None
     if args.sweep:
         from .speed import sweep_apply
 
@@ -119,7 +126,7 @@ def _source(args):
     if args.domain:
         if args.input_dtype is None:
             raise UsageError("--domain needs --input-dtype (uint8, uint16, float16, bfloat16 or float32)")
-        lo, hi = args.range if args.range else (None, None)
+        lo, hi = _domain_range(args.input_dtype, args.range) if args.range else (None, None)
         return domain(args.input_dtype, lo, hi)
     if args.range:
         raise UsageError("--range applies to --domain only")
@@ -127,6 +134,24 @@ def _source(args):
     if args.input_dtype is not None:
         source = cast(source, args.input_dtype)
     return source
+
+
+def _domain_range(dtype: str, bounds) -> tuple[float, float]:
+    """``--range LO HI`` checked against what ``dtype`` can represent, so the
+    message names the flag (and no bound reaches the domain builder unchecked)."""
+    import math
+
+    lo, hi = bounds
+    row = REGISTRY[dtype]
+    vmin, vmax = (0.0 if row.is_integer else -row.max), row.max
+    held = f"{dtype} holds {vmin:g} to {vmax:g}"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise UsageError(f"--range {lo:g} {hi:g}: bounds must be finite numbers ({held})")
+    if lo > hi:
+        raise UsageError(f"--range {lo:g} {hi:g}: bounds must satisfy lo <= hi")
+    if hi < vmin or lo > vmax:
+        raise UsageError(f"--range {lo:g} {hi:g}: no {dtype} value lies in it ({held})")
+    return lo, hi
 
 
 def _fit_options(args) -> dict:
@@ -232,7 +257,7 @@ def _add_variant_args(p, *, formula=True, output=True):
         p.add_argument("--formula", help="kernel formula (default: the transform's scikit-learn formula)")
         p.add_argument("--compute-dtype", default="float32", choices=COMPUTE_DTYPES)
     if output:
-        p.add_argument("--output-dtype", choices=list(REGISTRY), help="default float32 (quantize: uint8)")
+        p.add_argument("--output-dtype", choices=list(REGISTRY), help="default float64 for float64 input, else float32 (quantize: uint8)")
     p.add_argument("--accumulator", default="pairwise", choices=ACCUMULATORS)
     p.add_argument("--acc-dtype", default="float64", choices=ACC_DTYPES)
     p.add_argument("--divisor", type=float, help="scale: divide by this (default: the integer dtype's max)")
@@ -306,9 +331,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 0
+        if args.command is None:  # a command is required: the help, as an error
+            parser.print_help(sys.stderr)
+            return 2
         if getattr(args, "n", 1) <= 0 or getattr(args, "repeat", 1) <= 0:
             raise UsageError("--n and --repeat must be positive")
         return args.func(args)
@@ -317,6 +342,11 @@ def main(argv=None) -> int:
         msg = " ".join(str(e).split())
         print(f"precision-bench: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: one line and the shell's status for SIGINT; the report writer has
+        # already removed its temporary files (kernels.report.write_report)
+        print("precision-bench: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._threads import serialised
 from ._validate import check_array, check_choice, check_dtype, check_int
 from .cast import cast
 from .codecs import REGISTRY, DType, lookup
@@ -322,6 +323,7 @@ def _normalise_source(source):
     return x
 
 
+@serialised
 def measure(
     source,
     transform,

@@ -32,6 +32,7 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from ._threads import serialised
 from ._validate import check_array
 from .codecs import JIT, REGISTRY, DType, as_storage, lookup
 
@@ -120,6 +121,7 @@ def _sorted_parts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return out, starts, stops, sum(r[1] for r in res)
 
 
+@serialised
 def distinct(x) -> Distinct:
     """Distinct values of ``x`` with counts: a parallel histogram for 8/16-bit
     dtypes (O(n)), a sort for float32/float64.  ``x`` is never modified."""

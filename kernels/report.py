@@ -502,25 +502,42 @@ def render_plots(report: dict) -> dict[str, bytes]:
 # --------------------------------------------------------------------------
 
 
+def _own_temp(p: Path) -> bool:
+    """A temporary file of ours (``.report.json.x1y2.tmp``, a probe): left behind
+    only by a killed run, so never a reason to refuse the directory."""
+    n = p.name
+    return n.endswith(".tmp") and (n.startswith(PROBE) or any(n.startswith(f".{f}.") for f in FILES))
+
+
+PROBE = ".precision-bench-probe."
+
+
 def check_out_dir(out: Path, force: bool) -> None:
     """Refuse a DIR that holds anything but a precision-bench report (unless force)
-    or cannot be written; called before any measuring."""
+    or cannot be created and written; called before any measuring.  Leaves
+    nothing behind: writability is proven by creating and removing a probe."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if out.is_dir() and any(not _own_temp(p) for p in out.iterdir()) and not force:
         try:
             ok = json.loads((out / "report.json").read_text()).get("schema") == SCHEMA
         except (OSError, ValueError, AttributeError):
             ok = False
         if not ok:
             raise ReportError(f"--out {out}: holds files that are not a precision-bench report; pass --force or choose another directory")
-    probe = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ReportError(f"--out {out}: {probe} is not writable")
+    base = out if out.is_dir() else next((p for p in out.absolute().parents if p.exists()), Path("."))
+    if not base.is_dir():
+        raise ReportError(f"--out {out}: {base} is a file, not a directory")
+    try:  # the real test (os.access is wrong for root, ACLs, read-only mounts)
+        probe = tempfile.mkdtemp(dir=base, prefix=PROBE, suffix=".tmp")
+        os.rmdir(probe)
+    except OSError as e:
+        raise ReportError(f"--out {out}: {base} is not writable ({e.strerror})") from None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_temp(path: Path, data: bytes) -> str:
+    """``data`` in a temporary file beside ``path``, flushed to disk; its name."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         umask = os.umask(0)
@@ -530,14 +547,38 @@ def _write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def _sigint_blocked():
+    """Ctrl-C held back (delivered right after) while the finished files are
+    renamed into place, so an earlier report is replaced whole, not half."""
+    import contextlib
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def blocked():
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    return blocked()
 
 
 def write_report(report: dict, out: Path, force: bool = False) -> list[Path]:
-    """Render everything in memory first, then write each file atomically."""
+    """Render everything in memory, write every file to a temporary beside it,
+    then rename them all into place.  An interrupt or error before the renames
+    removes the temporaries and leaves an earlier report untouched; temporaries
+    a killed run left behind are removed first."""
     out = Path(out)
     check_out_dir(out, force)
     images = render_plots(report)
@@ -551,14 +592,23 @@ def write_report(report: dict, out: Path, force: bool = False) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ReportError(f"--out {out}: cannot create it ({e.strerror})") from None
-    written = []
-    for name in FILES:
-        try:
-            _write_atomic(out / name, files[name])
-        except OSError as e:
-            raise ReportError(f"--out {out}: cannot write {name} ({e.strerror})") from None
-        written.append(out / name)
-    return written
+    for p in out.iterdir():
+        if _own_temp(p) and p.is_file():
+            p.unlink(missing_ok=True)
+    temps: dict[str, str] = {}
+    try:
+        for name in FILES:
+            try:
+                temps[name] = _write_temp(out / name, files[name])
+            except OSError as e:
+                raise ReportError(f"--out {out}: cannot write {name} ({e.strerror})") from None
+        with _sigint_blocked():
+            for name in FILES:
+                os.replace(temps.pop(name), out / name)
+    finally:
+        for tmp in temps.values():  # not renamed: an interrupt or an error
+            Path(tmp).unlink(missing_ok=True)
+    return [out / name for name in FILES]
 
 
 def load_report(path: Path) -> dict:

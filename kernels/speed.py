@@ -353,17 +353,30 @@ def sweep_apply(
     return rows
 
 
+def select_cases(names: list[str] | None) -> list[Case]:
+    """The cases named (all when none), in table order; an unknown name is a
+    ``ValueError`` listing the valid ones (an empty table helps nobody)."""
+    if not names:
+        return list(CASES)
+    valid = [c.name for c in CASES]
+    unknown = [nm for nm in names if nm not in valid]
+    if unknown:
+        raise ValueError(
+            f"unknown case{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}; valid: {', '.join(map(repr, valid))}"
+        )
+    return [c for c in CASES if c.name in names]
+
+
 def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None, domain_sweep_too: bool = True) -> list[dict]:
     from rich.console import Console
     from rich.table import Table
 
+    selected = select_cases(cases)  # before any measuring
     rows = []
     table = Table(title=f"precision-bench speed, n={n:,}, threads={get_num_threads()}, cpus={os.cpu_count()}")
     for col in ("case", "ours ms", "numpy ms", "x numpy", "target", "roofline", "GB/s"):
         table.add_column(col, justify="right" if col != "case" else "left")
-    for case in CASES:
-        if cases and case.name not in cases:
-            continue
+    for case in selected:
         r = measure(case, n, repeat)
         rows.append(r)
         table.add_row(

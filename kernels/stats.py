@@ -34,6 +34,7 @@ from numba import njit, prange
 from numba.extending import overload
 
 from ._tags import Tag, tag_name
+from ._threads import serialised
 from .params import Frozen, Params, normalize_axis  # noqa: F401  (re-exported: kernels.stats.Params)
 from ._validate import check_array, check_choice, check_dtype, check_real, check_reals
 from .codecs import COMPUTE_DTYPES, JIT, as_arith, decode, key_is_nan, key_range, key_to_value, order_key, rnd, to_compute
@@ -426,6 +427,7 @@ _OPTIONS = {
 }
 
 
+@serialised
 def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64", nan_policy="raise", **options) -> Params:
     """Fit the statistics ``transform`` needs on ``x``; returns an immutable :class:`Params`.
 

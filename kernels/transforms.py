@@ -65,6 +65,7 @@ from numba.extending import overload
 
 from . import lut
 from ._tags import Tag, tag_name
+from ._threads import serialised
 from ._validate import check_array, check_choice, check_dtype, check_out, default_out_dtype
 from .codecs import (
     JIT,
@@ -364,6 +365,7 @@ def _formula(transform, formula):
     return check_choice(formula, FORMULAS[transform], "formula")
 
 
+@serialised
 def transform(
     x,
     transform,
@@ -404,6 +406,7 @@ def transform(
     return _run(x, params, kname, table, crow, out_dtype, out, transform)
 
 
+@serialised
 def inverse_transform(y, transform, params, *, formula=None, compute_dtype="float32", out_dtype=None, out=None):
     """Undo ``transform`` with the same ``params`` (and ``formula``) used forward.
 

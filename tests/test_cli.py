@@ -95,3 +95,44 @@ def test_pickled_npy_is_refused_without_traceback(tmp_path):
         )
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def cli(*argv, timeout=300):
+    return subprocess.run([sys.executable, "-m", "kernels", *argv], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "dtype, lo, hi, needle",
+    [("uint8", "300", "400", "no uint8 value"), ("uint8", "inf", "inf", "finite"), ("uint8", "-10", "-5", "no uint8 value"),
+     ("uint16", "10", "inf", "finite"), ("float16", "1e10", "2e10", "no float16 value")],
+)
+def test_domain_range_outside_the_dtype_one_line_status_2(dtype, lo, hi, needle):
+    # used to loop forever (300 400) or raise OverflowError (inf inf): a timeout guards
+    res = cli("measure", "--domain", "--input-dtype", dtype, "--range", lo, hi, "--transform", "minmax", timeout=120)
+    assert res.returncode == 2 and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1 and "--range" in res.stderr and needle in res.stderr
+
+
+def test_speed_unknown_case_lists_valid_names(capsys):
+    from kernels.speed import CASES
+
+    code, out, err = run(capsys, "speed", "--case", "nope", "--n", "1000")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "unknown case 'nope'" in err
+    assert all(repr(c.name) in err for c in CASES)
+
+
+def test_no_command_prints_help_to_stderr_status_2(capsys):
+    code, out, err = run(capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("usage: precision-bench") and "report" in err
+
+
+def test_report_out_under_a_file_fails_before_measuring(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    blocker.chmod(0o755)  # an executable file passed the old os.access check
+    res = cli("report", "--quick", "--out", str(blocker / "sub"), timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "is a file, not a directory" in res.stderr
+    assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
