@@ -48,7 +48,6 @@ class Built:
 
     ops: tuple  # of kernels.program.Op
     out_dtype: str
-    ideal: tuple  # of Exact: what the library means to compute
     compute_dtype: str  # the dtype most of the arithmetic happens in (reported)
     inverse: Built | None = None  # the library's own inverse, when it has one
 
@@ -64,5 +63,13 @@ class Preset:
     summary: str  # the semantics in one line
     options: Mapping  # option name -> default (REQUIRED when none)
     build: Callable  # build(in_dtype: str, stats: Mapping | None, **options) -> Built
-    fit: Callable | None = None  # fit(x: ndarray, **options) -> {name: float64 array per feature}
+    # ideal(exact_stats: Mapping | None, **options) -> tuple of Exact: what the library
+    # means to compute, with exact statistics (one feature) or the given options
+    ideal: Callable
+    # fit(x: ndarray, **options) -> {name: float64 array, one per feature}: the
+    # library's own statistics, bit for bit; None when nothing is fitted
+    fit: Callable | None = None
+    # exact_fit(values, counts, **options) -> {name: Fraction}: the exact statistics of
+    # one feature from its distinct values (sorted float64) and their counts
+    exact_fit: Callable | None = None
     per_feature: bool = False  # statistics per feature along the last axis (scikit-learn columns)
