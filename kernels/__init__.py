@@ -9,7 +9,7 @@ Public face: :func:`cast`, :func:`fit`, :func:`transform`, :func:`inverse_transf
 from . import _cache  # noqa: F401  (first: versions the numba disk cache)
 from .cast import cast
 from .codecs import COMPUTE_DTYPES, REGISTRY
-from .stats import ACCUMULATORS, NAN_POLICIES, TRANSFORMS, Params, fit
+from .stats import ACCUMULATORS, NAN_POLICIES, TRANSFORMS, Params, fit, params
 from .transforms import DEFAULT_FORMULA, FORMULAS, inverse_transform, transform
 from .domain import Domain, domain
 from .measure import SCHEMA, Record, measure
@@ -18,6 +18,7 @@ from .metrics import Distinct, distinct
 __all__ = [
     "cast",
     "fit",
+    "params",
     "transform",
     "inverse_transform",
     "Params",

@@ -89,6 +89,16 @@ class Params:
     def __getitem__(self, name) -> np.ndarray:
         return self.stats[name]
 
+    def __getattr__(self, name):
+        # p.mean, p.std, p.min, ...: the statistics by attribute (only called when
+        # normal lookup fails; "stats" itself is absent while unpickling)
+        if name.startswith("__") or name == "stats":
+            raise AttributeError(name)
+        try:
+            return self.stats[name]
+        except KeyError:
+            raise AttributeError(f"Params({self.transform!r}) has no statistic {name!r}; it has {', '.join(self.stats)}") from None
+
     def __eq__(self, other):
         if not isinstance(other, Params):
             return NotImplemented

@@ -20,6 +20,7 @@ op             meaning                         notes
                                                ``rsub`` (c - v), ``rdiv`` (c / v)
 ``fma D c d``  ``RN_D(v * c + d)``             one rounding (OpenCV's ``convertTo``)
 ``abs``        ``|v|``                         exact
+``rint``       round half to even, as a float  exact; NaN and inf pass through
 ``clip a b``   ``min(max(v, a), b)``           exact; NaN passes through (numpy, torch)
 ``int T r o``  v to integer type T             rounding r: ``half_even`` (``rint``),
                                                ``toward_zero`` (C casts), ``floor``,
@@ -72,7 +73,7 @@ from .codecs import (
 )
 
 ARITH = ("add", "sub", "mul", "div", "rsub", "rdiv")
-KINDS = ARITH + ("round", "fma", "abs", "clip", "int")
+KINDS = ARITH + ("round", "fma", "abs", "rint", "clip", "int")
 ROUNDINGS = ("half_even", "toward_zero", "floor", "half_away")
 OVERFLOWS = ("saturate", "wrap", "cv")
 # integer types an ``int`` op may produce: (bits, signed)
@@ -165,6 +166,8 @@ def _op_function(name: str):
     kind = parts[0]
     if kind == "abs":
         return njit(**_INNER)(lambda v, c0, c1: abs(v))
+    if kind == "rint":
+        return njit(**_INNER)(lambda v, c0, c1: np.rint(v))
     if kind == "clip":
         # comparisons, not min/max: NaN compares false and passes through
         return njit(**_INNER)(lambda v, c0, c1: c0 if v < c0 else (c1 if v > c1 else v))

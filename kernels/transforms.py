@@ -80,7 +80,7 @@ from .codecs import (
     to_compute_from,
     write_counting_overflow,
 )
-from .stats import Params, fit, normalize_axis
+from .stats import GIVEN_AXIS, Params, fit, normalize_axis
 
 FORMULAS = {
     "minmax": ("sub_div", "sub_mul", "mul_add", "fma"),
@@ -398,7 +398,7 @@ def transform(
             raise ValueError(f"params were fitted for {params.transform!r}, not {transform!r}")
         if fit_options:
             raise TypeError(f"fit options {sorted(fit_options)} given together with params; pass one or the other")
-        if axis is not None and normalize_axis(axis, x.ndim) != params.axis:
+        if axis is not None and params.axis != GIVEN_AXIS and normalize_axis(axis, x.ndim) != params.axis:
             raise ValueError(f"axis={axis!r} differs from the axis the params were fitted with ({params.axis})")
     formula = _formula(transform, formula)
     crow = _compute_row(compute_dtype)

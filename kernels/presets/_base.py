@@ -33,7 +33,11 @@ class Exact:
     def __post_init__(self):
         if self.kind not in ("affine", "sqrt", "clip", "abs"):
             raise ValueError(f"Exact kind {self.kind!r}")
-        vals = tuple(tuple(Fraction(v) for v in np.atleast_1d(np.asarray(a, dtype=object)).tolist()) for a in self.values)
+        # None: no bound (a clip with one side open)
+        vals = tuple(
+            tuple(None if v is None else Fraction(v) for v in np.atleast_1d(np.asarray(a, dtype=object)).tolist())
+            for a in self.values
+        )
         object.__setattr__(self, "values", vals)
 
 

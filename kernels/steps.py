@@ -1,0 +1,363 @@
+"""Steps (layer 4): one element of a pipeline, written as a call, turned into program ops.
+
+A step is a transform (``minmax``, ``standardize``, ``scale``, ``maxabs``,
+``quantize``, ``dequantize``), a ``cast``, a ``clip``, or a library preset
+(``torchvision.ToDtype``, see ``precision-bench presets``).  Steps are written
+in call syntax, the same strings in Python and on the command line:
+
+=====================================================  =======================================
+spec                                                   meaning
+=====================================================  =======================================
+``standardize(mean=imagenet, std=imagenet)``           given statistics (per channel)
+``minmax(feature_range=(-1, 1), compute_dtype=float16)`` fitted min/max, float16 arithmetic
+``cast(dtype=uint8, rounding=toward_zero, overflow=wrap)``  C's truncating cast, modulo 256
+``clip(lo=0, hi=1)``                                   NaN passes through
+``torchvision.ToDtype(dtype=float32, scale=True)``     a preset, the library's own option names
+=====================================================  =======================================
+
+Values are numbers, ``True``/``False``/``None``, tuples ``(a, b)``, quoted
+strings, or bare names (dtype names, ``NORM_MINMAX``); the names ``imagenet``,
+``clip`` and ``inception`` stand for their mean and std (:data:`CONSTANTS`).
+
+Every step rounds into its own output dtype; ``compute_dtype`` and
+``out_dtype`` of a transform step default as :func:`kernels.transform`'s.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from fractions import Fraction
+
+import numpy as np
+
+from . import presets as _presets
+from .codecs import REGISTRY, lookup
+from .params import Frozen
+from .program import INT_TYPES, OVERFLOWS, ROUNDINGS, Op
+from .stats import GIVEN, TRANSFORMS, Params, fit, params
+from .transforms import DEFAULT_FORMULA, FORMULAS, _compute_row, default_output, kernel_plan
+
+CONSTANTS = {
+    "imagenet": {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
+    # OpenAI CLIP's preprocessing (open_clip/constants.py)
+    "clip": {"mean": (0.48145466, 0.4578275, 0.40821073), "std": (0.26862954, 0.26130258, 0.27577711)},
+    # Inception / timm's IMAGENET_INCEPTION_MEAN and _STD
+    "inception": {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)},
+}
+
+_FIT_OPTIONS = ("axis", "accumulator", "acc_dtype", "nan_policy")
+_TRANSFORM_OPTIONS = {
+    "minmax": ("feature_range",),
+    "standardize": (),
+    "scale": (),
+    "maxabs": (),
+    "quantize": ("qdtype",),
+    "dequantize": ("qdtype",),
+}
+_BUILTIN = {
+    **{t: ("formula", "compute_dtype", "out_dtype", *_TRANSFORM_OPTIONS[t], *GIVEN[t], *_FIT_OPTIONS) for t in TRANSFORMS},
+    "cast": ("dtype", "rounding", "overflow"),
+    "clip": ("lo", "hi"),
+}
+
+
+class SpecError(ValueError):
+    """A step spec that does not parse or names an unknown step or option."""
+
+
+# --------------------------------------------------------------------------
+# parsing and printing the call syntax
+# --------------------------------------------------------------------------
+
+
+def _dotted(node) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    raise SpecError(f"{ast.unparse(node)!r} is not a step name")
+
+
+def _value(node, option: str):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _value(node.operand, option)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return -v if isinstance(node.op, ast.USub) else v
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return tuple(_value(e, option) for e in node.elts)
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        name = _dotted(node)
+        if name in ("inf", "nan"):
+            return float(name)
+        if name in CONSTANTS and option in CONSTANTS[name]:
+            return CONSTANTS[name][option]
+        return name  # dtype names, NORM_MINMAX, half_even, ...
+    raise SpecError(f"option {option}={ast.unparse(node)!r}: use a number, a name, a tuple or a quoted string")
+
+
+def parse(spec: str) -> tuple[str, dict]:
+    """``"name(opt=value, ...)"`` -> (name, options); a bare ``name`` has no options."""
+    if not isinstance(spec, str):
+        raise TypeError(f"a step spec must be a string such as 'cast(dtype=float16)', got {type(spec).__name__}")
+    text = spec.strip()
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError as e:
+        raise SpecError(f"step {spec!r} does not parse ({e.msg}); write name(option=value, ...)") from None
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return _dotted(node), {}
+    if not isinstance(node, ast.Call):
+        raise SpecError(f"step {spec!r} is not a call; write name(option=value, ...)")
+    name = _dotted(node.func)
+    if node.args:
+        raise SpecError(f"step {spec!r}: options are given by name (option=value), not by position")
+    options = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise SpecError(f"step {spec!r}: ** is not allowed")
+        options[kw.arg] = _value(kw.value, kw.arg)
+    return name, options
+
+
+def _format(v) -> str:
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(_format(e) for e in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, np.ndarray):
+        return _format(tuple(v.tolist())) if v.ndim else _format(v.item())
+    if isinstance(v, str):
+        return v if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", v) else repr(v)
+    return repr(v)
+
+
+def format_spec(name: str, options) -> str:
+    if not options:
+        return name
+    return f"{name}({', '.join(f'{k}={_format(v)}' for k, v in options.items())})"
+
+
+# --------------------------------------------------------------------------
+# the step
+# --------------------------------------------------------------------------
+
+
+def _valid_names() -> str:
+    return ", ".join([*_BUILTIN, *_presets.PRESETS])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Step:
+    """One pipeline step: ``name``, its ``options`` and, once fitted, its state.
+
+    Immutable and picklable; :meth:`fit` returns a fitted copy.  ``spec`` is
+    the canonical call string (it parses back to an equal step)."""
+
+    name: str
+    options: Frozen
+    state: object = None  # Params (transforms), a dict of float64 arrays (presets), or None
+    input_dtype: str | None = None
+
+    @property
+    def spec(self) -> str:
+        return format_spec(self.name, self.options)
+
+    def __repr__(self) -> str:
+        return f"Step({self.spec!r}{', fitted' if self.state is not None else ''})"
+
+    def __eq__(self, other):
+        return isinstance(other, Step) and self.spec == other.spec and self.input_dtype == other.input_dtype
+
+    def __hash__(self):
+        return hash(self.spec)
+
+    @property
+    def kind(self) -> str:
+        return "preset" if self.name in _presets.PRESETS else ("transform" if self.name in TRANSFORMS else self.name)
+
+    @property
+    def needs_fit(self) -> bool:
+        """True when the step computes statistics from its input."""
+        if self.kind == "transform":
+            given = GIVEN[self.name]
+            return self.name not in ("scale", "dequantize") and not all(k in self.options for k in given)
+        if self.kind == "preset":
+            return _presets.get(self.name).fit is not None
+        return False
+
+    # ---------------------------------------------------------------- fitting
+
+    def fit(self, x) -> Step:
+        """A copy fitted on ``x`` (the output of the steps before it)."""
+        from ._validate import check_array
+
+        x, row = check_array(x)
+        if self.kind == "transform":
+            opts = dict(self.options)
+            for k in ("formula", "compute_dtype", "out_dtype"):
+                opts.pop(k, None)
+            state = fit(x, self.name, **opts)
+        elif self.kind == "preset":
+            p = _presets.get(self.name)
+            state = p.fit(x, **self.options) if p.fit is not None else None
+        else:
+            state = None
+        return dataclasses.replace(self, state=state, input_dtype=row.name)
+
+    def _params(self, in_dtype: str) -> Params:
+        """The transform's Params: fitted, or built from the given statistics."""
+        if isinstance(self.state, Params):
+            return self.state
+        if self.needs_fit:
+            raise ValueError(f"step {self.spec!r} computes statistics from its input: fit the pipeline first "
+                             "(pipeline.fit(x) or fit_transform), or give them (e.g. mean=, std=)")
+        given = {k: self.options[k] for k in GIVEN[self.name] if k in self.options}
+        extra = {k: self.options[k] for k in _TRANSFORM_OPTIONS[self.name] if k in self.options}
+        if self.name == "scale":
+            x = np.zeros(1, REGISTRY[in_dtype].dtype)
+            return fit(x, "scale", **given, **extra)
+        return params(self.name, input_dtype=in_dtype, **given, **extra)
+
+    # ---------------------------------------------------------------- ops
+
+    def build(self, in_dtype: str):
+        """(ops, out_dtype, compute_dtype, inverse ops or None) for input ``in_dtype``."""
+        in_row = lookup(in_dtype, "input dtype")
+        if self.kind == "transform":
+            p = self._params(in_row.name)
+            formula = self.options.get("formula") or DEFAULT_FORMULA[self.name]
+            crow = _compute_row(self.options.get("compute_dtype", "float32"))
+            out = self.options.get("out_dtype") or default_output(p, in_row)
+            out = lookup(out, "out_dtype").name
+            kname, table = kernel_plan(p, formula, crow)
+            ikname, itable = kernel_plan(p, formula, crow, inverse=True)
+            ops = (Op("round", crow.name), *_kernel_ops(kname, table, crow.name))
+            inv = (Op("round", crow.name), *_kernel_ops(ikname, itable, crow.name))
+            return ops, out, crow.name, inv
+        if self.kind == "cast":
+            dtype = lookup(self.options["dtype"], "cast dtype").name
+            rounding = self.options.get("rounding", "half_even")
+            overflow = self.options.get("overflow", "saturate")
+            if REGISTRY[dtype].is_integer or dtype in INT_TYPES:
+                ops = (Op("int", dtype, rounding=rounding, overflow=overflow),)
+            else:
+                if (rounding, overflow) != ("half_even", "saturate"):
+                    raise SpecError(f"step {self.spec!r}: rounding= and overflow= apply to integer dtypes; "
+                                    f"a cast into {dtype} rounds to nearest even")
+                ops = (Op("round", dtype),)
+            return ops, dtype, dtype, ()
+        if self.kind == "clip":
+            lo = self.options.get("lo", -np.inf)
+            hi = self.options.get("hi", np.inf)
+            return (Op("clip", None, (lo, hi)),), in_row.name, in_row.name, ()
+        p = _presets.get(self.name)
+        if p.fit is not None and self.state is None:
+            raise ValueError(f"step {self.spec!r} computes statistics from its input: fit the pipeline first")
+        built = p.build(in_row.name, self.state, **self.options)
+        inv = tuple(built.inverse.ops) if built.inverse is not None else None
+        return tuple(built.ops), built.out_dtype, built.compute_dtype, inv
+
+    def ideal(self, exact_stats=None) -> tuple:
+        """The exact map of this step (a tuple of presets.Exact), given the exact
+        statistics of its (ideal) input when it fits any."""
+        if self.kind == "cast":
+            return ()  # a cast means the identity; its rounding is the loss
+        if self.kind == "clip":
+            lo, hi = self.options.get("lo"), self.options.get("hi")
+            return (_presets.Exact("clip", (lo, hi)),)
+        if self.kind == "preset":
+            return tuple(_presets.get(self.name).ideal(exact_stats, **self.options))
+        return _transform_ideal(self, exact_stats)
+
+
+def _transform_ideal(step: Step, st) -> tuple:
+    E, affine = _presets.Exact, _presets.affine
+    o = step.options
+    f = Fraction
+    if step.name == "minmax":
+        a, b = (f(v) for v in o.get("feature_range", (0, 1)))
+        lo, hi = st["min"], st["max"]
+        rng = (hi - lo) or f(1)
+        s = (b - a) / rng
+        return (affine(s, a - lo * s),)
+    if step.name == "standardize":
+        return (E("sqrt", (st["mean"], st["var"])),)
+    if step.name == "maxabs":
+        return (affine(f(1) / (st["maxabs"] or f(1))),)
+    if step.name == "scale":
+        return (affine(f(1) / st["divisor"]),)
+    raise ValueError(f"no exact ideal for {step.name}")
+
+
+def _kernel_ops(kname: str, table: np.ndarray, c: str) -> tuple:
+    """The ops of one transforms-kernel formula (kernels.transforms.evaluate), in compute dtype c."""
+    p = [table[:, k].astype(np.float64) for k in range(4)]
+    ops = {
+        "div": [Op("div", c, (p[1],))],
+        "mul": [Op("mul", c, (p[1],))],
+        "sub_div": [Op("sub", c, (p[0],)), Op("div", c, (p[1],))],
+        "sub_mul": [Op("sub", c, (p[0],)), Op("mul", c, (p[1],))],
+        "sub_div_post": [Op("sub", c, (p[0],)), Op("div", c, (p[1],)), Op("mul", c, (p[2],)), Op("add", c, (p[3],))],
+        "sub_mul_post": [Op("sub", c, (p[0],)), Op("mul", c, (p[1],)), Op("mul", c, (p[2],)), Op("add", c, (p[3],))],
+        "mul_add": [Op("mul", c, (p[0],)), Op("add", c, (p[1],))],
+        "fma": [Op("fma", c, (p[0], p[1]))],
+        "quantize": [Op("div", c, (p[0],)), Op("rint"), Op("add", c, (p[1],)), Op("clip", None, (p[3], p[2]))],
+    }[kname]
+    return tuple(ops)
+
+
+def _check_options(name: str, options: dict) -> None:
+    if name in _BUILTIN:
+        allowed = _BUILTIN[name]
+        required = {"cast": ("dtype",)}.get(name, ())
+    else:
+        preset = _presets.get(name) if name in _presets.PRESETS else None
+        if preset is None:
+            raise SpecError(f"unknown step {name!r}; valid steps: {_valid_names()}")
+        allowed = tuple(preset.options)
+        required = tuple(k for k, v in preset.options.items() if v is _presets.REQUIRED)
+    unknown = [k for k in options if k not in allowed]
+    if unknown:
+        raise SpecError(f"step {name!r} has no option {', '.join(unknown)}; its options: {', '.join(allowed) or 'none'}")
+    missing = [k for k in required if k not in options]
+    if missing:
+        raise SpecError(f"step {name!r} needs {', '.join(missing)}=")
+    if name == "cast":
+        if options.get("rounding", "half_even") not in ROUNDINGS:
+            raise SpecError(f"cast rounding={options['rounding']!r} is not one of: {', '.join(ROUNDINGS)}")
+        if options.get("overflow", "saturate") not in OVERFLOWS[:2]:
+            raise SpecError(f"cast overflow={options['overflow']!r} is not one of: saturate, wrap")
+        d = options["dtype"]
+        if not (isinstance(d, str) and d in INT_TYPES) and not isinstance(d, np.dtype):
+            try:
+                lookup(d, "dtype")
+            except TypeError as e:
+                raise SpecError(f"step 'cast': {e}") from None
+
+
+def step(name, **options) -> Step:
+    """A pipeline step: a transform, ``cast``, ``clip`` or a preset (module table).
+
+    ``name`` may also be a whole spec string, ``step("cast(dtype=float16)")``.
+    Unknown steps or options raise ``ValueError`` listing the valid ones."""
+    if isinstance(name, Step):
+        if options:
+            raise TypeError("step(Step, ...) takes no options; build a new step instead")
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"step name must be a string, got {type(name).__name__}")
+    if "(" in name or options == {} and name not in _BUILTIN and name not in _presets.PRESETS and "." not in name:
+        parsed, opts = parse(name)
+        if options and opts:
+            raise TypeError("give options in the spec string or as keywords, not both")
+        name, options = parsed, opts or options
+    options = {k: CONSTANTS[v][k] if isinstance(v, str) and v in CONSTANTS and k in CONSTANTS[v] else v for k, v in options.items()}
+    options = {k: tuple(np.asarray(v).tolist()) if isinstance(v, (list, np.ndarray)) else v for k, v in options.items()}
+    _check_options(name, options)
+    s = Step(name, Frozen(options))
+    if s.kind == "preset":
+        _presets.get(name).build  # options are validated when built, with the input dtype
+    return s
