@@ -14,6 +14,10 @@ from .transforms import DEFAULT_FORMULA, FORMULAS, inverse_transform, transform
 from .domain import Domain, domain
 from .measure import SCHEMA, Record, measure
 from .metrics import Distinct, distinct
+from .steps import CONSTANTS, Step, step
+from .pipeline import Pipeline, pipeline
+from .measure_pipeline import measure_outputs
+from .presets import PRESETS
 
 __all__ = [
     "cast",
@@ -36,5 +40,12 @@ __all__ = [
     "Domain",
     "distinct",
     "Distinct",
+    "step",
+    "Step",
+    "pipeline",
+    "Pipeline",
+    "CONSTANTS",
+    "PRESETS",
+    "measure_outputs",
 ]
 __version__ = "0.1.0"

@@ -25,6 +25,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._tags import Tag, tag_name
 from .codecs import JIT, target_has
 
 
@@ -90,6 +91,80 @@ def _apply_planes(x, planes, table, out):
         _lookup64(x, blk * 64, planes, out)
     for i in range(nblocks * 64, x.size):
         out[i] = table[x[i]]
+
+
+@intrinsic
+def _lookup64_channels(typingctx, x, start, planes, chan, phase, ntag, out):
+    """``_lookup64`` for ``nfeat`` interleaved tables (channel-last data):
+    element ``i`` reads table ``i % nfeat``.  Each of the 64 lanes is looked up
+    in every table and the right one selected by the lane's channel, read from
+    ``chan[phase * 64 + lane]`` (``phase = start % nfeat``)."""
+    if not (isinstance(out, types.Array) and x.dtype == types.uint8 and planes.dtype == types.uint8):
+        return None
+    nbytes = out.dtype.bitwidth // 8
+    nfeat = int(tag_name(ntag, "nfeat"))
+
+    def codegen(context, builder, sig, args):
+        xa = context.make_array(sig.args[0])(context, builder, args[0])
+        pa = context.make_array(sig.args[2])(context, builder, args[2])
+        ca = context.make_array(sig.args[3])(context, builder, args[3])
+        oa = context.make_array(sig.args[6])(context, builder, args[6])
+        idx = builder.load(builder.bitcast(builder.gep(xa.data, [args[1]]), _V64.as_pointer()), align=1)
+        off = builder.mul(args[4], ir.Constant(args[4].type, _LANES))
+        lanes = builder.load(builder.bitcast(builder.gep(ca.data, [off]), _V64.as_pointer()), align=1)
+        permute = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_V64, [_V64, _V64, _V64]), "llvm.x86.avx512.vpermi2var.qi.512"
+        )
+        upper = builder.icmp_signed("<", idx, ir.Constant(_V64, None))
+        table = builder.bitcast(pa.data, _V64.as_pointer())
+        is_chan = [builder.icmp_unsigned("==", lanes, ir.Constant(_V64, [c] * _LANES)) for c in range(nfeat)]
+        rows = []
+        for b in range(nbytes):
+            res = None
+            for c in range(nfeat):
+                base = 4 * (c * nbytes + b)
+                q = [builder.load(builder.gep(table, [ir.Constant(ir.IntType(64), base + j)]), align=1) for j in range(4)]
+                low = builder.call(permute, [q[0], idx, q[1]])
+                high = builder.call(permute, [q[2], idx, q[3]])
+                val = builder.select(upper, high, low)
+                res = val if res is None else builder.select(is_chan[c], val, res)
+            rows.append(res)
+        width = 8
+        while len(rows) > 1:
+            width *= 2
+            rows = [
+                builder.bitcast(_zip(builder, rows[j], rows[j + 1], _LANES), ir.VectorType(ir.IntType(width), _LANES))
+                for j in range(0, len(rows), 2)
+            ]
+        dst = builder.bitcast(builder.gep(oa.data, [args[1]]), rows[0].type.as_pointer())
+        builder.store(rows[0], dst, align=1)
+        return context.get_dummy_value()
+
+    return types.void(x, start, planes, chan, phase, ntag, out), codegen
+
+
+@njit(parallel=True, **JIT)
+def _apply_planes_channels(x, planes, chan, ntag, table, out):
+    nfeat = table.shape[1]
+    nblocks = x.size // 64
+    for blk in prange(nblocks):
+        _lookup64_channels(x, blk * 64, planes, chan, (blk * 64) % nfeat, ntag, out)
+    for i in range(nblocks * 64, x.size):
+        out[i] = table[x[i], i % nfeat]
+
+
+MAX_CHANNELS = 4  # each channel costs one lookup per lane: beyond 4 the gather wins
+
+
+def apply_tables(x: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = table[x[i], i % nfeat]`` for flat uint8 ``x`` (channel-last data)
+    and a (256, nfeat) ``table`` of ``out``'s dtype, 2 <= nfeat <= MAX_CHANNELS.
+    Requires :data:`AVAILABLE`."""
+    nfeat = table.shape[1]
+    t = np.ascontiguousarray(table.T)  # (nfeat, 256)
+    planes = np.ascontiguousarray(t.view(np.uint8).reshape(nfeat, 256, t.itemsize).transpose(0, 2, 1))
+    chan = ((np.arange(nfeat)[:, None] + np.arange(64)[None, :]) % nfeat).astype(np.uint8).reshape(-1)
+    _apply_planes_channels(x, planes.reshape(-1), chan, Tag("nfeat", str(nfeat)), np.ascontiguousarray(table), out)
 
 
 def apply_table(x: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:

@@ -90,6 +90,8 @@ class Record:
     roofline_fraction: float | None
     streamed: bool
     provenance: dict
+    # pipelines: per step {spec, output_dtype, compute_dtype, distinct_out, collisions, max_merged_span_in}
+    steps: tuple = ()
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values; non-finite floats become the strings "inf"/"nan"."""
@@ -307,6 +309,25 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
     )
 
 
+def _feature_metrics_common(d: Distinct, y, back, out_row: DType, ulps, ulps_apply, weights, sampled,
+                            underflow: int = 0, saturated: int = 0) -> _Feature:
+    """A feature's metrics from its distinct inputs ``d``, their outputs ``y`` and
+    round-tripped inputs ``back`` (pipelines and library outputs)."""
+    u, c = d.values, d.counts
+    if len(d) == 0:
+        none = np.empty(0)
+        return _Feature(d.n, d.nan, 0, 0, 0, 0, 0.0, 0.0, 0, math.inf, -math.inf, 0, 0, 0, none, none, none, False)
+    g = group_outputs(y, c)
+    yf, uf = _as_float(y), _as_float(u)
+    return _Feature(
+        n=d.n, nan_in=d.nan, inf_in=int(c[np.isinf(uf)].sum()), distinct_in=len(d), distinct_out=g.distinct_out,
+        max_preimage=g.max_preimage, entropy_in=entropy_bits(c), entropy_out=g.entropy_out_bits,
+        roundtrip=int((_as_float(back) == uf).sum()), y_min=g.y_min, y_max=g.y_max,
+        overflow=int(c[np.isinf(yf) & np.isfinite(uf)].sum()), underflow=underflow, saturated=saturated,
+        ulps=ulps, ulps_apply=ulps_apply, weights=weights, sampled=sampled,
+    )
+
+
 def _joint_entropy(parts: list[tuple[int, float]]) -> float:
     """Entropy of (feature, value) pairs from each feature's (elements, entropy)."""
     total = sum(m for m, _ in parts)
@@ -357,6 +378,16 @@ def measure(
     ``nan_policy='propagate'`` gives ``nan_in == n`` and ``distinct_in == 0``
     (NaN is counted apart, never as a distinct value).
     """
+    from .measure_pipeline import is_pipeline_spec, measure_pipeline
+
+    if is_pipeline_spec(transform):
+        # a pipeline, step, spec string or preset: the pipeline declares its own dtypes
+        given = {k: v for k, v in dict(formula=formula, output_dtype=output_dtype, params=params, axis=axis).items() if v is not None}
+        if given or options or compute_dtype != "float32":
+            raise TypeError(f"measure(source, pipeline) takes no {', '.join(sorted([*given, *options]) or ['compute_dtype'])}: "
+                            "give them to the pipeline's steps")
+        return measure_pipeline(source, transform, repeat=check_int(repeat, "repeat", 1),
+                                exact_points=check_int(exact_points, "exact_points", 2), name=name)
     transform_name = check_choice(transform, TRANSFORMS, "transform")
     formula = DEFAULT_FORMULA[transform_name] if formula is None else check_choice(formula, FORMULAS[transform_name], "formula")
     crow = _compute_row(compute_dtype)
@@ -464,6 +495,20 @@ def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit
 
 
 def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fit_seconds, nbytes, roofline, streamed, timed_elements=None) -> Record:
+    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.options.items()}
+    for k in ("divisor",):
+        if k in params.stats:
+            options[k] = float(params.stats[k][0])
+    return _record_from(
+        feats, label, in_row, out_row, n=n, seconds=seconds, fit_seconds=fit_seconds, nbytes=nbytes, roofline=roofline,
+        streamed=streamed, timed_elements=timed_elements, transform=params.transform, formula=formula,
+        compute_dtype=crow.name, accumulator=params.accumulator, acc_dtype=params.acc_dtype, nfeat=params.nfeat,
+        options=options,
+    )
+
+
+def _record_from(feats, label, in_row, out_row, *, n, seconds, fit_seconds, nbytes, roofline, transform, formula,
+                 compute_dtype, accumulator, acc_dtype, nfeat, options, streamed=False, timed_elements=None, steps=()) -> Record:
     distinct_in = sum(f.distinct_in for f in feats)
     distinct_out = sum(f.distinct_out for f in feats)
     h_in = _joint_entropy([(f.n - f.nan_in, f.entropy_in) for f in feats])
@@ -477,21 +522,17 @@ def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fi
     # NaN (no reference) wins over inf (a NaN output where a number was due)
     max_ulp = float(np.max(ulps)) if ulps.size else math.nan
     mean_ulp = float((ulps * weights).sum() / weights.sum()) if ulps.size else math.nan
-    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.options.items()}
-    for k in ("divisor",):
-        if k in params.stats:
-            options[k] = float(params.stats[k][0])
     return Record(
         source=label,
         input_dtype=in_row.name,
-        transform=params.transform,
+        transform=transform,
         formula=formula,
-        compute_dtype=crow.name,
+        compute_dtype=compute_dtype,
         output_dtype=out_row.name,
-        accumulator=params.accumulator,
-        acc_dtype=params.acc_dtype,
+        accumulator=accumulator,
+        acc_dtype=acc_dtype,
         n=int(n),
-        nfeat=params.nfeat,
+        nfeat=nfeat,
         options=options,
         nan_in=sum(f.nan_in for f in feats),
         inf_in=sum(f.inf_in for f in feats),
@@ -517,11 +558,12 @@ def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fi
         saturated=sum(f.saturated for f in feats),
         seconds=seconds,
         fit_seconds=fit_seconds,
-        elements_per_s=(timed_elements or n) / seconds,
-        bytes_per_s=nbytes / seconds,
+        elements_per_s=(timed_elements or n) / seconds if seconds else math.nan,
+        bytes_per_s=nbytes / seconds if seconds else math.nan,
         roofline_fraction=roofline,
         streamed=streamed,
         provenance=provenance(),
+        steps=tuple(steps),
     )
 
 

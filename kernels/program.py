@@ -355,8 +355,10 @@ class Program:
             grid = np.repeat(np.arange(codes, dtype=in_row.storage), nfeat)
             if not _program_kernel(grid, values, table, in_row.tag, tags, out_row.tag):
                 values = values.reshape(codes, nfeat)
-                if nfeat == 1 and codes == 256 and lut.AVAILABLE:
+                if codes == 256 and lut.AVAILABLE and nfeat == 1:
                     lut.apply_table(flat_x, np.ascontiguousarray(values[:, 0]), flat_out)
+                elif codes == 256 and lut.AVAILABLE and nfeat <= lut.MAX_CHANNELS:
+                    lut.apply_tables(flat_x, values, flat_out)
                 else:
                     _gather_kernel(flat_x, values, flat_out)
                 return 0

@@ -1,0 +1,374 @@
+"""Measure a pipeline end to end, or any library's output array (layer 6).
+
+``kernels.measure(source, pipeline)`` gives one :class:`~kernels.measure.Record`
+for the whole pipeline plus ``steps``: for each step its spec, output dtype,
+``distinct_out`` (distinct values after it), ``collisions`` (values it merged)
+and ``max_merged_span_in`` (the widest range of *input* values sharing one
+output after it), so the step that lost the values is named.
+
+The error is measured against the exact ideal of the whole pipeline: each
+step's exact map (:meth:`kernels.steps.Step.ideal`) composed in exact rational
+arithmetic, statistics computed exactly on the ideal values entering the step,
+no intermediate rounding; a ``sqrt`` (standardize) continues in mpmath at
+256 bits.  ``max_ulp_error_apply`` composes the same maps with the fitted
+statistics.
+
+``kernels.measure_outputs(x, y, ideal=None, inverse=None)``: the same metrics
+for an output ``y`` that any library computed from ``x``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from fractions import Fraction
+
+import numpy as np
+
+from .codecs import REGISTRY, lookup
+from .domain import Domain
+from .exact import _rational
+from .measure import EXACT_POINTS, TIMING_MIN, Record, _best, _error_points, _feature_metrics_common, _record_from, _reference
+from .metrics import distinct, group_outputs, ulp_distance
+from .pipeline import Pipeline, pipeline
+from .program import Op, run_program
+from .roofline import copy_seconds
+from .steps import Step
+
+MP_BITS = 256
+
+
+def as_pipeline(spec) -> Pipeline:
+    """A Pipeline from a Pipeline, Step, spec string or preset name."""
+    if isinstance(spec, Pipeline):
+        return spec
+    return pipeline(spec)
+
+
+def is_pipeline_spec(transform) -> bool:
+    from . import presets
+    from .stats import TRANSFORMS
+
+    if isinstance(transform, (Pipeline, Step)):
+        return True
+    return isinstance(transform, str) and transform not in TRANSFORMS and (
+        "(" in transform or ";" in transform or transform in ("cast", "clip") or transform in presets.PRESETS
+    )
+
+
+def _feature_ops(ops, j: int) -> tuple:
+    """The ops of feature ``j`` alone (per-feature constants sliced)."""
+    out = []
+    for op in ops:
+        if any(c.size > 1 for c in op.const):
+            op = Op(op.kind, op.dtype, tuple(c[j : j + 1] if c.size > 1 else c for c in op.const), op.rounding, op.overflow)
+        out.append(op)
+    return tuple(out)
+
+
+def _nfeat(ops) -> int:
+    return max([c.size for op in ops for c in op.const] or [1])
+
+
+# --------------------------------------------------------------------------
+# the exact ideal
+# --------------------------------------------------------------------------
+
+
+def _pick(vals, j):
+    return vals[j] if len(vals) > 1 else vals[0]
+
+
+def _apply_exact(e, j: int, vs: list) -> list:
+    import mpmath
+
+    if e.kind == "affine":
+        a, b = _pick(e.values[0], j), _pick(e.values[1], j)
+        return [a * v + b if isinstance(v, Fraction) else mpmath.mpf(a.numerator) / a.denominator * v + mpmath.mpf(b.numerator) / b.denominator for v in vs]
+    if e.kind == "abs":
+        return [abs(v) for v in vs]
+    if e.kind == "clip":
+        lo, hi = _pick(e.values[0], j), _pick(e.values[1], j)
+        return [min(max(v, lo) if lo is not None else v, hi) if hi is not None else (max(v, lo) if lo is not None else v) for v in vs]
+    mean, var = _pick(e.values[0], j), _pick(e.values[1], j)
+    var = var or Fraction(1)
+    with mpmath.workprec(MP_BITS):
+        s = mpmath.sqrt(mpmath.mpf(var.numerator) / var.denominator)
+        m = mpmath.mpf(mean.numerator) / mean.denominator
+        return [(mpmath.mpf(v.numerator) / v.denominator - m) / s if isinstance(v, Fraction) else (v - m) / s for v in vs]
+
+
+def _exact_stats(step: Step, values: list, counts: np.ndarray) -> dict | None:
+    """Exact statistics of one feature entering ``step`` (ideal values, Fractions)."""
+    from . import presets
+
+    if not all(isinstance(v, Fraction) for v in values):
+        raise ValueError("statistics of irrational values (after a sqrt) are not computed exactly")
+    if step.kind == "preset":
+        p = presets.get(step.name)
+        if p.exact_fit is None:
+            return None
+        floats = [float(v) for v in values]
+        exact_floats = all(Fraction(f) == v for f, v in zip(floats, values))
+        return p.exact_fit(np.array(floats) if exact_floats else values, counts, **step.options)
+    if step.kind != "transform" or not step.needs_fit:
+        if step.kind == "transform" and step.name == "scale" and isinstance(step.state, object):
+            d = step._params(step.input_dtype or "float32")["divisor"][0]
+            return {"divisor": Fraction(float(d))}
+        return _given_stats(step)
+    n = int(counts.sum())
+    lo, hi = min(values), max(values)
+    out = {"min": lo, "max": hi, "maxabs": max(abs(lo), abs(hi))}
+    if step.name == "standardize":
+        mean = sum(v * int(c) for v, c in zip(values, counts)) / n
+        out["mean"] = mean
+        out["var"] = sum((v - mean) ** 2 * int(c) for v, c in zip(values, counts)) / n
+    return out
+
+
+def _given_stats(step: Step) -> dict | None:
+    if step.kind != "transform":
+        return None
+    p = step._params(step.input_dtype or "float32")
+    return {"per_feature": p}
+
+
+def _stats_for(step: Step, j: int, st):
+    """The statistics dict of feature j for Step.ideal: exact or from Params."""
+    if st is None:
+        return None
+    p = st.get("per_feature") if isinstance(st, dict) else None
+    if p is not None:
+        out = {}
+        for k, v in p.stats.items():
+            out[k] = Fraction(float(v[j] if v.size > 1 else v[0]))
+        if "std" in out:
+            out["var"] = out["std"] ** 2
+        return out
+    return st
+
+
+def _fitted_stats(step: Step, j: int):
+    """The fitted float64 statistics of feature j as Fractions (for the apply-only reference)."""
+    from .params import Params
+
+    if isinstance(step.state, Params):
+        return _stats_for(step, j, {"per_feature": step.state})
+    if isinstance(step.state, dict):
+        return {k: Fraction(float(np.asarray(v).reshape(-1)[j if np.asarray(v).size > 1 else 0])) for k, v in step.state.items()}
+    return _stats_for(step, j, _given_stats(step)) if step.kind == "transform" else None
+
+
+def ideal_values(pipe: Pipeline, j: int, values: np.ndarray, counts: np.ndarray, points_idx: np.ndarray, fitted: bool):
+    """(nearest, odd) float64 of the pipeline's exact ideal at ``values[points_idx]``."""
+    vs = [Fraction(float(v)) for v in values.astype(np.float64)]
+    for s in pipe.steps:
+        if fitted:
+            st = _fitted_stats(s, j)
+        elif s.needs_fit or s.kind == "transform":
+            st = _stats_for(s, j, _exact_stats(s, *_distinct_fractions(vs, counts)))
+        else:
+            st = None
+        for e in s.ideal(st):
+            vs = _apply_exact(e, j if len(e.values) and any(len(v) > 1 for v in e.values) else 0, vs)
+    pts = [vs[i] for i in points_idx]
+    nearest = np.empty(len(pts))
+    odd = np.empty(len(pts))
+    for i, v in enumerate(pts):
+        nearest[i], odd[i] = _round64(v)
+    return nearest, odd
+
+
+def _distinct_fractions(vs: list, counts: np.ndarray):
+    merged: dict = {}
+    for v, c in zip(vs, counts.tolist()):
+        merged[v] = merged.get(v, 0) + int(c)
+    keys = sorted(merged)
+    return keys, np.array([merged[k] for k in keys], dtype=np.int64)
+
+
+def _round64(v) -> tuple[float, float]:
+    if isinstance(v, Fraction):
+        return _rational(v.numerator, v.denominator)
+    import mpmath
+
+    with mpmath.workprec(MP_BITS):
+        q = float(v)  # mpmath rounds to nearest
+        if mpmath.mpf(q) == v or not math.isfinite(q) or (np.float64(q).view(np.uint64) & 1):
+            return q, q
+        return q, math.nextafter(q, math.inf if v > mpmath.mpf(q) else -math.inf)
+
+
+# --------------------------------------------------------------------------
+# measure
+# --------------------------------------------------------------------------
+
+
+def _spans(u: np.ndarray, y: np.ndarray) -> tuple[int, float]:
+    """(distinct outputs, widest input range merged into one output) of a feature."""
+    yf = y.astype(np.float64)
+    yf = np.where(yf == 0, 0.0, yf)  # -0.0 == +0.0
+    ok = ~np.isnan(yf)
+    uf = u.astype(np.float64)[ok]
+    yk = yf[ok]
+    if yk.size == 0:
+        return 0, 0.0
+    keys, inv = np.unique(yk, return_inverse=True)
+    lo = np.full(keys.size, np.inf)
+    hi = np.full(keys.size, -np.inf)
+    np.minimum.at(lo, inv, uf)
+    np.maximum.at(hi, inv, uf)
+    return int(keys.size), float(np.max(hi - lo))
+
+
+def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_POINTS, name: str | None = None) -> Record:
+    pipe = as_pipeline(pipe)
+    if isinstance(source, Domain):
+        if source.size > 1 << 26:
+            raise ValueError(f"a pipeline on a domain of {source.size:,} values: use a range of at most 2**26 values")
+        x = source.values()
+        label = name or source.describe()
+        known = True
+    else:
+        from ._validate import check_array
+
+        x, _ = check_array(source, "source")
+        label = name or f"array {x.dtype}{list(x.shape)}"
+        known = False
+    in_row = lookup(x.dtype)
+    fit_seconds = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if pipe.needs_fit:
+            t = time.perf_counter()
+            pipe = pipe.fit(x)
+            fit_seconds = time.perf_counter() - t
+        ops, out_dtype, per_step = pipe.program(in_row.name)
+        out_row = REGISTRY[out_dtype]
+        nfeat = _nfeat(ops)
+        if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
+            raise ValueError(f"pipeline {pipe.spec!r} has {nfeat} channels; the source has shape {x.shape} (channels last)")
+        xt = np.resize(x, (TIMING_MIN // max(nfeat, 1), nfeat) if nfeat > 1 else TIMING_MIN) if known and x.size < TIMING_MIN else x
+        out = np.empty(xt.shape, out_row.dtype)
+        pipe.transform(xt, out=out)
+        seconds = _best(lambda: pipe.transform(xt, out=out), repeat)
+        nbytes = xt.nbytes + out.nbytes
+        roofline = copy_seconds(nbytes) / seconds
+        inv_ops, _ = pipe.inverse_program(in_row.name)
+        cols = x.reshape(-1, nfeat)
+        feats, step_rows = [], [dict(spec=s.spec, output_dtype=o, compute_dtype=c, distinct_out=0, collisions=0,
+                                     max_merged_span_in=0.0) for s, (_, o, c) in zip(pipe.steps, per_step)]
+        prefix = [pipe.program(in_row.name, stop=k + 1)[:2] for k in range(len(pipe.steps))]
+        for j in range(nfeat):
+            d = distinct(np.ascontiguousarray(cols[:, j]))
+            u, c = d.values, d.counts
+            prev = len(d)
+            for k, (pops, pout) in enumerate(prefix):
+                yk = run_program(u, _feature_ops(pops, j), pout)
+                dk, span = _spans(u, yk)
+                step_rows[k]["distinct_out"] += dk
+                step_rows[k]["collisions"] += prev - dk
+                step_rows[k]["max_merged_span_in"] = max(step_rows[k]["max_merged_span_in"], span)
+                prev = dk
+            y = run_program(u, _feature_ops(ops, j), out_dtype)
+            back = run_program(y, _feature_ops(inv_ops, j), in_row.name)
+            pts, w, sampled = _error_points(d, exact_points)
+            idx = np.searchsorted(u.astype(np.float64), pts.astype(np.float64)) if pts.size else np.empty(0, np.int64)
+            ulps = ulps_apply = np.full(pts.size, np.nan)
+            fin = np.isfinite(u.astype(np.float64))
+            uu, cc = u[fin], c[fin]
+            idx = np.searchsorted(uu.astype(np.float64), pts.astype(np.float64))
+            if pts.size:
+                y_pts = y[fin][idx]
+                for fitted in (False, True):
+                    try:
+                        ideal = ideal_values(pipe, j, uu, cc, idx, fitted)
+                    except (ValueError, TypeError, ZeroDivisionError, KeyError):
+                        continue
+                    e = ulp_distance(y_pts, _reference(ideal, out_row), out_row)
+                    if fitted:
+                        ulps_apply = e
+                    else:
+                        ulps = e
+            feats.append(_feature_metrics_common(d, y, back, out_row, ulps, ulps_apply, w, sampled))
+    compute = sorted({c for _, _, c in per_step})
+    return _record_from(
+        feats, label, in_row, out_row, n=x.size, seconds=seconds, fit_seconds=fit_seconds, nbytes=nbytes,
+        roofline=roofline, timed_elements=xt.size, transform="pipeline", formula=pipe.spec,
+        compute_dtype=compute[0] if len(compute) == 1 else "+".join(compute), accumulator="-", acc_dtype="-",
+        nfeat=nfeat, options={"pipeline": pipe.spec}, steps=tuple(step_rows),
+    )
+
+
+def measure_outputs(x, y, ideal=None, inverse=None, *, exact_points: int = EXACT_POINTS, name: str | None = None) -> Record:
+    """Every metric of an output ``y`` that any library computed elementwise from ``x``.
+
+    ``ideal``: a transform step, spec or pipeline whose exact value is the
+    reference for the error (fitted on ``x`` when it computes statistics);
+    ``inverse``: a callable, step or pipeline mapping ``y`` back (round trip).
+    ``y`` must be a function of ``x`` value by value (per channel when
+    ``ideal`` has per-channel constants): equal inputs with different outputs
+    raise ``ValueError``."""
+    from ._validate import check_array
+
+    x, in_row = check_array(x, "x")
+    y, out_row = check_array(y, "y")
+    if y.shape != x.shape:
+        raise ValueError(f"y has shape {y.shape}, x {x.shape}: an elementwise output has the input's shape")
+    pipe = None
+    if ideal is not None:
+        pipe = as_pipeline(ideal)
+        if pipe.needs_fit:
+            pipe = pipe.fit(x)
+    nfeat = _nfeat(pipe.program(in_row.name)[0]) if pipe is not None else 1
+    if nfeat > 1 and x.shape[-1] != nfeat:
+        raise ValueError(f"ideal has {nfeat} channels; x has shape {x.shape} (channels last)")
+    xc, yc = x.reshape(-1, nfeat), y.reshape(-1, nfeat)
+    feats = []
+    for j in range(nfeat):
+        d = distinct(np.ascontiguousarray(xc[:, j]))
+        xs = xc[:, j]
+        order = np.argsort(xs.astype(np.float64), kind="stable")
+        xsorted = xs[order].astype(np.float64)
+        ysorted = yc[:, j][order]
+        firsts = np.r_[0, np.flatnonzero(np.diff(xsorted) != 0) + 1] if xsorted.size else np.empty(0, np.int64)
+        grp = np.repeat(np.arange(firsts.size), np.diff(np.r_[firsts, xsorted.size]))
+        yv = ysorted.view(out_row.storage)
+        if not np.array_equal(yv, yv[firsts][grp]) and not np.isnan(xsorted).all():
+            bad = ~(yv == yv[firsts][grp])
+            raise ValueError(f"y is not a function of x value by value: {int(bad.sum())} element(s) of equal x "
+                             "have different y (per channel: give ideal= with per-channel constants)")
+        keep = ~np.isnan(xsorted[firsts])
+        yu = ysorted[firsts][keep]
+        if inverse is None:
+            back = np.full(yu.shape, np.nan)
+        elif callable(inverse) and not isinstance(inverse, (Step, Pipeline)):
+            back = np.asarray(inverse(yu))
+        else:
+            inv = as_pipeline(inverse)
+            back = inv.transform(yu) if not inv.needs_fit else inv.fit(yu).transform(yu)
+        pts, w, sampled = _error_points(d, exact_points)
+        ulps = ulps_apply = np.full(pts.size, np.nan)
+        if pipe is not None and pts.size:
+            fin = np.isfinite(d.values.astype(np.float64))
+            uu, cc = d.values[fin], d.counts[fin]
+            idx = np.searchsorted(uu.astype(np.float64), pts.astype(np.float64))
+            y_pts = yu[fin][idx]
+            for fitted in (False, True):
+                try:
+                    ideal_v = ideal_values(pipe, j, uu, cc, idx, fitted)
+                except (ValueError, TypeError, ZeroDivisionError, KeyError):
+                    continue
+                e = ulp_distance(y_pts, _reference(ideal_v, out_row), out_row)
+                ulps, ulps_apply = (ulps, e) if fitted else (e, ulps_apply)
+        feats.append(_feature_metrics_common(d, yu, back, out_row, ulps, ulps_apply, w, sampled))
+    rec = _record_from(
+        feats, name or f"array {x.dtype}{list(x.shape)}", in_row, out_row, n=x.size, seconds=math.nan, fit_seconds=0.0,
+        nbytes=x.nbytes + y.nbytes, roofline=None, timed_elements=x.size, transform="outputs",
+        formula=pipe.spec if pipe is not None else "-", compute_dtype="-", accumulator="-", acc_dtype="-", nfeat=nfeat,
+        options={"ideal": pipe.spec} if pipe is not None else {}, steps=(),
+    )
+    # no inverse: the round trip is unknown, not 0
+    return rec if inverse is not None else dataclasses.replace(rec, roundtrip_exact=math.nan)
