@@ -181,6 +181,9 @@ def suite(quick: bool = False, data: list[str] | None = None) -> list[tuple[Sour
 # --------------------------------------------------------------------------
 
 
+from .report_presets import render_conventions, run_conventions  # noqa: E402  (a consumer, as this module)
+
+
 def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool | None = None) -> dict:
     """Measure the suite; returns the report dict (records in suite order)."""
     plan = suite(quick, data)
@@ -236,6 +239,7 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
         "records": records,
         "skipped": skipped,
         "recommendations": recommendations(records),
+        "conventions": run_conventions(quick),
     }
 
 
@@ -362,8 +366,9 @@ def render_markdown(report: dict) -> str:
             for r in rs:
                 lines.append("| " + " | ".join(f(r) for _, f in COLUMNS) + " |")
             lines += ["", f"**Recommendation:** {rec}", ""]
+    lines += render_conventions(report)
     if report.get("skipped"):
-        lines += ["## Skipped", ""] + [f"- {s['source']}: {s['reason']}" for s in report["skipped"]]
+        lines += ["", "## Skipped", ""] + [f"- {s['source']}: {s['reason']}" for s in report["skipped"]]
     lines += [
         "",
         "## Plots",
