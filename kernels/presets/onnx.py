@@ -1,0 +1,265 @@
+"""ONNX presets: ``QuantizeLinear``, ``DequantizeLinear``, ``DynamicQuantizeLinear``.
+
+Read from onnx 1.23.2's reference evaluator
+(``onnx/reference/ops/op_quantize_linear.py``, ``op_dequantize_linear.py``,
+``op_dynamic_quantize_linear.py``) and onnxruntime 1.32.0's CPU kernels
+(``onnxruntime/core/providers/cpu/quantization/quantize_linear.cc``,
+``dynamicquantizelinear.cc``, MLAS ``quantize.cpp``), and verified against both:
+
+- QuantizeLinear: ``y = saturate(rint(x / y_scale) + y_zero_point)``, a float32
+  *division* in both (onnxruntime's MLAS divides too: measured bit-identical,
+  ties included).  Integer outputs ignore ``saturate`` (it is for float8).  The
+  reference casts ``rint(x / s)`` to int32 before adding the zero point, so its
+  result is undefined (numpy's cast) where ``|x / s| >= 2**31`` or NaN;
+  onnxruntime clamps in float: +inf/huge -> qmax, -inf -> qmin, NaN -> 0 (not
+  the zero point).  The preset follows onnxruntime; both agree elsewhere.
+- DequantizeLinear: ``(float32(x) - float32(zp)) * x_scale``, float32.
+- DynamicQuantizeLinear (uint8): in float32, ``max = max(0, max x)``,
+  ``min = min(0, min x)``, ``scale = (max == min ? 1 : max - min) / 255``,
+  ``zp = rint(clip(0 - min / scale, 0, 255))`` (ties to even in both), then
+  QuantizeLinear with them.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from ..codecs import lookup
+from ..program import Op
+from ._base import REQUIRED, Built, Exact, Preset, affine
+
+VERSION = "onnx 1.23.2 (onnx.reference.ReferenceEvaluator) and onnxruntime 1.32.0 (CPUExecutionProvider)"
+_SRC_Q = ("onnx/reference/ops/op_quantize_linear.py (onnx 1.23.2); onnxruntime "
+          "core/providers/cpu/quantization/quantize_linear.cc + mlas/lib/quantize.cpp (1.32.0)")
+_SRC_DQ = ("onnx/reference/ops/op_dequantize_linear.py (onnx 1.23.2); onnxruntime "
+           "core/providers/cpu/quantization/quantize_linear.cc (1.32.0)")
+_SRC_DYN = ("onnx/reference/ops/op_dynamic_quantize_linear.py (onnx 1.23.2); onnxruntime "
+            "core/providers/cpu/quantization/dynamicquantizelinear.cc, core/util/qmath.h (1.32.0)")
+
+# TensorProto data type numbers, so options may be given as ONNX integers too
+_TENSOR_TYPES = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5}
+_QUANT_OUT = {"uint8": 255, "uint16": 65535}  # the quantized types this project's dtypes hold
+_FLOAT_IN = ("float32", "float16")  # x dtypes QuantizeLinear takes that the project models
+
+
+def _check_options(options: dict, valid: dict, op: str) -> dict:
+    unknown = set(options) - set(valid)
+    if unknown:
+        raise ValueError(f"onnx.{op} has no option {', '.join(sorted(unknown))}; its options are: {', '.join(valid) or 'none'}")
+    out = {**valid, **options}
+    missing = [k for k, v in out.items() if v is REQUIRED]
+    if missing:
+        raise TypeError(f"onnx.{op} needs option(s): {', '.join(missing)}")
+    return out
+
+
+def _real(value, argument: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{argument}={value!r} must be a real number (one value: per-tensor quantization)")
+    return float(value)
+
+
+def _scale(value, argument: str, dtype: str) -> float:
+    s = float(np.asarray(_real(value, argument), dtype=np.float64).astype(dtype))
+    if not (np.isfinite(s) and s > 0):
+        raise ValueError(f"{argument}={value!r} must be a positive finite {dtype} (the op's result is undefined otherwise)")
+    return s
+
+
+def _qtype(value) -> str:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = next((k for k, v in _TENSOR_TYPES.items() if v == int(value)), value)
+    if isinstance(value, str) and value in _QUANT_OUT:
+        return value
+    raise ValueError(f"output_dtype={value!r} is not a quantized type this project models; use one of: "
+                     + ", ".join(f"{k} ({_TENSOR_TYPES[k]})" for k in _QUANT_OUT))
+
+
+def _zero_point(value, qtype: str, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) or float(value) != int(value):
+        raise TypeError(f"{argument}={value!r} must be an integer")
+    if not 0 <= int(value) <= _QUANT_OUT[qtype]:
+        raise ValueError(f"{argument}={value!r} is outside {qtype} [0, {_QUANT_OUT[qtype]}]")
+    return int(value)
+
+
+def _float_in(in_dtype, op: str) -> str:
+    name = lookup(in_dtype, "in_dtype").name
+    if name not in _FLOAT_IN:
+        raise TypeError(f"onnx.{op}: x of type {name} is not supported; use one of: {', '.join(_FLOAT_IN)}")
+    return name
+
+
+def _quantize_ops(x_dtype: str, scale: float, zp: int, qtype: str) -> tuple:
+    # the quotient in float32 (onnxruntime widens float16 to float32); then rint(q) + zp,
+    # which equals rint(q + zp) in float64 for an integer zp < 2**16; then saturate, NaN -> 0
+    return (
+        Op("div", "float32", (scale,)),
+        Op("add", "float64", (float(zp),)),
+        Op("int", qtype, rounding="half_even", overflow="saturate"),
+    )
+
+
+def _dequantize_built(scale: float, zp: int) -> Built:
+    return Built((Op("sub", "float32", (float(zp),)), Op("mul", "float32", (scale,))), "float32", "float32")
+
+
+# --------------------------------------------------------------------------
+# QuantizeLinear
+# --------------------------------------------------------------------------
+
+_Q_OPTIONS = {"y_scale": REQUIRED, "y_zero_point": 0, "saturate": True, "output_dtype": "uint8"}
+
+
+def _q_parse(options, x_dtype="float32"):
+    o = _check_options(options, _Q_OPTIONS, "QuantizeLinear")
+    if not isinstance(o["saturate"], (bool, np.bool_)):
+        raise TypeError(f"saturate={o['saturate']!r} must be True or False")
+    qtype = _qtype(o["output_dtype"])
+    # y_scale has x's type (T1): a float16 x takes a float16 scale
+    return _scale(o["y_scale"], "y_scale", x_dtype), _zero_point(o["y_zero_point"], qtype, "y_zero_point"), qtype
+
+
+def _q_build(in_dtype, stats=None, **options) -> Built:
+    x_dtype = _float_in(in_dtype, "QuantizeLinear")
+    scale, zp, qtype = _q_parse(options, x_dtype)
+    return Built(_quantize_ops(x_dtype, scale, zp, qtype), qtype, "float32", inverse=_dequantize_built(scale, zp))
+
+
+def _q_ideal(exact_stats=None, **options):
+    scale, zp, qtype = _q_parse(options)
+    return (affine(1 / Fraction(scale), zp), Exact("clip", (0, _QUANT_OUT[qtype])))
+
+
+# --------------------------------------------------------------------------
+# DequantizeLinear
+# --------------------------------------------------------------------------
+
+_DQ_OPTIONS = {"x_scale": REQUIRED, "x_zero_point": 0}
+
+
+def _dq_parse(options, x_dtype="uint8"):
+    o = _check_options(options, _DQ_OPTIONS, "DequantizeLinear")
+    return _scale(o["x_scale"], "x_scale", "float32"), _zero_point(o["x_zero_point"], x_dtype, "x_zero_point")
+
+
+def _dq_build(in_dtype, stats=None, **options) -> Built:
+    name = lookup(in_dtype, "in_dtype").name
+    if name not in _QUANT_OUT:
+        raise TypeError(f"onnx.DequantizeLinear: x of type {name} is not supported; use one of: {', '.join(_QUANT_OUT)}")
+    scale, zp = _dq_parse(options, name)
+    return _dequantize_built(scale, zp)
+
+
+def _dq_ideal(exact_stats=None, **options):
+    scale, zp = _dq_parse(options)
+    return (affine(Fraction(scale), -zp * Fraction(scale)),)
+
+
+# --------------------------------------------------------------------------
+# DynamicQuantizeLinear
+# --------------------------------------------------------------------------
+
+
+def _dyn_fit(x, **options) -> dict:
+    """scale and zero point as ONNX computes them, every step in float32."""
+    _check_options(options, {}, "DynamicQuantizeLinear")
+    x = np.asarray(x)
+    _float_in(x.dtype, "DynamicQuantizeLinear")
+    if x.dtype != np.float32:
+        raise TypeError(f"onnx.DynamicQuantizeLinear: x of type {x.dtype} is not supported; use float32")
+    if x.size == 0:
+        raise ValueError("onnx.DynamicQuantizeLinear of an empty tensor")
+    if not np.isfinite(x).all():
+        raise ValueError("onnx.DynamicQuantizeLinear: x has NaN or inf; its scale is undefined then")
+    f32 = np.float32
+    hi = np.maximum(f32(0), x.max())
+    lo = np.minimum(f32(0), x.min())
+    scale = (f32(1) if hi == lo else f32(hi - lo)) / f32(255)
+    zp = np.rint(np.clip(f32(0) - lo / scale, f32(0), f32(255)))
+    return {"scale": np.array([float(scale)]), "zero_point": np.array([float(zp)])}
+
+
+def _dyn_fit_float64(x) -> dict:
+    """The same statistics in float64 (scale then rounded to float32 by the op): the
+    shortcut ONNX does *not* take; kept to measure how often it differs."""
+    v = np.asarray(x, dtype=np.float64)
+    hi, lo = max(0.0, v.max()), min(0.0, v.min())
+    scale = (1.0 if hi == lo else hi - lo) / 255.0
+    zp = np.rint(np.clip(-lo / scale, 0.0, 255.0))
+    return {"scale": np.array([float(np.float32(scale))]), "zero_point": np.array([float(zp)])}
+
+
+def _dyn_stats(stats):
+    if stats is None or "scale" not in stats or "zero_point" not in stats:
+        raise ValueError("onnx.DynamicQuantizeLinear needs stats {'scale', 'zero_point'} (from the preset's fit)")
+    s = np.asarray(stats["scale"], dtype=np.float64).reshape(-1)
+    z = np.asarray(stats["zero_point"], dtype=np.float64).reshape(-1)
+    if s.size != 1 or z.size != 1:
+        raise ValueError("onnx.DynamicQuantizeLinear is per tensor: one scale and one zero_point")
+    return _scale(s[0], "scale", "float32"), _zero_point(z[0], "uint8", "zero_point")
+
+
+def _dyn_build(in_dtype, stats=None, **options) -> Built:
+    _check_options(options, {}, "DynamicQuantizeLinear")
+    if lookup(in_dtype, "in_dtype").name != "float32":
+        raise TypeError(f"onnx.DynamicQuantizeLinear: x of type {lookup(in_dtype).name} is not supported; use float32")
+    scale, zp = _dyn_stats(stats)
+    return Built(_quantize_ops("float32", scale, zp, "uint8"), "uint8", "float32", inverse=_dequantize_built(scale, zp))
+
+
+def _dyn_exact_fit(values, counts, **options) -> dict:
+    _check_options(options, {}, "DynamicQuantizeLinear")
+    v = np.asarray(values, dtype=np.float64)
+    return {"min": min(Fraction(0), Fraction(float(v[0]))), "max": max(Fraction(0), Fraction(float(v[-1])))}
+
+
+def _dyn_ideal(exact_stats=None, **options):
+    """x / scale + zp with the exact range; the zero point is rounded to an integer
+    (the spec's intent: 0.0 is represented exactly), ties to even."""
+    _check_options(options, {}, "DynamicQuantizeLinear")
+    if exact_stats is None:
+        raise ValueError("onnx.DynamicQuantizeLinear's ideal needs exact statistics (exact_fit)")
+    lo, hi = Fraction(exact_stats["min"]), Fraction(exact_stats["max"])
+    scale = (hi - lo if hi != lo else Fraction(1)) / 255
+    z = -lo / scale
+    zp = round(min(max(z, Fraction(0)), Fraction(255)))  # Fraction.__round__: ties to even
+    return (affine(1 / scale, zp), Exact("clip", (0, 255)))
+
+
+PRESETS = [
+    Preset(
+        name="onnx.QuantizeLinear",
+        library="onnx",
+        verified=f"{VERSION}: float32 data (ties, NaN, inf, huge) and every float16 code, bit for bit",
+        source=_SRC_Q,
+        summary="saturate(rint(x / y_scale) + y_zero_point): a float32 division, ties to even",
+        options=dict(_Q_OPTIONS),
+        build=_q_build,
+        ideal=_q_ideal,
+    ),
+    Preset(
+        name="onnx.DequantizeLinear",
+        library="onnx",
+        verified=f"{VERSION}: every uint8 and uint16 code, bit for bit",
+        source=_SRC_DQ,
+        summary="(float32(x) - x_zero_point) * x_scale in float32",
+        options=dict(_DQ_OPTIONS),
+        build=_dq_build,
+        ideal=_dq_ideal,
+    ),
+    Preset(
+        name="onnx.DynamicQuantizeLinear",
+        library="onnx",
+        verified=f"{VERSION}: float32 data, scale/zero point and outputs bit for bit",
+        source=_SRC_DYN,
+        summary="uint8 QuantizeLinear with scale = (max(0,max) - min(0,min))/255 and zp = rint(-min/scale), all float32",
+        options={},
+        build=_dyn_build,
+        ideal=_dyn_ideal,
+        fit=_dyn_fit,
+        exact_fit=_dyn_exact_fit,
+    ),
+]
