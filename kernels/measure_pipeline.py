@@ -164,14 +164,16 @@ def _fitted_stats(step: Step, j: int):
 def ideal_values(pipe: Pipeline, j: int, values: np.ndarray, counts: np.ndarray, points_idx: np.ndarray, fitted: bool):
     """(nearest, odd) float64 of the pipeline's exact ideal at ``values[points_idx]``."""
     vs = [Fraction(float(v)) for v in values.astype(np.float64)]
+    dtype = lookup(values.dtype).name
     for s in pipe.steps:
+        in_dtype, dtype = dtype, s.build(dtype)[1]
         if fitted:
             st = _fitted_stats(s, j)
         elif s.needs_fit or s.kind == "transform":
             st = _stats_for(s, j, _exact_stats(s, *_distinct_fractions(vs, counts)))
         else:
             st = None
-        for e in s.ideal(st):
+        for e in s.ideal(st, in_dtype):
             vs = _apply_exact(e, j if len(e.values) and any(len(v) > 1 for v in e.values) else 0, vs)
     pts = [vs[i] for i in points_idx]
     nearest = np.empty(len(pts))
@@ -223,7 +225,10 @@ def _spans(u: np.ndarray, y: np.ndarray) -> tuple[int, float]:
     return int(keys.size), float(np.max(hi - lo))
 
 
-def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_POINTS, name: str | None = None) -> Record:
+def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_POINTS, name: str | None = None,
+                     distinct_values: bool = False) -> Record:
+    """``distinct_values=True``: the source holds each value once (a domain, possibly
+    per channel), so it is timed repeated to TIMING_MIN elements, as domains are."""
     pipe = as_pipeline(pipe)
     if isinstance(source, Domain):
         if source.size > 1 << 26:
@@ -236,7 +241,7 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
 
         x, _ = check_array(source, "source")
         label = name or f"array {x.dtype}{list(x.shape)}"
-        known = False
+        known = distinct_values
     in_row = lookup(x.dtype)
     fit_seconds = 0.0
     with warnings.catch_warnings():
@@ -250,7 +255,9 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
         nfeat = _nfeat(ops)
         if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
             raise ValueError(f"pipeline {pipe.spec!r} has {nfeat} channels; the source has shape {x.shape} (channels last)")
-        xt = np.resize(x, (TIMING_MIN // max(nfeat, 1), nfeat) if nfeat > 1 else TIMING_MIN) if known and x.size < TIMING_MIN else x
+        xt = x
+        if known and x.size < TIMING_MIN:
+            xt = np.resize(x, (TIMING_MIN // x.shape[-1], x.shape[-1]) if x.ndim > 1 else TIMING_MIN)
         out = np.empty(xt.shape, out_row.dtype)
         pipe.transform(xt, out=out)
         seconds = _best(lambda: pipe.transform(xt, out=out), repeat)

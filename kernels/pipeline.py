@@ -100,7 +100,7 @@ class Pipeline:
         for k in range(len(self.steps) - 1, -1, -1):
             s, (_, _, _, inv) = built[k]
             if inv is None:
-                inv = _exact_inverse_ops(s)
+                inv = _exact_inverse_ops(s, dtypes[k])
             ops.extend(inv)
             _join(ops, dtypes[k])
         return tuple(ops), dtypes[0]
@@ -131,7 +131,7 @@ class Pipeline:
         return run_program(y, ops, out_dtype)
 
 
-def _exact_inverse_ops(s: Step) -> tuple:
+def _exact_inverse_ops(s: Step, in_dtype: str) -> tuple:
     """The inverse of a step's ideal affine map, in float64 (the best decoder of
     its outputs); a clip or abs has no inverse and is passed through."""
     from fractions import Fraction
@@ -147,7 +147,7 @@ def _exact_inverse_ops(s: Step) -> tuple:
             state = {k: [Fraction(float(v)) for v in np.asarray(a).reshape(-1)] for k, a in s.state.items()}
             state = {k: v[0] if len(v) == 1 else v for k, v in state.items()}
     try:
-        ideal = s.ideal(state)
+        ideal = s.ideal(state, in_dtype)
     except Exception:
         ideal = ()
     for e in ideal:

@@ -260,7 +260,7 @@ class Step:
         inv = tuple(built.inverse.ops) if built.inverse is not None else None
         return tuple(built.ops), built.out_dtype, built.compute_dtype, inv
 
-    def ideal(self, exact_stats=None) -> tuple:
+    def ideal(self, exact_stats=None, in_dtype: str | None = None) -> tuple:
         """The exact map of this step (a tuple of presets.Exact), given the exact
         statistics of its (ideal) input when it fits any."""
         if self.kind == "cast":
@@ -269,7 +269,10 @@ class Step:
             lo, hi = self.options.get("lo"), self.options.get("hi")
             return (_presets.Exact("clip", (lo, hi)),)
         if self.kind == "preset":
-            return tuple(_presets.get(self.name).ideal(exact_stats, **self.options))
+            p = _presets.get(self.name)
+            if p.ideal_for is not None and in_dtype is not None:
+                return tuple(p.ideal_for(in_dtype, **self.options))
+            return tuple(p.ideal(exact_stats, **self.options))
         return _transform_ideal(self, exact_stats)
 
 

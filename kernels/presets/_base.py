@@ -77,3 +77,6 @@ class Preset:
     # one feature from its distinct values (sorted float64) and their counts
     exact_fit: Callable | None = None
     per_feature: bool = False  # statistics per feature along the last axis (scikit-learn columns)
+    # ideal_for(in_dtype, **options) -> tuple of Exact, for presets whose ideal depends on
+    # the input dtype (torchvision's ToDtype scales by max_out / max_in); wins over ideal
+    ideal_for: Callable | None = None

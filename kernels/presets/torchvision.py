@@ -139,6 +139,7 @@ PRESETS = [
         options=_TODTYPE_OPTIONS,
         build=_build_todtype,
         ideal=_ideal_todtype,
+        ideal_for=ideal_for,
     ),
     Preset(
         name="torchvision.Normalize",
