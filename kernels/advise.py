@@ -139,6 +139,11 @@ def choose(
             warnings.simplefilter("ignore", RuntimeWarning)
             r = measure(source, transform, formula=f, compute_dtype=c, output_dtype=o, **kw)
         measured.append((o, c, f, r))
+    return _rank(measured, requirement)
+
+
+def _rank(measured: list, requirement: Requirement) -> tuple[Candidate | None, list[Candidate]]:
+    """Verdicts and reasons for measured (output, compute, formula, Record) tuples."""
     meets = [(o, c, f, r) for o, c, f, r in measured if requirement.failure(r) is None]
     provisional = [Candidate(o, c, f, r, "", "") for o, c, f, r in meets]
     best = min(provisional, key=_rank_key) if provisional else None
@@ -161,3 +166,50 @@ def choose(
     out.sort(key=lambda c: ({"recommended": 0, "meets (costlier)": 1, "rejected": 2}[c.verdict], _rank_key(c)))
     rec = out[0] if out and out[0].verdict == "recommended" else None
     return rec, out
+
+
+def pipeline_candidates(pipe, outputs=None) -> list:
+    """(output dtype, Pipeline) pairs: ``pipe`` then ``cast(dtype=D)`` for each
+    candidate D; a final cast has its dtype replaced (its rounding and overflow kept)."""
+    from .pipeline import Pipeline
+    from .steps import step
+
+    last = pipe.steps[-1]
+    if outputs is None:
+        outputs = FLOAT_OUTPUTS
+    out = []
+    for o in outputs:
+        if last.name == "cast":
+            steps = (*pipe.steps[:-1], step("cast", **{**dict(last.options), "dtype": o}))
+        else:
+            steps = (*pipe.steps, step("cast", dtype=o))
+        out.append((o, Pipeline(steps)))
+    return out
+
+
+def choose_pipeline(source, pipe, requirement: Requirement, *, outputs=None, progress=None, repeat: int = 3,
+                    exact_points: int | None = None) -> tuple[Candidate | None, list[Candidate]]:
+    """The cheapest final dtype for a pipeline: each candidate of
+    :func:`pipeline_candidates` measured end to end, ranked as :func:`choose` ranks."""
+    import warnings
+
+    from .measure import _normalise_source
+    from .measure_pipeline import as_pipeline, measure_pipeline
+
+    source = _normalise_source(source)
+    pipe = as_pipeline(pipe)
+    if outputs is None:
+        in_dtype = source.dtype if hasattr(source, "dtype") else None
+        natural = pipe.program(str(in_dtype))[1] if in_dtype is not None else None
+        outputs = FLOAT_OUTPUTS if natural is None or natural in FLOAT_OUTPUTS else ("uint8", "uint16", *FLOAT_OUTPUTS)
+    cands = pipeline_candidates(pipe, outputs)
+    measured = []
+    kw = {} if exact_points is None else {"exact_points": exact_points}
+    for i, (o, p) in enumerate(cands):
+        if progress:
+            progress(i, len(cands), p.spec)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = measure_pipeline(source, p, repeat=repeat, **kw)
+        measured.append((o, r.compute_dtype, p.spec, r))
+    return _rank(measured, requirement)

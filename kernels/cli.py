@@ -78,10 +78,14 @@ def load_array(path: str, key: str | None = None):
 def _measure(args) -> int:
     import json
 
+    from . import cli_pipeline
     from .measure import measure
 
-    options = _fit_options(args)
+    pipe = cli_pipeline.resolve(args)
     source = _source(args)
+    if pipe is not None:
+        return cli_pipeline.measure_cmd(args, pipe, source)
+    options = _fit_options(args)
     axis = None if args.axis is None else tuple(args.axis)
     record = measure(
         source,
@@ -109,7 +113,7 @@ def _measure(args) -> int:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in d.items():
-        if k in ("schema", "provenance", "source", "transform", "formula", "compute_dtype", "output_dtype"):
+        if k in ("schema", "provenance", "source", "transform", "formula", "compute_dtype", "output_dtype", "steps"):
             continue
         table.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
     Console().print(table)
@@ -168,13 +172,17 @@ def _report(args) -> int:
     from .report import ReportError, check_out_dir, run_suite, write_report
 
     try:
-        check_out_dir(Path(args.out), args.force)  # before measuring anything
-        report = run_suite(quick=args.quick, data=args.data or None)
+        from .cli_pipeline import report_pipelines
+
+        pipes = report_pipelines(args)  # specs checked before anything is measured
+        check_out_dir(Path(args.out), args.force)
+        report = run_suite(quick=args.quick, data=args.data or None, pipelines=pipes)
         written = write_report(report, Path(args.out), force=args.force)
     except (ReportError, AuditError) as e:
         raise UsageError(f"--data {e}" if isinstance(e, AuditError) else str(e)) from None
     n = len(report["records"])
-    print(f"{n} records ({report['mode']} suite) -> {', '.join(str(p) for p in written[:3])} and {len(written) - 3} plots")
+    n_p = len(report["pipelines"])
+    print(f"{n} records{f' + {n_p} pipeline records' if n_p else ''} ({report['mode']} suite) -> {', '.join(str(p) for p in written[:3])} and {len(written) - 3} plots")
     return 0
 
 
@@ -186,7 +194,12 @@ def _choose(args) -> int:
     if sum([args.lossless, args.max_ulp is not None, args.min_survival is not None]) != 1:
         raise UsageError("give exactly one requirement: --lossless, --max-ulp N or --min-survival F")
     req = Requirement(lossless=args.lossless, max_ulp=args.max_ulp, min_survival=args.min_survival)
+    from . import cli_pipeline
+
+    pipe = cli_pipeline.resolve(args)
     source = _source(args)
+    if pipe is not None:
+        return cli_pipeline.choose_cmd(args, pipe, source, req)
     kw = dict(accumulator=args.accumulator, acc_dtype=args.acc_dtype, nan_policy=args.nan_policy, **_fit_options(args))
     if args.axis is not None:
         kw["axis"] = tuple(args.axis)
@@ -218,8 +231,12 @@ def _choose(args) -> int:
 def _audit(args) -> int:
     import json
 
+    from . import cli_pipeline
     from .audit import AuditError, audit
 
+    pipe = cli_pipeline.resolve(args)
+    if pipe is not None:
+        return cli_pipeline.audit_cmd(args, pipe)
     try:
         a = audit(args.file, args.key)
     except AuditError as e:
@@ -252,21 +269,26 @@ def _add_variant_args(p, *, formula=True, output=True):
     p.add_argument("--key", help="array name inside an .npz file")
     p.add_argument("--input-dtype", choices=list(REGISTRY), help="domain dtype, or cast --data to it first")
     p.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="domain bounds (default: all finite values)")
-    p.add_argument("--transform", required=True, choices=TRANSFORMS)
+    p.add_argument("--transform", choices=TRANSFORMS, help="one transform (or give --pipeline / --preset)")
     if formula:
         p.add_argument("--formula", help="kernel formula (default: the transform's scikit-learn formula)")
-        p.add_argument("--compute-dtype", default="float32", choices=COMPUTE_DTYPES)
+        p.add_argument("--compute-dtype", choices=COMPUTE_DTYPES, help="default float32")
     if output:
         p.add_argument("--output-dtype", choices=list(REGISTRY), help="default float64 for float64 input, else float32 (quantize: uint8)")
-    p.add_argument("--accumulator", default="pairwise", choices=ACCUMULATORS)
-    p.add_argument("--acc-dtype", default="float64", choices=ACC_DTYPES)
+    # defaults (pairwise, float64, raise) are filled in by cli_pipeline.resolve: None
+    # here, so that a flag given next to --pipeline is refused rather than ignored
+    p.add_argument("--accumulator", choices=ACCUMULATORS, help="default pairwise")
+    p.add_argument("--acc-dtype", choices=ACC_DTYPES, help="default float64")
     p.add_argument("--divisor", type=float, help="scale: divide by this (default: the integer dtype's max)")
     p.add_argument("--feature-range", nargs=2, type=float, metavar=("A", "B"), help="minmax target range (default 0 1)")
     p.add_argument("--axis", nargs="+", type=int, help="per-feature statistics: 0 for columns of 2-D data, 0 1 for HWC images")
-    p.add_argument("--nan-policy", default="raise", choices=NAN_POLICIES)
+    p.add_argument("--nan-policy", choices=NAN_POLICIES, help="default raise")
     p.add_argument("--repeat", type=int, default=3, help="timed apply passes; the best is kept (default 3)")
     p.add_argument("--exact-points", type=int, default=65536, help="distinct inputs checked exactly (default 65536)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    from .cli_pipeline import add_args
+
+    add_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", metavar="DIR", help="output directory (default reports/)")
     p.add_argument("--data", action="append", metavar="NAME|FILE", help="real data to use instead of the bundled sets (repeatable)")
     p.add_argument("--force", action="store_true", help="write into a DIR that holds other files")
+    from .cli_pipeline import add_args, presets_cmd
+
+    add_args(p, repeatable=True)
     p.set_defaults(func=_report)
 
     from .codecs import COMPUTE_DTYPES
@@ -323,7 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help=".npy, .npz, .png or .tif(f)")
     p.add_argument("--key", help="array name inside an .npz file")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_args(p)
     p.set_defaults(func=_audit)
+
+    p = sub.add_parser("presets", help="list the library presets: name, library, version verified, semantics")
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects on stdout")
+    p.set_defaults(func=presets_cmd)
     return parser
 
 

@@ -37,6 +37,8 @@ from .codecs import REGISTRY, lookup
 from .domain import Domain, domain
 from .measure import SCHEMA as RECORD_SCHEMA
 from .measure import Record, error_profile, measure, provenance
+from .report_pipelines import pipelines_html as _pipelines_html
+from .report_pipelines import pipelines_markdown as _pipelines_markdown
 
 SCHEMA = "precision-bench/report/1"
 FILES = ("report.md", "report.html", "report.json", "survival.png", "merges.png", "throughput.png", "errors.png")
@@ -184,12 +186,29 @@ def suite(quick: bool = False, data: list[str] | None = None) -> list[tuple[Sour
 from .report_presets import render_conventions, run_conventions  # noqa: E402  (a consumer, as this module)
 
 
-def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool | None = None) -> dict:
-    """Measure the suite; returns the report dict (records in suite order)."""
+def pipeline_sources(data: list[str] | None = None) -> list[Source]:
+    """Where ``report --pipeline`` runs each pipeline: the integer domains
+    (uint8, 12-bit, uint16), or the ``--data`` sets and files instead."""
+    if data:
+        return [_dataset_source(n) if n in datasets.NAMES else _file_source(n) for n in data]
+    doms = [("uint8 (all 256)", "uint8", 0, 255), ("12-bit sensor (0..4095)", "uint16", 0, 4095), ("uint16 (all 65536)", "uint16", 0, 65535)]
+    return [Source(name, "domain", (lambda dt=dt, lo=lo, hi=hi: domain(dt, lo, hi)), integer_range=float(hi)) for name, dt, lo, hi in doms]
+
+
+def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool | None = None, pipelines=()) -> dict:
+    """Measure the suite; returns the report dict (records in suite order).
+
+    ``pipelines`` (Pipeline objects or specs): each is measured on
+    :func:`pipeline_sources` and listed in ``report["pipelines"]`` with its
+    per-step losses (kept apart from ``records``: no transform/formula grid)."""
+    from .measure_pipeline import as_pipeline, measure_pipeline
+
     plan = suite(quick, data)
+    pipes = [as_pipeline(p) for p in pipelines]
+    psources = pipeline_sources(data) if pipes else []
     exact_points = 8192 if quick else 65536
     repeat = 1 if quick else 3
-    total = sum(len(v) for _, v in plan)
+    total = sum(len(v) for _, v in plan) + len(pipes) * len(psources)
     records, skipped = [], []
     bar = _progress(total, progress)
     try:
@@ -227,6 +246,27 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
                 records.append(d)
                 if bar:
                     bar[0].advance(bar[1])
+        prec = []
+        for src in psources:
+            try:
+                x = src.load()
+            except datasets.Unavailable as e:
+                skipped.append({"source": src.name, "reason": str(e)})
+                if bar:
+                    bar[0].advance(bar[1], len(pipes))
+                continue
+            for pipe in pipes:
+                if bar:
+                    bar[0].update(bar[1], description=f"{src.name}: {pipe.spec}")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    r = measure_pipeline(x, pipe, repeat=repeat, exact_points=exact_points, name=src.name)
+                d = r.to_dict()
+                d["kind"] = src.kind
+                d["label"] = pipe.spec
+                prec.append(d)
+                if bar:
+                    bar[0].advance(bar[1])
     finally:
         if bar:
             bar[0].stop()
@@ -237,6 +277,7 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "provenance": provenance(),
         "records": records,
+        "pipelines": prec,
         "skipped": skipped,
         "recommendations": recommendations(records),
         "conventions": run_conventions(quick),
@@ -367,6 +408,7 @@ def render_markdown(report: dict) -> str:
                 lines.append("| " + " | ".join(f(r) for _, f in COLUMNS) + " |")
             lines += ["", f"**Recommendation:** {rec}", ""]
     lines += render_conventions(report)
+    lines += _pipelines_markdown(report.get("pipelines") or [])
     if report.get("skipped"):
         lines += ["", "## Skipped", ""] + [f"- {s['source']}: {s['reason']}" for s in report["skipped"]]
     lines += [
@@ -412,6 +454,7 @@ def render_html(report: dict, images: dict[str, bytes]) -> str:
             for r in rs:
                 parts.append("<tr>" + "".join(f"<td>{e(f(r))}</td>" for _, f in COLUMNS) + "</tr>")
             parts.append(f"</table><p><b>Recommendation:</b> {e(rec)}</p>")
+    parts += _pipelines_html(report.get("pipelines") or [])
     parts += ["<h2>Plots</h2>", img("merges.png"), img("throughput.png"), img("errors.png"), "</body></html>"]
     return "\n".join(parts)
 
