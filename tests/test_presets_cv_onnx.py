@@ -1,0 +1,383 @@
+"""The OpenCV and ONNX presets against the libraries themselves, bit for bit.
+
+OpenCV: opencv-python-headless 5.0.0.93 has no Python binding for
+``Mat::convertTo``; it is reached through ``cv2.normalize`` (NORM_INF: ``scale =
+alpha / max|x|`` in double, shift 0; NORM_MINMAX: any shift), whose
+``(scale, shift)`` are fed to the convertTo preset, and directly through
+``cv2.convertScaleAbs``.  ONNX: tiny models run by onnx 1.23.2's
+ReferenceEvaluator and onnxruntime 1.32.0 on CPU.
+
+Measured figures (mismatch counts) are printed (run with ``-s``) and recorded
+with ``record_property``; no figure is hard-coded.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper  # noqa: E402
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+from kernels.presets import get  # noqa: E402
+from kernels.program import run_program  # noqa: E402
+
+RNG = np.random.default_rng(20261202)
+
+# ---------------------------------------------------------------- data
+
+U8 = np.arange(256, dtype=np.uint8)
+U12 = np.arange(4096, dtype=np.uint16)
+U16 = np.arange(65536, dtype=np.uint16)
+_EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, 1.5, 2.5, -0.5, -2.5, 254.5, 255.5, 65535.5, 1e-45, 1e-40, -1e-38,
+          0.49999997, 16777217.0, 1e6, -1e6, 3.0, 7.0, 1 / 3]
+F32 = np.concatenate([RNG.normal(0, 100, 5000), RNG.uniform(0, 300, 3000), _EDGES]).astype(np.float32)
+F64 = np.concatenate([RNG.normal(0, 100, 3000), RNG.uniform(-1, 1, 1000), _EDGES]).astype(np.float64)
+_f16 = np.arange(65536, dtype=np.uint16).view(np.float16)
+F16 = _f16[np.isfinite(_f16)]  # every finite float16
+F16_SMALL = F16[np.abs(F16.astype(np.float32)) <= 1000]  # the part whose scaled values stay in uint16 range
+DATA = {"uint8": U8, "12bit": U12, "uint16": U16, "float32": F32, "float16": F16, "float64": F64}
+RTYPES = {"CV_8U": cv2.CV_8U, "CV_16U": cv2.CV_16U, "CV_16F": cv2.CV_16F, "CV_32F": cv2.CV_32F, "CV_64F": cv2.CV_64F}
+
+
+def mismatches(lib, ours) -> int:
+    """Elements whose bits differ (any NaN equals any NaN: payloads are incidental)."""
+    lib, ours = np.asarray(lib).reshape(-1), np.asarray(ours).reshape(-1)
+    assert lib.dtype == ours.dtype and lib.shape == ours.shape, (lib.dtype, ours.dtype, lib.shape, ours.shape)
+    if lib.dtype.kind == "f":
+        nan_l, nan_o = np.isnan(lib), np.isnan(ours)
+        ints = {2: np.uint16, 4: np.uint32, 8: np.uint64}[lib.dtype.itemsize]
+        return int(((lib.view(ints) != ours.view(ints)) & ~(nan_l & nan_o)).sum() + (nan_l != nan_o).sum())
+    return int((lib != ours).sum())
+
+
+def preset_run(name, x, stats=None, **opts):
+    built = get(name).build(x.dtype.name, stats, **opts)
+    return run_program(x, built.ops, built.out_dtype)
+
+
+# ================================================================ OpenCV
+
+def _norm_inf(x) -> float:
+    return float(np.abs(x.astype(np.float64)).max())
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1 / 255, 0.37, -2.5, 300.0], ids=["a=1", "a=1_255", "a=0.37", "a=-2.5", "a=300"])
+@pytest.mark.parametrize("rtype", list(RTYPES))
+@pytest.mark.parametrize("data", list(DATA))
+def test_opencv_convert_to(data, rtype, alpha):
+    """Mat::convertTo(rtype, s, 0) with s = (alpha*N)/N, reached by cv2.normalize(NORM_INF)."""
+    x = DATA[data] if not (data == "float16" and rtype == "CV_16U") else F16_SMALL
+    n = _norm_inf(x)
+    a = alpha * n
+    s = a / n  # what cv::normalize passes to convertTo (one double division)
+    lib = cv2.normalize(x, None, a, 0, cv2.NORM_INF, RTYPES[rtype]).reshape(-1)
+    ours = preset_run("opencv.convertTo", x, rtype=rtype, alpha=s, beta=0.0)
+    assert mismatches(lib, ours) == 0
+    # the same call as the normalize preset, statistics fitted by the preset
+    p = get("opencv.normalize")
+    stats = p.fit(x, norm_type="NORM_INF")
+    ours2 = preset_run("opencv.normalize", x, stats, alpha=a, beta=0.0, norm_type=cv2.NORM_INF, dtype=RTYPES[rtype])
+    assert mismatches(lib, ours2) == 0
+
+
+@pytest.mark.parametrize("ab", [(0.0, 1.0), (1.0, 0.0), (0.0, 255.0), (-1.0, 1.0), (10.5, -3.25), (0.1, 0.9)],
+                         ids=["0_1", "1_0", "0_255", "-1_1", "10.5_-3.25", "0.1_0.9"])
+@pytest.mark.parametrize("rtype", ["default", *RTYPES])
+@pytest.mark.parametrize("data", list(DATA))
+def test_opencv_normalize_minmax(data, rtype, ab):
+    x = DATA[data]
+    a, b = ab
+    rt = -1 if rtype == "default" else RTYPES[rtype]
+    lib = cv2.normalize(x, None, a, b, cv2.NORM_MINMAX, rt).reshape(-1)
+    p = get("opencv.normalize")
+    stats = p.fit(x, norm_type="NORM_MINMAX")
+    ours = preset_run("opencv.normalize", x, stats, alpha=a, beta=b, norm_type="NORM_MINMAX", dtype=rt)
+    assert mismatches(lib, ours) == 0
+
+
+@pytest.mark.parametrize("norm", ["NORM_L1", "NORM_L2"])
+@pytest.mark.parametrize("rtype", ["CV_8U", "CV_32F", "CV_64F"])
+@pytest.mark.parametrize("data", ["uint8", "12bit", "uint16", "uint8_random"])
+def test_opencv_normalize_l1_l2_integer(data, rtype, norm):
+    x = RNG.integers(0, 256, 100_003).astype(np.uint8) if data == "uint8_random" else DATA[data]
+    alpha = 1000.0 if rtype == "CV_8U" else 1.0
+    lib = cv2.normalize(x, None, alpha, 0, getattr(cv2, norm), RTYPES[rtype]).reshape(-1)
+    p = get("opencv.normalize")
+    # L2: OpenCV's norm (IPP) is sometimes 1 ulp off sqrt(exact sum): feed its own norm
+    # (measured in test_opencv_l2_norm_fit_differences); L1 is an exact integer sum
+    stats = {"norm": [cv2.norm(x, cv2.NORM_L2)]} if norm == "NORM_L2" else p.fit(x, norm_type=norm)
+    ours = preset_run("opencv.normalize", x, stats, alpha=alpha, norm_type=norm, dtype=rtype)
+    assert mismatches(lib, ours) == 0
+
+
+def test_opencv_l2_norm_fit_differences(record_property):
+    """How often the preset's L2 fit (correctly rounded sqrt of the exact integer sum of
+    squares) differs from cv2.norm on random uint8 arrays; L1 must never differ."""
+    p = get("opencv.normalize")
+    rng = np.random.default_rng(7)
+    l2_differ = 0
+    trials = 200
+    for _ in range(trials):
+        x = rng.integers(0, 256, int(rng.integers(1000, 200_000))).astype(np.uint8)
+        l2_differ += p.fit(x, norm_type="NORM_L2")["norm"][0] != cv2.norm(x, cv2.NORM_L2)
+        assert p.fit(x, norm_type="NORM_L1")["norm"][0] == cv2.norm(x, cv2.NORM_L1)
+    record_property("l2_fit_differs", int(l2_differ))
+    print(f"opencv.normalize NORM_L2 fit differs from cv2.norm in {l2_differ} of {trials} random uint8 arrays")
+
+
+_ABS_DATA = {**DATA, "float32_special": np.array(
+    [np.nan, np.inf, -np.inf, 2.0**31, -(2.0**31), 3e9, -3e9, 1e30, 2.0**31 - 128, -(2.0**31 - 128), 255.5, -255.5, 0.5,
+     -1.5] * 4, np.float32)}
+
+
+@pytest.mark.parametrize("ab", [(1.0, 0.0), (0.5, -100.0), (-1.3, 7.25), (1 / 255, 0.0), (255.0, 0.5)],
+                         ids=["1_0", "0.5_-100", "-1.3_7.25", "1_255_0", "255_0.5"])
+@pytest.mark.parametrize("data", list(_ABS_DATA))
+def test_opencv_convert_scale_abs(data, ab):
+    x = _ABS_DATA[data]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lib = cv2.convertScaleAbs(x, alpha=ab[0], beta=ab[1]).reshape(-1)
+    ours = preset_run("opencv.convertScaleAbs", x, alpha=ab[0], beta=ab[1])
+    assert mismatches(lib, ours) == 0
+
+
+@pytest.mark.parametrize("n", [1, 5, 17, 31, 33])
+def test_opencv_short_rows_take_the_scalar_tail_same_bits(n):
+    """Rows shorter than one SIMD vector run the C++ scalar loop (``src[j]*a + b``):
+    measured to be the same fused multiply-add as the vector path."""
+    x = RNG.normal(0, 50, n).astype(np.float32)
+    lib = cv2.convertScaleAbs(x, alpha=0.0173, beta=0.31).reshape(-1)
+    assert mismatches(lib, preset_run("opencv.convertScaleAbs", x, alpha=0.0173, beta=0.31)) == 0
+    lib = cv2.normalize(x, None, 1.0, 0.0, cv2.NORM_MINMAX, cv2.CV_32F).reshape(-1)
+    stats = get("opencv.normalize").fit(x, norm_type="NORM_MINMAX")
+    ours = preset_run("opencv.normalize", x, stats, alpha=1.0, beta=0.0, norm_type="NORM_MINMAX", dtype="CV_32F")
+    assert mismatches(lib, ours) == 0
+
+
+def test_opencv_saturate_cast_rounds_half_even():
+    ties = np.arange(-3, 300, dtype=np.float32) + np.float32(0.5)
+    expect = np.clip(np.rint(ties.astype(np.float64)), 0, 255).astype(np.uint8)  # half to even, saturate
+    # plain conversion (scale 1): cvRound of the tie itself
+    n = _norm_inf(ties)
+    lib = cv2.normalize(ties, None, n, 0, cv2.NORM_INF, cv2.CV_8U).reshape(-1)
+    assert mismatches(lib, expect) == 0
+    assert mismatches(lib, preset_run("opencv.convertTo", ties, rtype="CV_8U", alpha=n / n)) == 0
+    # scaled: (2k+1)/4 * 2 is the tie k + 1/2, exact in the fused multiply-add
+    quarters = ties / np.float32(2)
+    lib = cv2.convertScaleAbs(quarters, alpha=2.0).reshape(-1)
+    assert mismatches(lib, np.clip(np.rint(np.abs(ties.astype(np.float64))), 0, 255).astype(np.uint8)) == 0
+    assert mismatches(lib, preset_run("opencv.convertScaleAbs", quarters, alpha=2.0)) == 0
+
+
+def test_opencv_huge_and_nan_become_zero():
+    """saturate_cast<uchar>: cvRound gives INT_MIN for NaN, inf and |v| >= 2**31, which saturates to 0."""
+    special = np.array([np.nan, np.inf, -np.inf, 2.0**31, 3e9, 1e30, 2.0**31 - 128, 1e9, 256.0] * 8, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lib = cv2.convertScaleAbs(special, alpha=1.0).reshape(-1)
+    assert (lib[:6] == 0).all() and (lib[6:9] == 255).all()  # 2**31 - 128 < 2**31 still saturates to 255
+    assert mismatches(lib, preset_run("opencv.convertScaleAbs", special)) == 0
+    finite = special[np.isfinite(special)]
+    for rt, name in ((cv2.CV_8U, "CV_8U"), (cv2.CV_16U, "CV_16U")):
+        n = _norm_inf(finite)
+        lib = cv2.normalize(finite, None, n, 0, cv2.NORM_INF, rt).reshape(-1)  # scale 1: the plain cvt_ path
+        assert (lib[np.abs(finite.astype(np.float64)) >= 2.0**31] == 0).all()
+        assert mismatches(lib, preset_run("opencv.convertTo", finite, rtype=name, alpha=n / n)) == 0
+        lib = cv2.normalize(finite, None, 2 * n, 0, cv2.NORM_INF, rt).reshape(-1)  # scale 2: cvt_32f's fma
+        assert mismatches(lib, preset_run("opencv.convertTo", finite, rtype=name, alpha=2 * n / n)) == 0
+
+
+def test_opencv_refusals_match_the_library():
+    xb = np.zeros(40, dtype="bfloat16")
+    with pytest.raises(cv2.error) as lib:
+        cv2.convertScaleAbs(xb)
+    with pytest.raises(TypeError) as ours:
+        get("opencv.convertScaleAbs").build("bfloat16", None)
+    assert "src data type = bfloat16 is not supported" in str(lib.value)
+    assert "src data type = bfloat16 is not supported" in str(ours.value)
+
+
+@pytest.mark.parametrize(
+    "name, opts, exc",
+    [
+        ("opencv.convertTo", {"rtype": "CV_8S"}, ValueError),
+        ("opencv.convertTo", {"rtype": 1}, ValueError),
+        ("opencv.convertTo", {}, TypeError),
+        ("opencv.convertTo", {"rtype": "CV_8U", "gamma": 1}, ValueError),
+        ("opencv.convertTo", {"rtype": "CV_8U", "alpha": "x"}, TypeError),
+        ("opencv.normalize", {"norm_type": "NORM_HAMMING"}, ValueError),
+        ("opencv.convertScaleAbs", {"alpha": None}, TypeError),
+    ],
+    ids=["rtype_8S", "rtype_int_8S", "rtype_missing", "unknown_option", "alpha_str", "norm_hamming", "alpha_none"],
+)
+def test_opencv_bad_options(name, opts, exc):
+    with pytest.raises(exc) as e:
+        get(name).build("uint8", {"min": [0.0], "max": [1.0]}, **opts)
+    assert str(e.value)
+
+
+def test_opencv_normalize_ideal_hits_the_ends():
+    p = get("opencv.normalize")
+    ex = p.exact_fit(np.array([-2.0, 0.5, 6.0]), np.array([1, 2, 1]), norm_type="NORM_MINMAX")
+    (aff,) = p.ideal(ex, alpha=10, beta=-1, norm_type="NORM_MINMAX")
+    (slope,), (icpt,) = aff.values
+    assert slope * ex["min"] + icpt == -1 and slope * ex["max"] + icpt == 10
+
+
+# ================================================================ ONNX
+
+def _model(op, inputs, outputs, inits=(), opset=21):
+    node = helper.make_node(op, [n for n, _ in inputs] + [t.name for t in inits], [n for n, _ in outputs])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, t, None) for n, t in inputs],
+        [helper.make_tensor_value_info(n, t, None) for n, t in outputs], initializer=list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _both(model, feeds):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = ReferenceEvaluator(model).run(None, feeds)
+    return sess.run(None, feeds), ref
+
+
+_NP_TP = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16, "uint8": TensorProto.UINT8,
+          "uint16": TensorProto.UINT16}
+
+
+def _const(name, value, dtype):
+    return onnx.numpy_helper.from_array(np.array(value, dtype=dtype), name)
+
+
+def _ties(scale: float, dtype) -> np.ndarray:
+    """x whose quotient x / scale lands on (or one ulp around) k + 1/2."""
+    k = np.arange(-20, 300, dtype=np.float64) + 0.5
+    base = (k * np.float64(np.asarray(scale, dtype))).astype(dtype)
+    up = np.nextafter(base, np.asarray(np.inf, dtype))
+    down = np.nextafter(base, np.asarray(-np.inf, dtype))
+    return np.concatenate([base, up, down])
+
+
+def _qdata(scale, dtype):
+    s = float(np.asarray(scale, dtype))
+    rnd = (RNG.normal(0, 100, 4000) * s).astype(dtype)
+    special = np.array([0, -0.0, np.nan, np.inf, -np.inf, 3e9 * s, -3e9 * s, 1e30 if dtype == np.float32 else 6e4], dtype)
+    return np.concatenate([rnd, _ties(scale, dtype), special, np.asarray(_EDGES, dtype)])
+
+
+@pytest.mark.parametrize("qtype, zp", [("uint8", 0), ("uint8", 128), ("uint8", 255), ("uint16", 0), ("uint16", 32768)],
+                         ids=["u8_zp0", "u8_zp128", "u8_zp255", "u16_zp0", "u16_zp32768"])
+@pytest.mark.parametrize("scale", [0.1, 0.25, 1 / 255, 3.7e-3, 17.0], ids=["s0.1", "s0.25", "s1_255", "s3.7e-3", "s17"])
+@pytest.mark.parametrize("xtype", ["float32", "float16"])
+def test_onnx_quantize_linear(xtype, scale, qtype, zp, record_property):
+    dt = np.dtype(xtype)
+    x = _qdata(scale, dt) if xtype == "float32" else np.concatenate([F16, np.array([np.nan, np.inf, -np.inf], dt)])
+    m = _model("QuantizeLinear", [("x", _NP_TP[xtype])], [("y", _NP_TP[qtype])],
+               [_const("s", scale, dt), _const("z", zp, qtype)])
+    (rt,), (ref,) = _both(m, {"x": x})
+    ours = preset_run("onnx.QuantizeLinear", x, y_scale=scale, y_zero_point=zp, output_dtype=qtype)
+    assert mismatches(rt, ours) == 0  # onnxruntime: everywhere, NaN/inf/huge included
+    q = x.astype(np.float64) / float(np.asarray(scale, dt))
+    defined = np.isfinite(q) & (np.abs(q) < 2.0**31 - 2**16)  # the reference's int32 cast is undefined beyond
+    bad = mismatches(ref[defined], ours[defined])
+    record_property("reference_mismatches", bad)
+    print(f"QuantizeLinear {xtype} s={scale} {qtype} zp={zp}: reference differs in {bad} of {defined.sum()}")
+    assert bad == 0
+
+
+@pytest.mark.parametrize("zp", [0, 1, 128, 255], ids=["zp0", "zp1", "zp128", "zp255"])
+@pytest.mark.parametrize("scale", [0.1, 1 / 255, 3.7e-3, 17.0], ids=["s0.1", "s1_255", "s3.7e-3", "s17"])
+@pytest.mark.parametrize("data", ["uint8", "12bit", "uint16"])
+def test_onnx_dequantize_linear(data, scale, zp):
+    x = DATA[data]
+    qtype = x.dtype.name
+    m = _model("DequantizeLinear", [("x", _NP_TP[qtype])], [("y", TensorProto.FLOAT)],
+               [_const("s", scale, np.float32), _const("z", zp, qtype)])
+    (rt,), (ref,) = _both(m, {"x": x})
+    ours = preset_run("onnx.DequantizeLinear", x, x_scale=scale, x_zero_point=zp)
+    assert mismatches(rt, ours) == 0 and mismatches(ref, ours) == 0
+
+
+def _dyn_model():
+    return _model("DynamicQuantizeLinear", [("x", TensorProto.FLOAT)],
+                  [("y", TensorProto.UINT8), ("s", TensorProto.FLOAT), ("z", TensorProto.UINT8)], opset=11)
+
+
+def _random_vectors(count=2000, n=256):
+    for _ in range(count):
+        loc, spread = RNG.uniform(-1, 1), 10 ** RNG.uniform(-2, 2)
+        yield (RNG.normal(loc, 1, n) * spread).astype(np.float32)
+
+
+def test_onnx_dynamic_quantize_float32_statistics(record_property):
+    """The preset's float32 fit equals both libraries' scale and zero point in every one of
+    2000 random vectors; the float64 shortcut is counted where it differs."""
+    from kernels.presets.onnx import _dyn_fit_float64
+
+    model = _dyn_model()
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    refe = ReferenceEvaluator(model)
+    p = get("onnx.DynamicQuantizeLinear")
+    stats_f64_differ = out_f64_differ = elems_f64_differ = 0
+    vectors = list(_random_vectors())
+    for x in vectors:
+        y_rt, s_rt, z_rt = sess.run(None, {"x": x})
+        y_ref, s_ref, z_ref = refe.run(None, {"x": x})
+        st = p.fit(x)
+        assert np.float32(st["scale"][0]).view(np.uint32) == s_rt.view(np.uint32) == s_ref.view(np.uint32)
+        assert st["zero_point"][0] == z_rt == z_ref
+        ours = preset_run("onnx.DynamicQuantizeLinear", x, st)
+        assert mismatches(y_rt, ours) == 0 and mismatches(y_ref, ours) == 0
+        st64 = _dyn_fit_float64(x)
+        if st64["scale"][0] != st["scale"][0] or st64["zero_point"][0] != st["zero_point"][0]:
+            stats_f64_differ += 1
+            y64 = preset_run("onnx.DynamicQuantizeLinear", x, st64)
+            d = mismatches(y_rt, y64)
+            out_f64_differ += d > 0
+            elems_f64_differ += d
+    record_property("float64_fit_stats_differ", stats_f64_differ)
+    record_property("float64_fit_outputs_differ", out_f64_differ)
+    print(f"DynamicQuantizeLinear float64 fit: scale/zero point differ in {stats_f64_differ} of {len(vectors)} vectors; "
+          f"outputs differ in {out_f64_differ} vectors ({elems_f64_differ} elements of {len(vectors) * vectors[0].size})")
+
+
+@pytest.mark.parametrize("case", ["zp_tie_0.5", "zp_tie_1.5", "all_zero", "all_positive", "all_negative", "one_value"])
+def test_onnx_dynamic_quantize_edge_vectors(case):
+    x = {
+        "zp_tie_0.5": [-0.5, 254.5], "zp_tie_1.5": [-1.5, 253.5], "all_zero": [0.0] * 5,
+        "all_positive": [3.0, 7.0, 11.25], "all_negative": [-3.0, -7.0, -0.125], "one_value": [42.0],
+    }[case]
+    x = np.array(x * 20, np.float32)
+    (y_rt, s_rt, z_rt), (y_ref, s_ref, z_ref) = _both(_dyn_model(), {"x": x})
+    st = get("onnx.DynamicQuantizeLinear").fit(x)
+    assert np.float32(st["scale"][0]) == s_rt == s_ref and st["zero_point"][0] == z_rt == z_ref
+    ours = preset_run("onnx.DynamicQuantizeLinear", x, st)
+    assert mismatches(y_rt, ours) == 0 and mismatches(y_ref, ours) == 0
+
+
+@pytest.mark.parametrize(
+    "name, in_dtype, opts, exc",
+    [
+        ("onnx.QuantizeLinear", "float32", {}, TypeError),
+        ("onnx.QuantizeLinear", "float32", {"y_scale": 0.1, "output_dtype": "int8"}, ValueError),
+        ("onnx.QuantizeLinear", "float32", {"y_scale": 0.1, "axis": 0}, ValueError),
+        ("onnx.QuantizeLinear", "float32", {"y_scale": 0.0}, ValueError),
+        ("onnx.QuantizeLinear", "uint8", {"y_scale": 0.1}, TypeError),
+        ("onnx.QuantizeLinear", "float32", {"y_scale": 0.1, "y_zero_point": 300}, ValueError),
+        ("onnx.DequantizeLinear", "float32", {"x_scale": 0.1}, TypeError),
+        ("onnx.DynamicQuantizeLinear", "float16", {}, TypeError),
+    ],
+    ids=["scale_missing", "int8_out", "unknown_axis", "zero_scale", "uint8_in", "zp_range", "dq_float_in", "dyn_f16"],
+)
+def test_onnx_bad_options(name, in_dtype, opts, exc):
+    with pytest.raises(exc) as e:
+        get(name).build(in_dtype, {"scale": [0.1], "zero_point": [0]}, **opts)
+    assert str(e.value)
