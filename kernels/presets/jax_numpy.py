@@ -1,6 +1,6 @@
 """jax.numpy preset (data only; jax is not imported here).
 
-``jax.numpy.normalize(mean, std, dtype)`` names the expression people write,
+``jax.jit.normalize`` and ``jax.eager.normalize`` (mean, std, dtype) name the expression people write,
 ``(jnp.asarray(x).astype(dtype) - mean) / std``, on the CPU backend with
 64-bit mode off (jax's default).  Read from jax 0.10.2 (``jax/_src/numpy/ufuncs.py``:
 ``true_divide`` is ``lax.div`` after ``promote_args_inexact``; every jnp ufunc is
@@ -15,10 +15,14 @@ itself jitted) and measured against it (tests/test_presets_jax_keras_alb.py):
   zero): not modelled; the tests keep float32 data normal.
 - With 64-bit mode off, ``dtype='float64'`` computes in float32 (jax warns) and
   a float64 input becomes float32 when it becomes a jax array.
-- A Python float constant is weakly typed: it is rounded once into ``dtype``.
-  A per-channel tuple is taken as ``jnp.asarray(mean, dtype=dtype)``;
-  ``jnp.asarray(mean)`` without a dtype is float32 and would promote a
-  float16/bfloat16 result to float32 (jax's type promotion), a different preset.
+- A Python float constant is weakly typed, and here eager and jit differ:
+  under ``jax.jit`` it is rounded once into ``dtype``; eagerly it becomes a
+  float32 array first and is then rounded into float16/bfloat16 (two roundings:
+  ``1 + 2**-11 + 2**-30`` gives float16 1.0 eagerly, ``1 + 2**-10`` under jit).
+  Hence two presets, ``jax.jit.normalize`` and ``jax.eager.normalize``.
+  A per-channel tuple is taken as ``jnp.asarray(mean, dtype=dtype)`` (one
+  rounding, both modes); ``jnp.asarray(mean)`` without a dtype is float32 and
+  would promote a float16/bfloat16 result to float32 (jax's type promotion).
 """
 
 from __future__ import annotations
@@ -90,12 +94,15 @@ def divide_ops(std: np.ndarray, dtype: str) -> Op:
     return Op("div", dtype, (std,))
 
 
-_NAME = "jax.numpy.normalize"
 _DEFAULTS = {"mean": REQUIRED, "std": REQUIRED, "dtype": "float32"}
 
 
-def _parse(opts: dict):
-    o = options(_NAME, _DEFAULTS, opts)
+def _is_scalar(value) -> bool:
+    return not isinstance(value, (tuple, list, np.ndarray))
+
+
+def _parse(opts: dict, name: str = "jax.jit.normalize"):
+    o = options(name, _DEFAULTS, opts)
     mean, std = reals(o["mean"], "mean"), reals(o["std"], "std", positive=True)
     if mean.size != std.size and 1 not in (mean.size, std.size):
         raise ValueError(f"mean has {mean.size} values and std {std.size}: pass one, or one per channel each")
@@ -103,19 +110,29 @@ def _parse(opts: dict):
     return mean, std, dtype
 
 
-def _build(in_dtype_: str, stats=None, **opts) -> Built:
-    mean, std, dtype = _parse(opts)
-    in_dtype(in_dtype_, _IN_DTYPES, _NAME)
-    compute = "float32" if dtype == "float64" else dtype  # 64-bit mode off
-    ops = []
-    if in_dtype_ == "float64":
-        ops.append(Op("round", "float32"))  # jnp.asarray(x): float64 -> float32
-    ops += [
-        Op("round", compute),  # .astype(dtype)
-        Op("sub", compute, (mean,)),  # the weak Python float / typed array rounds once into dtype
-        divide_ops(rounded(std, compute), compute),
-    ]
-    return Built(tuple(ops), compute, compute)
+def _constant(values, given, compute: str, eager: bool) -> np.ndarray:
+    """A constant as jax rounds it into ``compute``: eagerly a Python float goes through float32 first."""
+    if eager and _is_scalar(given):
+        values = rounded(values, "float32")
+    return rounded(values, compute)
+
+
+def _builder(name: str, eager: bool):
+    def build(in_dtype_: str, stats=None, **opts) -> Built:
+        mean, std, dtype = _parse(opts, name)
+        in_dtype(in_dtype_, _IN_DTYPES, name)
+        compute = "float32" if dtype == "float64" else dtype  # 64-bit mode off
+        ops = []
+        if in_dtype_ == "float64":
+            ops.append(Op("round", "float32"))  # jnp.asarray(x): float64 -> float32
+        ops += [
+            Op("round", compute),  # .astype(dtype)
+            Op("sub", compute, (_constant(mean, opts["mean"], compute, eager),)),
+            divide_ops(_constant(std, opts["std"], compute, eager), compute),
+        ]
+        return Built(tuple(ops), compute, compute)
+
+    return build
 
 
 def _ideal(stats=None, **opts):
@@ -126,13 +143,16 @@ def _ideal(stats=None, **opts):
 
 PRESETS = [
     Preset(
-        name=_NAME,
+        name=f"jax.{mode}.normalize",
         library="jax",
-        verified="jax 0.10.2 CPU, jax.jit and eager, bit for bit (tests/test_presets_jax_keras_alb.py)",
+        verified=f"jax 0.10.2 CPU, {'eager' if mode == 'eager' else 'under jax.jit'}, bit for bit "
+        "(tests/test_presets_jax_keras_alb.py)",
         source="jax 0.10.2 jax/_src/numpy/ufuncs.py (true_divide, subtract), XLA algebraic simplifier (measured)",
-        summary="(x.astype(dtype) - mean) / std; XLA computes / std as * (1/std) in float16/float32, not bfloat16",
+        summary="(x.astype(dtype) - mean) / std; XLA computes / std as * (1/std) in float16/float32, not bfloat16"
+        + ("; a Python float constant is rounded to float32 first" if mode == "eager" else ""),
         options=_DEFAULTS,
-        build=_build,
+        build=_builder(f"jax.{mode}.normalize", mode == "eager"),
         ideal=_ideal,
-    ),
+    )
+    for mode in ("jit", "eager")
 ]

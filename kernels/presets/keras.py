@@ -5,7 +5,9 @@ layers called eagerly, in tests/test_presets_jax_keras_alb.py:
 
 - ``keras/src/layers/preprocessing/rescaling.py`` ``Rescaling.call``:
   ``cast(inputs, compute_dtype) * cast(scale, compute_dtype) + cast(offset, compute_dtype)``;
-  a Python float ``scale`` is rounded once into the compute dtype.
+  a Python float ``scale``/``offset`` is rounded once into float16, but into
+  bfloat16 via float32 (``keras/src/backend/jax/core.py`` ``convert_to_tensor``:
+  "Can't create bfloat16 arrays on the fly": ``jnp.asarray(x).astype(dtype)``).
 - ``keras/src/layers/preprocessing/normalization.py`` ``Normalization.build`` /
   ``call``: ``mean``/``variance`` go through ``ops.convert_to_tensor`` (float32,
   keras' floatx) and *then* ``ops.cast`` to the compute dtype (two roundings for
@@ -60,6 +62,8 @@ def _rescaling_build(in_dtype_: str, stats=None, **opts) -> Built:
     scale, offset, c = _rescaling_parse(opts)
     in_dtype(in_dtype_, _IN_DTYPES, _R)
     # the add runs even when offset == 0 (it turns -0.0 into +0.0)
+    if c == "bfloat16":  # convert_to_tensor's bfloat16 branch: float32 first
+        scale, offset = rounded(scale, "float32"), rounded(offset, "float32")
     ops = (Op("round", c), Op("mul", c, (scale,)), Op("add", c, (offset,)))
     return Built(ops, c, c)
 
