@@ -285,12 +285,18 @@ def test_onnx_quantize_linear(xtype, scale, qtype, zp, record_property):
     (rt,), (ref,) = _both(m, {"x": x})
     ours = preset_run("onnx.QuantizeLinear", x, y_scale=scale, y_zero_point=zp, output_dtype=qtype)
     assert mismatches(rt, ours) == 0  # onnxruntime: everywhere, NaN/inf/huge included
-    q = x.astype(np.float64) / float(np.asarray(scale, dt))
+    with np.errstate(all="ignore"):
+        q = (x / np.asarray(scale, dt)).astype(np.float64)  # the reference divides in x's dtype
     defined = np.isfinite(q) & (np.abs(q) < 2.0**31 - 2**16)  # the reference's int32 cast is undefined beyond
-    bad = mismatches(ref[defined], ours[defined])
-    record_property("reference_mismatches", bad)
-    print(f"QuantizeLinear {xtype} s={scale} {qtype} zp={zp}: reference differs in {bad} of {defined.sum()}")
-    assert bad == 0
+    ours_ref = preset_run("onnx.QuantizeLinear", x, y_scale=scale, y_zero_point=zp, output_dtype=qtype,
+                          evaluator="reference")
+    assert mismatches(ref[defined], ours_ref[defined]) == 0
+    between = mismatches(ref[defined], ours[defined])  # onnxruntime vs the reference evaluator
+    record_property("ort_vs_reference_mismatches", between)
+    print(f"QuantizeLinear {xtype} s={scale} {qtype} zp={zp}: onnxruntime and the reference differ in "
+          f"{between} of {defined.sum()} (defined domain)")
+    if xtype == "float32":
+        assert between == 0  # the two evaluators agree on float32 (both divide in float32)
 
 
 @pytest.mark.parametrize("zp", [0, 1, 128, 255], ids=["zp0", "zp1", "zp128", "zp255"])
@@ -332,6 +338,7 @@ def test_onnx_dynamic_quantize_float32_statistics(record_property):
         y_rt, s_rt, z_rt = sess.run(None, {"x": x})
         y_ref, s_ref, z_ref = refe.run(None, {"x": x})
         st = p.fit(x)
+        assert p.fit(x, evaluator="reference") == st or all((p.fit(x, evaluator="reference")[k] == st[k]).all() for k in st)
         assert np.float32(st["scale"][0]).view(np.uint32) == s_rt.view(np.uint32) == s_ref.view(np.uint32)
         assert st["zero_point"][0] == z_rt == z_ref
         ours = preset_run("onnx.DynamicQuantizeLinear", x, st)
@@ -357,10 +364,14 @@ def test_onnx_dynamic_quantize_edge_vectors(case):
     }[case]
     x = np.array(x * 20, np.float32)
     (y_rt, s_rt, z_rt), (y_ref, s_ref, z_ref) = _both(_dyn_model(), {"x": x})
-    st = get("onnx.DynamicQuantizeLinear").fit(x)
-    assert np.float32(st["scale"][0]) == s_rt == s_ref and st["zero_point"][0] == z_rt == z_ref
-    ours = preset_run("onnx.DynamicQuantizeLinear", x, st)
-    assert mismatches(y_rt, ours) == 0 and mismatches(y_ref, ours) == 0
+    p = get("onnx.DynamicQuantizeLinear")
+    st, st_ref = p.fit(x), p.fit(x, evaluator="reference")
+    assert np.float32(st["scale"][0]) == s_rt and st["zero_point"][0] == z_rt
+    assert np.float32(st_ref["scale"][0]) == s_ref and st_ref["zero_point"][0] == z_ref
+    assert mismatches(y_rt, preset_run("onnx.DynamicQuantizeLinear", x, st)) == 0
+    assert mismatches(y_ref, preset_run("onnx.DynamicQuantizeLinear", x, st_ref)) == 0
+    if case == "all_zero":  # the one place the two differ: onnxruntime's scale 1.0, the reference's 1/255
+        print(f"DynamicQuantizeLinear all-zero x: onnxruntime scale {float(s_rt)!r}, reference {float(s_ref)!r}")
 
 
 @pytest.mark.parametrize(
