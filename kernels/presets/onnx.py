@@ -89,11 +89,27 @@ def _zero_point(value, qtype: str, argument: str) -> int:
     return int(value)
 
 
-def _float_in(in_dtype, op: str) -> str:
+_ONNX_TYPE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "bfloat16": "bfloat16",
+              "float32": "float", "float64": "double"}
+# x types each op's schema (opset 21) accepts, among the project's dtypes
+_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16"),
+             "DynamicQuantizeLinear": ("float32",)}
+
+
+def _x_type(in_dtype, op: str, modelled: tuple) -> str:
+    """x's registry name: a type ONNX refuses is a TypeError with onnxruntime's message,
+    a type it accepts but this project does not model a ValueError."""
     name = lookup(in_dtype, "in_dtype").name
-    if name not in _FLOAT_IN:
-        raise TypeError(f"onnx.{op}: x of type {name} is not supported; use one of: {', '.join(_FLOAT_IN)}")
+    if name not in _SCHEMA_X[op]:
+        raise TypeError(f"[ONNXRuntimeError] : 10 : INVALID_GRAPH : This is an invalid model. Type Error: Type "
+                        f"'tensor({_ONNX_TYPE[name]})' of input parameter (x) of operator ({op}) in node () is invalid.")
+    if name not in modelled:
+        raise ValueError(f"onnx.{op}: x of type {name} is not modelled; use one of: {', '.join(modelled)}")
     return name
+
+
+def _float_in(in_dtype, op: str) -> str:
+    return _x_type(in_dtype, op, _FLOAT_IN if op == "QuantizeLinear" else ("float32",))
 
 
 _RINT_C = 1.5 * 2.0**52  # RN64(q + C) - C is rint(q), ties to even, for |q| < 2**51 (NaN stays NaN)
@@ -170,9 +186,7 @@ def _dq_parse(options, x_dtype="uint8"):
 
 
 def _dq_build(in_dtype, stats=None, **options) -> Built:
-    name = lookup(in_dtype, "in_dtype").name
-    if name not in _QUANT_OUT:
-        raise TypeError(f"onnx.DequantizeLinear: x of type {name} is not supported; use one of: {', '.join(_QUANT_OUT)}")
+    name = _x_type(in_dtype, "DequantizeLinear", tuple(_QUANT_OUT))
     scale, zp = _dq_parse(options, name)
     return _dequantize_built(scale, zp)
 
@@ -195,8 +209,6 @@ def _dyn_fit(x, **options) -> dict:
     ev = _evaluator(_check_options(options, _DYN_OPTIONS, "DynamicQuantizeLinear")["evaluator"])
     x = np.asarray(x)
     _float_in(x.dtype, "DynamicQuantizeLinear")
-    if x.dtype != np.float32:
-        raise TypeError(f"onnx.DynamicQuantizeLinear: x of type {x.dtype} is not supported; use float32")
     if x.size == 0:
         raise ValueError("onnx.DynamicQuantizeLinear of an empty tensor")
     if not np.isfinite(x).all():
@@ -234,8 +246,7 @@ def _dyn_stats(stats):
 
 def _dyn_build(in_dtype, stats=None, **options) -> Built:
     _check_options(options, _DYN_OPTIONS, "DynamicQuantizeLinear")
-    if lookup(in_dtype, "in_dtype").name != "float32":
-        raise TypeError(f"onnx.DynamicQuantizeLinear: x of type {lookup(in_dtype).name} is not supported; use float32")
+    _float_in(in_dtype, "DynamicQuantizeLinear")
     scale, zp = _dyn_stats(stats)
     return Built(_quantize_ops("float32", scale, zp, "uint8"), "uint8", "float32", inverse=_dequantize_built(scale, zp))
 
