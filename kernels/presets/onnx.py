@@ -13,11 +13,15 @@ Read from onnx 1.23.2's reference evaluator
   result is undefined (numpy's cast) where ``|x / s| >= 2**31`` or NaN;
   onnxruntime clamps in float: +inf/huge -> qmax, -inf -> qmin, NaN -> 0 (not
   the zero point).  The preset follows onnxruntime; both agree elsewhere.
+  For a float16 x onnxruntime divides in float32, the reference in float16 (the
+  quotient rounded to float16 first): option ``evaluator`` ("onnxruntime", default,
+  or "reference") picks one; measured counts of the difference are in the tests.
 - DequantizeLinear: ``(float32(x) - float32(zp)) * x_scale``, float32.
 - DynamicQuantizeLinear (uint8): in float32, ``max = max(0, max x)``,
   ``min = min(0, min x)``, ``scale = (max == min ? 1 : max - min) / 255``,
   ``zp = rint(clip(0 - min / scale, 0, 255))`` (ties to even in both), then
-  QuantizeLinear with them.
+  QuantizeLinear with them.  An all-zero x: onnxruntime's scale is 1.0, the
+  reference's 1/255 (``evaluator`` option; y is all zero in both).
 """
 
 from __future__ import annotations
@@ -85,18 +89,52 @@ def _zero_point(value, qtype: str, argument: str) -> int:
     return int(value)
 
 
-def _float_in(in_dtype, op: str) -> str:
+_ONNX_TYPE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "bfloat16": "bfloat16",
+              "float32": "float", "float64": "double"}
+# x types each op's schema (opset 21) accepts, among the project's dtypes
+_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16"),
+             "DynamicQuantizeLinear": ("float32",)}
+
+
+def _x_type(in_dtype, op: str, modelled: tuple) -> str:
+    """x's registry name: a type ONNX refuses is a TypeError with onnxruntime's message,
+    a type it accepts but this project does not model a ValueError."""
     name = lookup(in_dtype, "in_dtype").name
-    if name not in _FLOAT_IN:
-        raise TypeError(f"onnx.{op}: x of type {name} is not supported; use one of: {', '.join(_FLOAT_IN)}")
+    if name not in _SCHEMA_X[op]:
+        raise TypeError(f"[ONNXRuntimeError] : 10 : INVALID_GRAPH : This is an invalid model. Type Error: Type "
+                        f"'tensor({_ONNX_TYPE[name]})' of input parameter (x) of operator ({op}) in node () is invalid.")
+    if name not in modelled:
+        raise ValueError(f"onnx.{op}: x of type {name} is not modelled; use one of: {', '.join(modelled)}")
     return name
 
 
-def _quantize_ops(x_dtype: str, scale: float, zp: int, qtype: str) -> tuple:
-    # the quotient in float32 (onnxruntime widens float16 to float32); then rint(q) + zp,
-    # which equals rint(q + zp) in float64 for an integer zp < 2**16; then saturate, NaN -> 0
+def _float_in(in_dtype, op: str) -> str:
+    return _x_type(in_dtype, op, _FLOAT_IN if op == "QuantizeLinear" else ("float32",))
+
+
+_RINT_C = 1.5 * 2.0**52  # RN64(q + C) - C is rint(q), ties to even, for |q| < 2**51 (NaN stays NaN)
+
+
+EVALUATORS = ("onnxruntime", "reference")
+
+
+def _evaluator(value) -> str:
+    if value not in EVALUATORS:
+        raise ValueError(f"evaluator={value!r} is not one of: {', '.join(EVALUATORS)}")
+    return value
+
+
+def _quantize_ops(x_dtype: str, scale: float, zp: int, qtype: str, evaluator: str = "onnxruntime") -> tuple:
+    # the quotient in float32 (onnxruntime widens float16 to float32); then rint(q) *before*
+    # the zero point is added (rint(q) + zp != rint(q + zp) at ties when zp is odd), done by
+    # the float64 add/sub of 1.5 * 2**52 so NaN stays NaN until the saturating cast makes it 0
+    # (onnxruntime's NaN -> 0, not zp); |q| >= 2**51 saturates either way
+    # the reference evaluator divides in x's dtype (numpy float16 / float16 rounds the quotient to float16)
+    qdtype = x_dtype if evaluator == "reference" else "float32"
     return (
-        Op("div", "float32", (scale,)),
+        Op("div", qdtype, (scale,)),
+        Op("add", "float64", (_RINT_C,)),
+        Op("sub", "float64", (_RINT_C,)),
         Op("add", "float64", (float(zp),)),
         Op("int", qtype, rounding="half_even", overflow="saturate"),
     )
@@ -110,7 +148,8 @@ def _dequantize_built(scale: float, zp: int) -> Built:
 # QuantizeLinear
 # --------------------------------------------------------------------------
 
-_Q_OPTIONS = {"y_scale": REQUIRED, "y_zero_point": 0, "saturate": True, "output_dtype": "uint8"}
+# evaluator is not an ONNX attribute: onnxruntime and the reference evaluator differ for float16 x
+_Q_OPTIONS = {"y_scale": REQUIRED, "y_zero_point": 0, "saturate": True, "output_dtype": "uint8", "evaluator": "onnxruntime"}
 
 
 def _q_parse(options, x_dtype="float32"):
@@ -119,17 +158,18 @@ def _q_parse(options, x_dtype="float32"):
         raise TypeError(f"saturate={o['saturate']!r} must be True or False")
     qtype = _qtype(o["output_dtype"])
     # y_scale has x's type (T1): a float16 x takes a float16 scale
-    return _scale(o["y_scale"], "y_scale", x_dtype), _zero_point(o["y_zero_point"], qtype, "y_zero_point"), qtype
+    return (_scale(o["y_scale"], "y_scale", x_dtype), _zero_point(o["y_zero_point"], qtype, "y_zero_point"), qtype,
+            _evaluator(o["evaluator"]))
 
 
 def _q_build(in_dtype, stats=None, **options) -> Built:
     x_dtype = _float_in(in_dtype, "QuantizeLinear")
-    scale, zp, qtype = _q_parse(options, x_dtype)
-    return Built(_quantize_ops(x_dtype, scale, zp, qtype), qtype, "float32", inverse=_dequantize_built(scale, zp))
+    scale, zp, qtype, ev = _q_parse(options, x_dtype)
+    return Built(_quantize_ops(x_dtype, scale, zp, qtype, ev), qtype, "float32", inverse=_dequantize_built(scale, zp))
 
 
 def _q_ideal(exact_stats=None, **options):
-    scale, zp, qtype = _q_parse(options)
+    scale, zp, qtype, _ = _q_parse(options)
     return (affine(1 / Fraction(scale), zp), Exact("clip", (0, _QUANT_OUT[qtype])))
 
 
@@ -146,9 +186,7 @@ def _dq_parse(options, x_dtype="uint8"):
 
 
 def _dq_build(in_dtype, stats=None, **options) -> Built:
-    name = lookup(in_dtype, "in_dtype").name
-    if name not in _QUANT_OUT:
-        raise TypeError(f"onnx.DequantizeLinear: x of type {name} is not supported; use one of: {', '.join(_QUANT_OUT)}")
+    name = _x_type(in_dtype, "DequantizeLinear", tuple(_QUANT_OUT))
     scale, zp = _dq_parse(options, name)
     return _dequantize_built(scale, zp)
 
@@ -163,13 +201,14 @@ def _dq_ideal(exact_stats=None, **options):
 # --------------------------------------------------------------------------
 
 
+_DYN_OPTIONS = {"evaluator": "onnxruntime"}  # not an ONNX attribute; the two differ for an all-zero x
+
+
 def _dyn_fit(x, **options) -> dict:
     """scale and zero point as ONNX computes them, every step in float32."""
-    _check_options(options, {}, "DynamicQuantizeLinear")
+    ev = _evaluator(_check_options(options, _DYN_OPTIONS, "DynamicQuantizeLinear")["evaluator"])
     x = np.asarray(x)
     _float_in(x.dtype, "DynamicQuantizeLinear")
-    if x.dtype != np.float32:
-        raise TypeError(f"onnx.DynamicQuantizeLinear: x of type {x.dtype} is not supported; use float32")
     if x.size == 0:
         raise ValueError("onnx.DynamicQuantizeLinear of an empty tensor")
     if not np.isfinite(x).all():
@@ -177,7 +216,10 @@ def _dyn_fit(x, **options) -> dict:
     f32 = np.float32
     hi = np.maximum(f32(0), x.max())
     lo = np.minimum(f32(0), x.min())
-    scale = (f32(1) if hi == lo else f32(hi - lo)) / f32(255)
+    if hi == lo and ev == "onnxruntime":
+        scale = f32(1)  # onnxruntime: max == min ? 1.0f : (max - min) / 255 (no division by 255)
+    else:
+        scale = (f32(1) if hi == lo else f32(hi - lo)) / f32(255)  # the reference: 1/255
     zp = np.rint(np.clip(f32(0) - lo / scale, f32(0), f32(255)))
     return {"scale": np.array([float(scale)]), "zero_point": np.array([float(zp)])}
 
@@ -203,15 +245,14 @@ def _dyn_stats(stats):
 
 
 def _dyn_build(in_dtype, stats=None, **options) -> Built:
-    _check_options(options, {}, "DynamicQuantizeLinear")
-    if lookup(in_dtype, "in_dtype").name != "float32":
-        raise TypeError(f"onnx.DynamicQuantizeLinear: x of type {lookup(in_dtype).name} is not supported; use float32")
+    _check_options(options, _DYN_OPTIONS, "DynamicQuantizeLinear")
+    _float_in(in_dtype, "DynamicQuantizeLinear")
     scale, zp = _dyn_stats(stats)
     return Built(_quantize_ops("float32", scale, zp, "uint8"), "uint8", "float32", inverse=_dequantize_built(scale, zp))
 
 
 def _dyn_exact_fit(values, counts, **options) -> dict:
-    _check_options(options, {}, "DynamicQuantizeLinear")
+    _check_options(options, _DYN_OPTIONS, "DynamicQuantizeLinear")
     v = np.asarray(values, dtype=np.float64)
     return {"min": min(Fraction(0), Fraction(float(v[0]))), "max": max(Fraction(0), Fraction(float(v[-1])))}
 
@@ -219,7 +260,7 @@ def _dyn_exact_fit(values, counts, **options) -> dict:
 def _dyn_ideal(exact_stats=None, **options):
     """x / scale + zp with the exact range; the zero point is rounded to an integer
     (the spec's intent: 0.0 is represented exactly), ties to even."""
-    _check_options(options, {}, "DynamicQuantizeLinear")
+    _check_options(options, _DYN_OPTIONS, "DynamicQuantizeLinear")
     if exact_stats is None:
         raise ValueError("onnx.DynamicQuantizeLinear's ideal needs exact statistics (exact_fit)")
     lo, hi = Fraction(exact_stats["min"]), Fraction(exact_stats["max"])
@@ -256,7 +297,7 @@ PRESETS = [
         verified=f"{VERSION}: float32 data, scale/zero point and outputs bit for bit",
         source=_SRC_DYN,
         summary="uint8 QuantizeLinear with scale = (max(0,max) - min(0,min))/255 and zp = rint(-min/scale), all float32",
-        options={},
+        options=dict(_DYN_OPTIONS),
         build=_dyn_build,
         ideal=_dyn_ideal,
         fit=_dyn_fit,
