@@ -101,7 +101,8 @@ def _build(name):
         if src in _FLOATS:  # float -> uint
             c = _first_wide(_itemsize(target), src, "float32", "float64")
             imax = _IMAX[target]
-            hi = float(np.array(imax).astype(c))  # np.clip's bound, cast into c (float16: inf)
+            with np.errstate(over="ignore"):  # np.clip's bound, cast into c (float16: inf)
+                hi = float(np.array(imax).astype(c))
             ops = (
                 Op("mul", c, (float(imax),)),
                 Op("clip", None, (0.0, hi)),
