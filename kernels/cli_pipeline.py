@@ -86,6 +86,8 @@ def check_build(pipe, in_dtype: str, flag: str = "--pipeline") -> None:
     dtype can refuse (a preset's) is reported naming its step, before measuring."""
     dtype = str(in_dtype)
     for k, s in enumerate(pipe.steps, 1):
+        if s.needs_fit and s.state is None:
+            return  # its output dtype needs the fitted statistics: measure reports later errors
         try:
             dtype = s.build(dtype)[1]
         except (ValueError, TypeError) as e:
