@@ -32,6 +32,8 @@ uint16, 1 for floats): ``ideal(None, ...)`` raises and points to
 
 from __future__ import annotations
 
+import functools
+
 from fractions import Fraction
 
 import numpy as np
@@ -173,6 +175,7 @@ PRESETS = [
         options=_OPTIONS,
         build=_build(n),
         ideal=_ideal(n),
+        ideal_for=functools.partial(ideal_for, n),
         fit=_fit(n) if _TARGET[n] in _IMAX else None,
     )
     for n in _TARGET
