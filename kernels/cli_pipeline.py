@@ -257,7 +257,8 @@ def presets_cmd(args) -> int:
     from rich.table import Table
 
     table = Table(title=f"library presets ({len(PRESETS)}): use as steps, --preset NAME or --pipeline 'NAME(option=value)'")
-    for col in ("name", "library", "verified against", "semantics"):
+    table.add_column("name", no_wrap=True)  # names are what users type: never broken
+    for col in ("library", "verified against", "semantics"):
         table.add_column(col)
     for p in PRESETS.values():
         table.add_row(p.name, p.library, p.verified, " ".join(p.summary.split()))
