@@ -27,6 +27,8 @@ DOMAINS = {"uint8": ("uint8", 0, 255), "12-bit": ("uint16", 0, 4095), "uint16": 
 DOMAIN_TRANSFORMS = {"minmax": {}, "standardize": {}, "scale-by-255": {"divisor": 255.0}}
 REAL = ["breast_cancer", "wine", "diabetes", "camera", "astronaut"]
 REAL_TRANSFORMS = {"minmax": {}, "standardize": {}, "scale-by-255": {"divisor": 255.0}, "maxabs": {}}
+# the report's table of library conventions, on these domains (asv: TrackPresets)
+PRESET_DOMAINS = {"uint8": ("uint8", 0, 255), "12-bit": ("uint16", 0, 4095), "float16-unit": ("float16", 0, 1)}
 VERSION = "2"  # 2: each domain class its own grid (in 1 all three recorded one shared grid)
 
 
@@ -144,3 +146,33 @@ class TrackRealData(_Track):
                 for out in OUTPUTS:
                     cache[(name, t, out)] = _measure(ds.data, t, out, axis=ds.axis, **opts)
         return cache
+
+
+def preset_grid() -> dict:
+    """{(convention label, domain): metrics} for every convention its library accepts."""
+    from kernels.pipeline import pipeline
+    from kernels.report_presets import SPECS, convention_record
+
+    grid = {}
+    for label, spec in SPECS:
+        try:
+            pipe = pipeline(spec)
+        except ValueError:  # not in the registry
+            continue
+        for dname, dom in PRESET_DOMAINS.items():
+            try:
+                grid[(label, dname)] = _metrics(convention_record(pipe, dname, K.domain(*dom), quick=True))
+            except (TypeError, ValueError):  # the library refuses this input
+                continue
+    return grid
+
+
+class TrackPresets(_Track):
+    """Each library convention (the report's table) on every value of each domain:
+    a library release that changes its arithmetic shows as a change here."""
+
+    params = [[label for label, _ in __import__("kernels.report_presets", fromlist=["SPECS"]).SPECS], list(PRESET_DOMAINS)]
+    param_names = ["convention", "domain"]
+
+    def setup_cache(self):
+        return preset_grid()

@@ -61,27 +61,33 @@ def _source(values: np.ndarray, nfeat: int, per_feature: bool) -> np.ndarray:
     return values.reshape(-1, 1) if per_feature else values
 
 
+def convention_record(pipe, dname: str, dom, *, quick: bool = False):
+    """The Record of one convention on one domain; raises the library's refusal
+    (TypeError / ValueError) when it does not take that input."""
+    per_feature = any(s.kind == "preset" and presets.get(s.name).per_feature for s in pipe.steps)
+    values = dom.values()
+    fitted = pipe.fit(_source(values, 1, per_feature)) if pipe.needs_fit else pipe
+    ops = fitted.program(dom.row.name)[0]
+    nfeat = max([c.size for op in ops for c in op.const] or [1])
+    x = _source(values, nfeat, per_feature)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return measure_pipeline(x, pipe, repeat=1 if quick else 3, exact_points=4096 if quick else 65536,
+                                name=dname, distinct_values=True)
+
+
 def run_conventions(quick: bool = False) -> dict:
     """{"rows": [...], "missing": [...], "refused": [...]} for the report."""
     rows, missing, refused = [], [], []
-    exact_points = 4096 if quick else 65536
     for label, spec in SPECS:
         try:
             pipe = pipeline(spec)
         except ValueError:
             missing.append({"label": label, "spec": spec})
             continue
-        per_feature = any(s.kind == "preset" and presets.get(s.name).per_feature for s in pipe.steps)
         for dname, dom in _domains(quick):
-            values = dom.values()
             try:
-                ops = pipe.program(dom.row.name)[0] if not pipe.needs_fit else pipe.fit(_source(values, 1, per_feature)).program(dom.row.name)[0]
-                nfeat = max([c.size for op in ops for c in op.const] or [1])
-                x = _source(values, nfeat, per_feature)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    r = measure_pipeline(x, pipe, repeat=1 if quick else 3, exact_points=exact_points, name=dname,
-                                         distinct_values=True)
+                r = convention_record(pipe, dname, dom, quick=quick)
             except (TypeError, ValueError) as e:
                 refused.append({"label": label, "domain": dname, "reason": str(e).splitlines()[0]})
                 continue

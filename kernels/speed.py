@@ -15,6 +15,7 @@ of several repeats, interleaved, because these machines are shared and noisy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from typing import Callable
@@ -39,6 +40,8 @@ class Case:
     reads_only: bool = False  # a reduction: roofline is the read probe
     target_numpy: float | None = None  # the issue's speed-up over numpy
     target_roofline: float = 0.8
+    peer: str = "numpy"  # what the ``numpy`` callable is (torch eager for pipelines)
+    check: Callable | None = None  # (x, out) -> None: raises when ours and the peer's bits differ
 
     def nbytes(self, x, out) -> int:
         return x.nbytes + (0 if self.reads_only or out is None else out.nbytes)
@@ -190,6 +193,59 @@ for _name, _make, _target in (
         )
     )
 
+IMAGENET = (
+    "torchvision.ToDtype(dtype=float32, scale=True)",
+    "torchvision.Normalize(mean=imagenet, std=imagenet)",
+    "cast(dtype=float16)",
+)
+
+
+def _images(n):
+    """uint8 (N, 224, 224, 3) with N * 224 * 224 * 3 about n (at least one image)."""
+    k = max(n // (224 * 224 * 3), 1)
+    x = np.random.default_rng(0).integers(0, 256, (k, 224, 224, 3), dtype=np.uint8)
+    return x, np.empty(x.shape, np.float16)
+
+
+@functools.cache
+def _imagenet_pipeline():
+    from .pipeline import pipeline
+
+    return pipeline(*IMAGENET)
+
+
+def _torch_imagenet(x, out=None):
+    """The same pipeline in torch eager, 2 threads, as torchvision runs it on a
+    (N, C, H, W) view: ``x.to(float32).mul_(1/255)``, ``sub_(mean).div_(std)``, ``.half()``."""
+    import torch
+
+    torch.set_num_threads(2)
+    from .steps import CONSTANTS
+
+    t = torch.from_numpy(x).permute(0, 3, 1, 2)
+    mean = torch.tensor(CONSTANTS["imagenet"]["mean"], dtype=torch.float32).view(-1, 1, 1)
+    std = torch.tensor(CONSTANTS["imagenet"]["std"], dtype=torch.float32).view(-1, 1, 1)
+    return t.to(torch.float32).mul_(1 / 255).sub_(mean).div_(std).half()
+
+
+def _check_imagenet(x, out):
+    ref = _torch_imagenet(x).permute(0, 2, 3, 1).numpy()
+    if not np.array_equal(ref.view(np.uint16), out.view(np.uint16)):
+        raise AssertionError("the ImageNet pipeline and torch eager differ in bits")
+
+
+CASES.append(
+    Case(
+        "imagenet u8->f16 pipeline",
+        _images,
+        lambda x, out: _imagenet_pipeline().transform(x, out=out),
+        _torch_imagenet,
+        target_numpy=5.0,
+        peer="torch eager (2 threads)",
+        check=_check_imagenet,
+    )
+)
+
 PARAMS: dict = {}  # (transform, input dtype, n) -> Params fitted outside the timed call
 
 
@@ -202,6 +258,8 @@ def prepare(case: Case, n: int):
     case.ours(x, out)
     if case.numpy is not None:
         case.numpy(x, out)
+    if case.check is not None:
+        case.check(x, out)
     return x, out
 
 
@@ -234,6 +292,7 @@ def measure(case: Case, n: int, repeat: int = 7) -> dict:
         "ours_s": ours,
         "numpy_s": min(t_np) if t_np else None,
         "vs_numpy": (min(t_np) / ours) if t_np else None,
+        "peer": case.peer,
         "roofline_fraction": roof / ours,
         "gb_per_s": nbytes / ours / 1e9,
         "target_numpy": case.target_numpy,
@@ -374,7 +433,7 @@ def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None, d
     selected = select_cases(cases)  # before any measuring
     rows = []
     table = Table(title=f"precision-bench speed, n={n:,}, threads={get_num_threads()}, cpus={os.cpu_count()}")
-    for col in ("case", "ours ms", "numpy ms", "x numpy", "target", "roofline", "GB/s"):
+    for col in ("case", "ours ms", "peer ms", "x peer", "target", "roofline", "GB/s"):
         table.add_column(col, justify="right" if col != "case" else "left")
     for case in selected:
         r = measure(case, n, repeat)
@@ -383,7 +442,7 @@ def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None, d
             r["case"],
             f"{r['ours_s'] * 1e3:.2f}",
             f"{r['numpy_s'] * 1e3:.2f}" if r["numpy_s"] else "-",
-            f"{r['vs_numpy']:.1f}x" if r["vs_numpy"] else "-",
+            (f"{r['vs_numpy']:.1f}x" + ("" if r["peer"] == "numpy" else f" ({r['peer']})")) if r["vs_numpy"] else "-",
             f">= {r['target_numpy']:g}x" if r["target_numpy"] else "",
             f"{r['roofline_fraction']:.2f}",
             f"{r['gb_per_s']:.1f}",

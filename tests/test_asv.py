@@ -17,6 +17,7 @@ import pytest
 
 import kernels as K
 from kernels import datasets
+from kernels.report_presets import SPECS, convention_record
 
 ROOT = Path(__file__).resolve().parents[1]
 ASV = [sys.executable, "-m", "asv"]
@@ -36,6 +37,9 @@ DOMAIN_CLASSES = {
 DOMAIN_TRANSFORMS = {"minmax": ("minmax", {}), "standardize": ("standardize", {}), "scale-by-255": ("scale", {"divisor": 255.0})}
 REAL = ["breast_cancer", "wine", "diabetes", "camera", "astronaut"]
 REAL_TRANSFORMS = {**DOMAIN_TRANSFORMS, "maxabs": ("maxabs", {})}
+# TrackPresets: the report's conventions (kernels.report_presets.SPECS, the one table
+# shared by report, benchmarks and this test) on these domains
+PRESET_DOMAINS = {"uint8": ("uint8", 0, 255), "12-bit": ("uint16", 0, 4095), "float16-unit": ("float16", 0, 1)}
 # each track_ benchmark as a function of the Record (the table in bench_track's docstring)
 METRICS = {
     "track_values_lost": lambda r: r.collisions,
@@ -43,7 +47,10 @@ METRICS = {
     "track_info_bits_lost": lambda r: r.info_lost_bits,
     "track_roundtrip_failures": lambda r: round(r.distinct_in * (1 - r.roundtrip_exact)),
 }
-GRID_SIZE = len(METRICS) * (len(DOMAIN_CLASSES) * len(DOMAIN_TRANSFORMS) * len(OUTPUTS) + len(REAL) * len(REAL_TRANSFORMS) * len(OUTPUTS))
+GRID_SIZE = len(METRICS) * (
+    len(DOMAIN_CLASSES) * len(DOMAIN_TRANSFORMS) * len(OUTPUTS) + len(REAL) * len(REAL_TRANSFORMS) * len(OUTPUTS)
+    + len(SPECS) * len(PRESET_DOMAINS)
+)
 
 
 def run(cmd, cwd, env, timeout=900) -> str:
@@ -118,6 +125,15 @@ def _reference_grid() -> dict:
         for (t, tr), o in itertools.product(REAL_TRANSFORMS.items(), OUTPUTS):
             applies = ds is not None and (t != "scale-by-255" or ds.kind == "image")
             ref["TrackRealData"][(repr(name), repr(t), repr(o))] = _reference(ds.data, tr, o, ds.axis) if applies else None
+    # the presets: None where the library refuses the input (or the preset is absent), as asv's setup does
+    ref["TrackPresets"] = {}
+    for label, spec in SPECS:
+        for d, dom in PRESET_DOMAINS.items():
+            try:
+                rec = convention_record(K.pipeline(spec), d, K.domain(*dom), quick=True)
+            except (TypeError, ValueError):
+                rec = None
+            ref["TrackPresets"][(repr(label), repr(d))] = None if rec is None else {b: fn(rec) for b, fn in METRICS.items()}
     return ref
 
 
