@@ -31,7 +31,7 @@ from .codecs import REGISTRY, lookup
 from .domain import Domain
 from .exact import _rational
 from .measure import EXACT_POINTS, TIMING_MIN, Record, _best, _error_points, _feature_metrics_common, _record_from, _reference
-from .metrics import distinct, group_outputs, ulp_distance
+from .metrics import distinct, ulp_distance
 from .pipeline import Pipeline, pipeline
 from .program import Op, run_program
 from .roofline import copy_seconds

@@ -37,7 +37,7 @@ from .codecs import REGISTRY, lookup
 from .params import Frozen
 from .program import INT_TYPES, OVERFLOWS, ROUNDINGS, Op
 from .stats import GIVEN, TRANSFORMS, Params, fit, params
-from .transforms import DEFAULT_FORMULA, FORMULAS, _compute_row, default_output, kernel_plan
+from .transforms import DEFAULT_FORMULA, _compute_row, default_output, kernel_plan
 
 CONSTANTS = {
     "imagenet": {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},

@@ -36,7 +36,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..program import Op
-from ._base import REQUIRED, Built, Exact, Preset, affine
+from ._base import Built, Exact, Preset, affine
 from .jax_numpy import choice, in_dtype, options, reals, rounded
 
 _MAX_BY_DTYPE = {"uint8": 255, "uint16": 65535}  # albucore/utils.py MAX_VALUES_BY_DTYPE (the ones here)
