@@ -114,10 +114,7 @@ def _exact_stats(step: Step, values: list, counts: np.ndarray) -> dict | None:
         exact_floats = all(Fraction(f) == v for f, v in zip(floats, values))
         return p.exact_fit(np.array(floats) if exact_floats else values, counts, **step.options)
     if step.kind != "transform" or not step.needs_fit:
-        if step.kind == "transform" and step.name == "scale" and isinstance(step.state, object):
-            d = step._params(step.input_dtype or "float32")["divisor"][0]
-            return {"divisor": Fraction(float(d))}
-        return _given_stats(step)
+        return _given_stats(step)  # given (or a divisor): exact as given
     n = int(counts.sum())
     lo, hi = min(values), max(values)
     out = {"min": lo, "max": hi, "maxabs": max(abs(lo), abs(hi))}
@@ -208,6 +205,38 @@ def _round64(v) -> tuple[float, float]:
 # --------------------------------------------------------------------------
 
 
+def _errors(pipe: Pipeline, j: int, d, y: np.ndarray, pts: np.ndarray, w: np.ndarray, out_row):
+    """(ulps against the exact ideal, ulps with the fitted statistics, (underflow,
+    saturated)) at the error points of feature j; NaN ulps where no exact ideal
+    exists (statistics of irrational intermediates, non-finite data)."""
+    ulps = ulps_apply = np.full(pts.size, np.nan)
+    underflow = saturated = 0
+    if not pts.size:
+        return ulps, ulps_apply, (underflow, saturated)
+    fin = np.isfinite(d.values.astype(np.float64))
+    uu, cc = d.values[fin], d.counts[fin]
+    idx = np.searchsorted(uu.astype(np.float64), pts.astype(np.float64))
+    y_pts = y[fin][idx]
+    for fitted in (False, True):
+        try:
+            ideal = ideal_values(pipe, j, uu, cc, idx, fitted)
+        except (ValueError, TypeError, ZeroDivisionError, KeyError):
+            continue
+        e = ulp_distance(y_pts, _reference(ideal, out_row), out_row)
+        if fitted:
+            ulps_apply = e
+            continue
+        ulps = e
+        nearest = ideal[0]
+        yf = y_pts.astype(np.float64)
+        if out_row.is_integer:  # the ideal rounds outside [0, max]: the output saturated
+            r = np.rint(nearest)
+            saturated = int(w[(r < 0) | (r > out_row.max)].sum())
+        else:  # a nonzero ideal that came out as zero
+            underflow = int(w[(yf == 0) & (nearest != 0) & np.isfinite(nearest)].sum())
+    return ulps, ulps_apply, (underflow, saturated)
+
+
 def _spans(u: np.ndarray, y: np.ndarray) -> tuple[int, float]:
     """(distinct outputs, widest input range merged into one output) of a feature."""
     yf = y.astype(np.float64)
@@ -270,7 +299,7 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
         prefix = [pipe.program(in_row.name, stop=k + 1)[:2] for k in range(len(pipe.steps))]
         for j in range(nfeat):
             d = distinct(np.ascontiguousarray(cols[:, j]))
-            u, c = d.values, d.counts
+            u = d.values
             prev = len(d)
             for k, (pops, pout) in enumerate(prefix):
                 yk = run_program(u, _feature_ops(pops, j), pout)
@@ -282,24 +311,8 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
             y = run_program(u, _feature_ops(ops, j), out_dtype)
             back = run_program(y, _feature_ops(inv_ops, j), in_row.name)
             pts, w, sampled = _error_points(d, exact_points)
-            idx = np.searchsorted(u.astype(np.float64), pts.astype(np.float64)) if pts.size else np.empty(0, np.int64)
-            ulps = ulps_apply = np.full(pts.size, np.nan)
-            fin = np.isfinite(u.astype(np.float64))
-            uu, cc = u[fin], c[fin]
-            idx = np.searchsorted(uu.astype(np.float64), pts.astype(np.float64))
-            if pts.size:
-                y_pts = y[fin][idx]
-                for fitted in (False, True):
-                    try:
-                        ideal = ideal_values(pipe, j, uu, cc, idx, fitted)
-                    except (ValueError, TypeError, ZeroDivisionError, KeyError):
-                        continue
-                    e = ulp_distance(y_pts, _reference(ideal, out_row), out_row)
-                    if fitted:
-                        ulps_apply = e
-                    else:
-                        ulps = e
-            feats.append(_feature_metrics_common(d, y, back, out_row, ulps, ulps_apply, w, sampled))
+            ulps, ulps_apply, events = _errors(pipe, j, d, y, pts, w, out_row)
+            feats.append(_feature_metrics_common(d, y, back, out_row, ulps, ulps_apply, w, sampled, *events))
     compute = sorted({c for _, _, c in per_step})
     return _record_from(
         feats, label, in_row, out_row, n=x.size, seconds=seconds, fit_seconds=fit_seconds, nbytes=nbytes,
@@ -357,20 +370,12 @@ def measure_outputs(x, y, ideal=None, inverse=None, *, exact_points: int = EXACT
             inv = as_pipeline(inverse)
             back = inv.transform(yu) if not inv.needs_fit else inv.fit(yu).transform(yu)
         pts, w, sampled = _error_points(d, exact_points)
-        ulps = ulps_apply = np.full(pts.size, np.nan)
-        if pipe is not None and pts.size:
-            fin = np.isfinite(d.values.astype(np.float64))
-            uu, cc = d.values[fin], d.counts[fin]
-            idx = np.searchsorted(uu.astype(np.float64), pts.astype(np.float64))
-            y_pts = yu[fin][idx]
-            for fitted in (False, True):
-                try:
-                    ideal_v = ideal_values(pipe, j, uu, cc, idx, fitted)
-                except (ValueError, TypeError, ZeroDivisionError, KeyError):
-                    continue
-                e = ulp_distance(y_pts, _reference(ideal_v, out_row), out_row)
-                ulps, ulps_apply = (ulps, e) if fitted else (e, ulps_apply)
-        feats.append(_feature_metrics_common(d, yu, back, out_row, ulps, ulps_apply, w, sampled))
+        if pipe is None:
+            ulps = ulps_apply = np.full(pts.size, np.nan)
+            events = (0, 0)
+        else:
+            ulps, ulps_apply, events = _errors(pipe, j, d, yu, pts, w, out_row)
+        feats.append(_feature_metrics_common(d, yu, back, out_row, ulps, ulps_apply, w, sampled, *events))
     rec = _record_from(
         feats, name or f"array {x.dtype}{list(x.shape)}", in_row, out_row, n=x.size, seconds=math.nan, fit_seconds=0.0,
         nbytes=x.nbytes + y.nbytes, roofline=None, timed_elements=x.size, transform="outputs",
