@@ -18,9 +18,9 @@ import warnings
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+import cv2  # the peers extra: a missing library fails, never skips
+import onnx  # the peers extra: a missing library fails, never skips
+import onnxruntime as ort  # the peers extra: a missing library fails, never skips
 from onnx import TensorProto, helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 

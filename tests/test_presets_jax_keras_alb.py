@@ -23,10 +23,10 @@ from kernels.presets import get
 from kernels.presets._base import Exact
 from kernels.program import run_program
 
-jax = pytest.importorskip("jax")
+import jax  # the peers extra: a missing library fails, never skips
 jnp = jax.numpy
-keras = pytest.importorskip("keras")
-A = pytest.importorskip("albumentations")
+import keras  # the peers extra: a missing library fails, never skips
+import albumentations as A  # the peers extra: a missing library fails, never skips
 
 assert keras.backend.backend() == "jax", "KERAS_BACKEND must be jax (set before keras is imported)"
 

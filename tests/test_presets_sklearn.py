@@ -14,8 +14,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-sklearn = pytest.importorskip("sklearn")
-skimage = pytest.importorskip("skimage")
+import sklearn  # test dependencies: a missing library fails, never skips
+import skimage  # noqa: E402
 from sklearn import preprocessing as P  # noqa: E402
 from sklearn.datasets import load_breast_cancer  # noqa: E402
 
@@ -411,7 +411,7 @@ def test_skimage_refuses_floats_outside_unit_range(fname, bad):
 
 @pytest.mark.parametrize("fname", IMG)
 def test_skimage_refuses_bfloat16_with_its_message(fname):
-    ml_dtypes = pytest.importorskip("ml_dtypes")
+    import ml_dtypes
     with pytest.raises(ValueError) as lib:
         getattr(skimage, fname)(np.zeros(3, ml_dtypes.bfloat16))
     with pytest.raises(TypeError) as ours:
