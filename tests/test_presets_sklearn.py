@@ -14,7 +14,6 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import sklearn  # test dependencies: a missing library fails, never skips
 import skimage  # noqa: E402
 from sklearn import preprocessing as P  # noqa: E402
 from sklearn.datasets import load_breast_cancer  # noqa: E402
