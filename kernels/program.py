@@ -62,7 +62,6 @@ from ._tags import Tag, TagType
 from .codecs import (
     JIT,
     REGISTRY,
-    as_arith,
     decode,
     encode,
     fma_c,
@@ -141,136 +140,136 @@ class Op:
 
 
 # --------------------------------------------------------------------------
-# one Numba function per op shape, composed into the program at compile time
+# one generic function per op, by integer codes; a fused program calls it with
+# literal codes (LLVM folds the branches away), the interpreter with runtime ones
 # --------------------------------------------------------------------------
 
-
-def _in(tag, v):
-    """float64 carrier -> arithmetic value of dtype ``tag`` (rounded into it)."""
-
-
-@overload(_in, jit_options=JIT)
-def _ov_in(tag, v):
-    name = tag.tag
-    if name == "float64":
-        return lambda tag, v: v
-    if name == "float32":
-        return lambda tag, v: np.float32(v)
-    return lambda tag, v: to_compute(tag, v)  # float64 -> 16 bits rounds once
-
-
-@functools.cache
-def _op_function(name: str):
-    """A jitted ``f(v, c0, c1) -> float64`` for one op tag name."""
-    parts = name.split("/")
-    kind = parts[0]
-    if kind == "abs":
-        return njit(**_INNER)(lambda v, c0, c1: abs(v))
-    if kind == "rint":
-        return njit(**_INNER)(lambda v, c0, c1: np.rint(v))
-    if kind == "clip":
-        # comparisons, not min/max: NaN compares false and passes through
-        return njit(**_INNER)(lambda v, c0, c1: c0 if v < c0 else (c1 if v > c1 else v))
-    if kind == "int":
-        return _int_function(*parts[1:])
-    tag = REGISTRY[parts[1]].tag
-    if kind == "round":
-        return njit(**_INNER)(lambda v, c0, c1: np.float64(_in(tag, v)))
-    if kind == "fma":
-        return njit(**_INNER)(
-            lambda v, c0, c1: np.float64(fma_c(tag, _in(tag, v), as_arith(tag, c0), as_arith(tag, c1)))
-        )
-    expr = {
-        "add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b", "rsub": "b - a", "rdiv": "b / a",
-    }[kind]
-    src = f"def f(v, c0, c1):\n    a = _in(tag, v)\n    b = as_arith(tag, c0)\n    return np.float64(rnd(tag, {expr}))\n"
-    ns = {"_in": _in, "as_arith": as_arith, "rnd": rnd, "np": np, "tag": tag}
-    exec(src, ns)
-    return njit(**_INNER)(ns["f"])
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+FLOAT_CODE = {"float16": 0, "bfloat16": 1, "float32": 2, "float64": 3}
+INT_CODE = {k: i for i, k in enumerate(INT_TYPES)}
+ROUND_CODE = {k: i for i, k in enumerate(ROUNDINGS)}
+OVER_CODE = {k: i for i, k in enumerate(OVERFLOWS)}
+# per int code: lowest, highest, 2**bits, signed
+_INT_TABLE = np.array(
+    [
+        [-(2.0 ** (b - 1)) if sg else 0.0, 2.0 ** (b - 1) - 1 if sg else 2.0**b - 1, 2.0**b, float(sg)]
+        for b, sg in INT_TYPES.values()
+    ]
+)
+_F16, _BF16 = REGISTRY["float16"].tag, REGISTRY["bfloat16"].tag
 
 
-@njit(**JIT)
-def _rint(v):
-    return np.rint(v)
+@njit(**_INNER)
+def _arith(kind, a, b):
+    """One arithmetic op on two operands of one type, rounded in that type."""
+    if kind == 0:
+        return a + b
+    if kind == 1:
+        return a - b
+    if kind == 2:
+        return a * b
+    if kind == 3:
+        return a / b
+    if kind == 4:
+        return b - a
+    return b / a
 
 
-@njit(**JIT)
-def _trunc(v):
-    return np.trunc(v)
+@njit(**_INNER)
+def _in_float(d, v):
+    """float64 carrier -> the value rounded into float dtype code d (float64 back)."""
+    if d == 3:
+        return v
+    if d == 2:
+        return np.float64(np.float32(v))
+    if d == 0:
+        return np.float64(to_compute(_F16, v))  # float64 -> 16 bits rounds once
+    return np.float64(to_compute(_BF16, v))
 
 
-@njit(**JIT)
-def _floor(v):
-    return np.floor(v)
+@njit(**_INNER)
+def _int_value(v, d, rounding, overflow):
+    lo, hi, modulus, signed = _INT_TABLE[d, 0], _INT_TABLE[d, 1], _INT_TABLE[d, 2], _INT_TABLE[d, 3]
+    if rounding == 0:
+        r = np.rint(v)
+    elif rounding == 1:
+        r = np.trunc(v)
+    elif rounding == 2:
+        r = np.floor(v)
+    else:  # half away from zero, C's round(); v - trunc(v) is exact, floor(|v| + 0.5) is not
+        t = np.trunc(v)
+        r = t + np.copysign(1.0, v) if abs(v - t) >= 0.5 else t
+    if overflow == 0:  # saturate; NaN -> 0
+        if r != r:
+            return 0.0
+        return lo if r < lo else (hi if r > hi else r)
+    if overflow == 1:  # wrap: NaN, inf and past int64 are x86's 'indefinite' value, 0 here
+        if not abs(r) < 9.223372036854775808e18:
+            return 0.0
+        m = r - np.floor(r / modulus) * modulus  # r mod 2**bits, exact for |r| < 2**63
+        return m - modulus if signed != 0.0 and m >= modulus / 2 else m
+    # cv: lrint to int32; NaN, inf and |v| >= 2**31 become INT_MIN, then saturate
+    if not (-2147483648.0 <= r < 2147483648.0):
+        r = -2147483648.0
+    return lo if r < lo else (hi if r > hi else r)
 
 
-def _int_function(dtype: str, rounding: str, overflow: str):
-    bits, signed = INT_TYPES[dtype]
-    lo = float(-(1 << (bits - 1))) if signed else 0.0
-    hi = float((1 << (bits - 1)) - 1) if signed else float((1 << bits) - 1)
-    modulus = float(1 << bits)
-    if rounding == "half_away":  # C's round(); values past 2**52 are integers already
+@njit(**_INNER)
+def apply_op(kind, d, rounding, overflow, v, c0, c1):
+    """One op (codes of :data:`KIND_CODE` ...) on the float64 carrier ``v``.
 
-        @njit(**_INNER)
-        def rounded(v):
-            t = np.trunc(v)  # v - t is exact; floor(|v| + 0.5) is not (0.49999999999999994)
-            return t + np.copysign(1.0, v) if abs(v - t) >= 0.5 else t
+    Constants ``c0``/``c1`` are already rounded into the op's dtype (exact in
+    its arithmetic type)."""
+    if kind <= 5:
+        if d == 3:
+            return _arith(kind, v, c0)
+        if d == 2:
+            return np.float64(_arith(kind, np.float32(v), np.float32(c0)))
+        if d == 0:
+            return np.float64(rnd(_F16, _arith(kind, to_compute(_F16, v), np.float32(c0))))
+        return np.float64(rnd(_BF16, _arith(kind, to_compute(_BF16, v), np.float32(c0))))
+    if kind == 6:
+        return _in_float(d, v)
+    if kind == 7:
+        if d == 3:
+            return np.float64(fma_c(REGISTRY_F64, v, c0, c1))
+        if d == 2:
+            return np.float64(fma_c(REGISTRY_F32, np.float32(v), np.float32(c0), np.float32(c1)))
+        if d == 0:
+            return np.float64(fma_c(_F16, to_compute(_F16, v), np.float32(c0), np.float32(c1)))
+        return np.float64(fma_c(_BF16, to_compute(_BF16, v), np.float32(c0), np.float32(c1)))
+    if kind == 8:
+        return abs(v)
+    if kind == 9:
+        return np.rint(v)
+    if kind == 10:  # comparisons, not min/max: NaN compares false and passes through
+        return c0 if v < c0 else (c1 if v > c1 else v)
+    return _int_value(v, d, rounding, overflow)
 
-    else:
-        rounded = {"half_even": _rint, "toward_zero": _trunc, "floor": _floor}[rounding]
 
-    if overflow == "saturate":
+REGISTRY_F32, REGISTRY_F64 = REGISTRY["float32"].tag, REGISTRY["float64"].tag
 
-        @njit(**_INNER)
-        def f(v, c0, c1):
-            r = rounded(v)
-            if r != r:
-                return 0.0
-            return lo if r < lo else (hi if r > hi else r)
 
-    elif overflow == "wrap":
-        half = modulus / 2
-
-        @njit(**_INNER)
-        def f(v, c0, c1):
-            r = rounded(v)
-            if not abs(r) < 9.223372036854775808e18:  # NaN, inf, past int64: the x86 'indefinite' value
-                return 0.0
-            m = r - np.floor(r / modulus) * modulus  # r mod 2**bits, exact for |r| < 2**63
-            return m - modulus if signed and m >= half else m
-
-    else:  # cv: lrint to int32; NaN, inf and |v| >= 2**31 become INT_MIN, then saturate
-
-        @njit(**_INNER)
-        def f(v, c0, c1):
-            r = rounded(v)
-            if not (-2147483648.0 <= r < 2147483648.0):
-                r = -2147483648.0
-            return lo if r < lo else (hi if r > hi else r)
-
-    return f
+def op_codes(op: Op, slot: int) -> tuple:
+    """(kind, dtype, rounding, overflow, constant slot) of one op, as integers."""
+    d = INT_CODE[op.dtype] if op.kind == "int" else FLOAT_CODE.get(op.dtype, 0)
+    return (KIND_CODE[op.kind], d, ROUND_CODE[op.rounding], OVER_CODE[op.overflow], slot)
 
 
 def run_ops(prog, consts, j, v):
-    """Apply the program's ops (a tuple of tags) to the float64 value ``v`` of feature ``j``."""
+    """Apply a fused program's ops (a tuple of tags naming their codes) to ``v`` of feature ``j``."""
 
 
 @overload(run_ops, jit_options=_INNER)
 def _ov_run_ops(prog, consts, j, v):
     if not isinstance(prog, types.BaseTuple) or not all(isinstance(t, TagType) for t in prog.types):
         raise TypingError("run_ops needs a tuple of op tags")
-    ns = {"np": np}
     lines = ["def impl(prog, consts, j, v):", "    v = np.float64(v)"]
-    slot = 0
-    for k, t in enumerate(prog.types):
-        name = t.tag.split("#")[0]
-        ns[f"f{k}"] = _op_function(name)
-        n = _NCONST.get(name.split("/")[0], 0)
-        c0 = f"consts[j, {slot}]" if n >= 1 else "0.0"
-        c1 = f"consts[j, {slot + 1}]" if n >= 2 else "0.0"
-        slot += n
-        lines.append(f"    v = f{k}(v, {c0}, {c1})")
+    for t in prog.types:
+        k, d, r, o, s = (int(c) for c in t.tag.split(","))
+        lines.append(f"    v = apply_op({k}, {d}, {r}, {o}, v, consts[j, {s}], consts[j, {s + 1}])")
     lines.append("    return v")
+    ns = {"np": np, "apply_op": apply_op}
     exec("\n".join(lines), ns)
     return ns["impl"]
 
@@ -297,6 +296,27 @@ def _program_kernel(x, out, consts, cin, prog, cout):
                 e = encode(cout, run_ops(prog, consts, j, v))
                 out[i] = e
                 overflowed = max(overflowed, np.uint8(is_overflow(cout, v, e)))
+    return overflowed
+
+
+@njit(**JIT)
+def _interpret_kernel(x, out, consts, code, cin, cout):
+    """The same program read from an integer table, one element after another:
+    compiled once per (input, output) dtype pair, for small inputs (the codes of
+    an 8/16-bit dtype, a domain's distinct values) where compiling a fused kernel
+    would cost far more than it saves.  Same ``apply_op``, so the same bits."""
+    nfeat = consts.shape[0]
+    overflowed = np.uint8(0)
+    for i in range(x.size):
+        j = i % nfeat
+        v = decode(cin, x[i])
+        w = np.float64(v)
+        for k in range(code.shape[0]):
+            s = code[k, 4]
+            w = apply_op(code[k, 0], code[k, 1], code[k, 2], code[k, 3], w, consts[j, s], consts[j, s + 1])
+        e = encode(cout, w)
+        out[i] = e
+        overflowed = max(overflowed, np.uint8(is_overflow(cout, v, e)))
     return overflowed
 
 
@@ -332,28 +352,41 @@ class Program:
 
     @functools.cached_property
     def _compiled(self):
-        cols = [c for op in self.ops for c in op.rounded_consts()]
-        table = np.zeros((self.nfeat, max(len(cols), 1)), np.float64)
+        cols, code = [], []
+        for op in self.ops:
+            code.append(op_codes(op, len(cols)))
+            cols.extend(op.rounded_consts())
+        # two spare columns: every op reads two constants (unused ones are 0)
+        table = np.zeros((self.nfeat, len(cols) + 2), np.float64)
         for k, c in enumerate(cols):
             table[:, k] = np.broadcast_to(c, (self.nfeat,))
-        # a unique suffix per position keeps a tuple of equal tags a Tuple (not UniTuple)
-        tags = tuple(Tag("op", f"{op.tag_name}#{k}") for k, op in enumerate(self.ops))
-        return table, tags
+        code = np.array(code or np.zeros((0, 5)), dtype=np.int64).reshape(-1, 5)
+        # a unique position per tag keeps a tuple of equal ops a Tuple (not UniTuple)
+        tags = tuple(Tag("op", ",".join(map(str, row))) for row in code.tolist())
+        return table, code, tags
 
-    def run(self, flat_x: np.ndarray, in_row, flat_out: np.ndarray, out_row) -> int:
+    def run(self, flat_x: np.ndarray, in_row, flat_out: np.ndarray, out_row, fused: bool | None = None) -> int:
         """Write the program's output of ``flat_x`` (storage views) into ``flat_out``.
 
-        Returns the number of finite inputs that became inf (0 when none)."""
+        ``fused=None``: the fused parallel kernel for inputs of at least
+        ``FUSE_MIN`` elements, the interpreter below (and for the code tables of
+        8/16-bit inputs).  Returns the number of finite inputs that became inf."""
         from .codecs import write_counting_overflow
 
-        table, tags = self._compiled
+        table, code, tags = self._compiled
         nfeat = table.shape[0]
         codes = 1 << (8 * in_row.itemsize)
-        if in_row.is_integer and flat_x.size >= 4 * codes * nfeat:
+
+        def kernel(src, dest, use_fused):
+            if use_fused:
+                return _program_kernel(src, dest, table, in_row.tag, tags, out_row.tag)
+            return _interpret_kernel(src, dest, table, code, in_row.tag, out_row.tag)
+
+        if fused is None and in_row.is_integer and flat_x.size >= 4 * codes * nfeat:
             # every possible code once, per feature; then look elements up
             values = np.empty(codes * nfeat, out_row.storage)
             grid = np.repeat(np.arange(codes, dtype=in_row.storage), nfeat)
-            if not _program_kernel(grid, values, table, in_row.tag, tags, out_row.tag):
+            if not kernel(grid, values, False):
                 values = values.reshape(codes, nfeat)
                 if codes == 256 and lut.AVAILABLE and nfeat == 1:
                     lut.apply_table(flat_x, np.ascontiguousarray(values[:, 0]), flat_out)
@@ -362,13 +395,18 @@ class Program:
                 else:
                     _gather_kernel(flat_x, values, flat_out)
                 return 0
+        use_fused = flat_x.size >= FUSE_MIN if fused is None else fused
         return write_counting_overflow(
-            lambda src, dest: _program_kernel(src, dest, table, in_row.tag, tags, out_row.tag),
-            flat_x, flat_out, in_row.tag, out_row.tag, nfeat,
+            lambda src, dest: kernel(src, dest, use_fused), flat_x, flat_out, in_row.tag, out_row.tag, nfeat
         )
 
 
-def run_program(x, ops, out_dtype, *, out=None) -> np.ndarray:
+# below this many elements a program is interpreted (one compiled kernel per dtype
+# pair) rather than fused (one compile per program, about a second each)
+FUSE_MIN = 1 << 18
+
+
+def run_program(x, ops, out_dtype, *, out=None, fused: bool | None = None) -> np.ndarray:
     """Run a chain of :class:`Op` on ``x`` (features along the last axis when any
     constant has more than one value) into ``out_dtype``; ``x`` is not modified."""
     from ._validate import check_array, check_dtype, check_out
@@ -381,5 +419,5 @@ def run_program(x, ops, out_dtype, *, out=None) -> np.ndarray:
         raise ValueError(f"the program has {nfeat} values per feature; x has shape {x.shape} (features last)")
     prog = Program(tuple(ops), out_row.name, nfeat)
     out = check_out(out, x.shape, out_row, x)
-    prog.run(as_storage(x, in_row).reshape(-1), in_row, as_storage(out, out_row).reshape(-1), out_row)
+    prog.run(as_storage(x, in_row).reshape(-1), in_row, as_storage(out, out_row).reshape(-1), out_row, fused)
     return out
