@@ -350,3 +350,36 @@ def test_measure_outputs_of_a_library_array():
     assert math.isnan(r.roundtrip_exact)  # no inverse given
     with pytest.raises(ValueError, match="function of x"):
         kernels.measure_outputs(np.zeros(4, np.uint8), np.arange(4, dtype=np.float32))
+
+
+# ---------------------------------------------------------------- fused kernel == interpreter
+
+
+def _all_ops(dtype):
+    return [Op(k, dtype, (0.3,)) for k in ARITH] + [
+        Op("fma", dtype, (1.7, -0.2)), Op("round", dtype), Op("abs"), Op("rint"), Op("clip", None, (-3.0, 3.0)),
+    ]
+
+
+FUSED_PROGRAMS = {
+    **{f"every-float-op-{d}": (_all_ops(d), d) for d in SCALAR},
+    "int-ops": ([Op("mul", "float64", (97.3,))] + [Op("int", t, rounding=r, overflow=o)
+                for t, r, o in [("uint8", "half_even", "wrap"), ("int16", "floor", "saturate"),
+                                ("uint16", "half_away", "cv"), ("int32", "toward_zero", "wrap")]], "float64"),
+    "per-channel-to-uint8": ([Op("sub", "float32", (np.array([0.1, 0.2, 0.3]),)), Op("mul", "float32", (255.0,)),
+                              Op("int", "uint8", rounding="toward_zero", overflow="wrap")], "uint8"),
+}
+
+
+@pytest.mark.parametrize("name", list(FUSED_PROGRAMS))
+def test_fused_kernel_equals_interpreter(name):
+    """Large inputs run the fused kernel (one specialisation per program), small ones
+    and code tables the interpreter: both call the same apply_op, so the same bits."""
+    ops, out = FUSED_PROGRAMS[name]
+    nfeat = max(c.size for op in ops for c in op.const)
+    x = np.concatenate([RNG.normal(0, 3, 3000), [0.0, -0.0, 0.5, -0.5, 1e-40, 3e38, np.inf, -np.inf, np.nan]])
+    x = np.resize(x, (x.size // nfeat) * nfeat).reshape(-1, nfeat) if nfeat > 1 else x
+    with np.errstate(all="ignore"), _quiet():
+        fused = run_program(x, ops, out, fused=True)
+        interpreted = run_program(x, ops, out, fused=False)
+    np.testing.assert_array_equal(_bits(fused), _bits(interpreted))
