@@ -42,63 +42,15 @@ def _zip(builder, a, b, lanes):
 
 
 @intrinsic
-def _lookup64(typingctx, x, start, planes, out):
-    """out[start:start+64] = table[x[start:start+64]], table given as byte planes.
-
-    ``planes`` is uint8 (itemsize, 256): row b holds byte b (little-endian) of
-    every table entry.  Each row is looked up with two ``vpermi2b`` (entries
-    0-127 and 128-255, chosen by bit 7 of the index), then the rows are zipped
-    pairwise, doubling the element width each round, into the output elements.
-    """
-    if not (isinstance(out, types.Array) and x.dtype == types.uint8 and planes.dtype == types.uint8):
-        return None
-    nbytes = out.dtype.bitwidth // 8
-
-    def codegen(context, builder, sig, args):
-        xa = context.make_array(sig.args[0])(context, builder, args[0])
-        pa = context.make_array(sig.args[2])(context, builder, args[2])
-        oa = context.make_array(sig.args[3])(context, builder, args[3])
-        idx = builder.load(builder.bitcast(builder.gep(xa.data, [args[1]]), _V64.as_pointer()), align=1)
-        permute = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_V64, [_V64, _V64, _V64]), "llvm.x86.avx512.vpermi2var.qi.512"
-        )
-        upper = builder.icmp_signed("<", idx, ir.Constant(_V64, None))  # index >= 128
-        table = builder.bitcast(pa.data, _V64.as_pointer())
-        rows = []
-        for b in range(nbytes):
-            q = [builder.load(builder.gep(table, [ir.Constant(ir.IntType(64), 4 * b + j)]), align=1) for j in range(4)]
-            low = builder.call(permute, [q[0], idx, q[1]])
-            high = builder.call(permute, [q[2], idx, q[3]])
-            rows.append(builder.select(upper, high, low))
-        width = 8
-        while len(rows) > 1:
-            width *= 2
-            rows = [
-                builder.bitcast(_zip(builder, rows[j], rows[j + 1], _LANES), ir.VectorType(ir.IntType(width), _LANES))
-                for j in range(0, len(rows), 2)
-            ]
-        dst = builder.bitcast(builder.gep(oa.data, [args[1]]), rows[0].type.as_pointer())
-        builder.store(rows[0], dst, align=1)
-        return context.get_dummy_value()
-
-    return types.void(x, start, planes, out), codegen
-
-
-@njit(parallel=True, **JIT)
-def _apply_planes(x, planes, table, out):
-    nblocks = x.size // 64
-    for blk in prange(nblocks):
-        _lookup64(x, blk * 64, planes, out)
-    for i in range(nblocks * 64, x.size):
-        out[i] = table[x[i]]
-
-
-@intrinsic
 def _lookup64_channels(typingctx, x, start, planes, chan, phase, ntag, out):
-    """``_lookup64`` for ``nfeat`` interleaved tables (channel-last data):
-    element ``i`` reads table ``i % nfeat``.  Each of the 64 lanes is looked up
-    in every table and the right one selected by the lane's channel, read from
-    ``chan[phase * 64 + lane]`` (``phase = start % nfeat``)."""
+    """out[start:start+64] = table[x[start:start+64], lane channel] for ``nfeat``
+    interleaved tables (channel-last data: element ``i`` reads table ``i % nfeat``),
+    given as byte planes: ``planes`` is uint8 (nfeat, itemsize, 256), row (c, b)
+    holding byte b (little-endian) of every entry of table c.  Each plane is looked
+    up with two ``vpermi2b`` (entries 0-127 and 128-255, chosen by bit 7 of the
+    index) per table, the lane's table selected by its channel, read from
+    ``chan[phase * 64 + lane]`` (``phase = start % nfeat``); then the rows are
+    zipped pairwise, doubling the element width each round, into the outputs."""
     if not (isinstance(out, types.Array) and x.dtype == types.uint8 and planes.dtype == types.uint8):
         return None
     nbytes = out.dtype.bitwidth // 8
@@ -158,8 +110,12 @@ MAX_CHANNELS = 4  # each channel costs one lookup per lane: beyond 4 the gather 
 
 def apply_tables(x: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = table[x[i], i % nfeat]`` for flat uint8 ``x`` (channel-last data)
-    and a (256, nfeat) ``table`` of ``out``'s dtype, 2 <= nfeat <= MAX_CHANNELS.
+    and a (256, nfeat) ``table`` of ``out``'s dtype, 1 <= nfeat <= MAX_CHANNELS.
     Requires :data:`AVAILABLE`."""
+    _tables(x, table, out)
+
+
+def _tables(x: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     nfeat = table.shape[1]
     t = np.ascontiguousarray(table.T)  # (nfeat, 256)
     planes = np.ascontiguousarray(t.view(np.uint8).reshape(nfeat, 256, t.itemsize).transpose(0, 2, 1))
@@ -170,7 +126,6 @@ def apply_tables(x: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
 def apply_table(x: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     """``out[:] = table[x]`` for flat uint8 ``x`` and a 256-entry ``table`` whose
     dtype is ``out``'s (1, 2, 4 or 8 bytes).  ``out`` may be ``x`` itself.
-    Requires :data:`AVAILABLE`."""
-    planes = np.ascontiguousarray(table.view(np.uint8).reshape(256, table.itemsize).T)
-    _apply_planes(x, planes, table, out)
-
+    Requires :data:`AVAILABLE`.  (One channel of :func:`apply_tables`: the
+    channel selects compile away.)"""
+    _tables(x, np.ascontiguousarray(table).reshape(256, 1), out)
