@@ -149,6 +149,17 @@ def _to_float_ideal(stats=None, **opts):
     return (affine(1 / Fraction(mv)),)
 
 
+def _to_float_ideal_for(in_dtype_: str, **opts):
+    """ToFloat's ideal for a known input: x / max_value, max_value inferred from the
+    dtype when None (albucore's get_max_value); float32/float64 come back unscaled."""
+    mv = _max_value(options(_T, _T_DEFAULTS, opts)["max_value"])
+    if in_dtype_ in ("float32", "float64"):
+        return (affine(1),)
+    if mv is None:
+        mv = float(_MAX_BY_DTYPE.get(in_dtype_, 1.0))
+    return (affine(1 / Fraction(mv)),)
+
+
 # ------------------------------------------------------------------ FromFloat
 
 _F = "albumentations.FromFloat"
@@ -209,6 +220,7 @@ PRESETS = [
         options=_T_DEFAULTS,
         build=_to_float_build,
         ideal=_to_float_ideal,
+        ideal_for=_to_float_ideal_for,
     ),
     Preset(
         name=_F,
