@@ -28,7 +28,7 @@ DOMAIN_TRANSFORMS = {"minmax": {}, "standardize": {}, "scale-by-255": {"divisor"
 REAL = ["breast_cancer", "wine", "diabetes", "camera", "astronaut"]
 REAL_TRANSFORMS = {"minmax": {}, "standardize": {}, "scale-by-255": {"divisor": 255.0}, "maxabs": {}}
 # the report's table of library conventions, on these domains (asv: TrackPresets)
-PRESET_DOMAINS = {"uint8": ("uint8", 0, 255), "12-bit": ("uint16", 0, 4095), "float16-unit": ("float16", 0, 1)}
+PRESET_DOMAINS = {"uint8": ("uint8", 0, 255), "float16-unit": ("float16", 0, 1)}
 VERSION = "2"  # 2: each domain class its own grid (in 1 all three recorded one shared grid)
 
 

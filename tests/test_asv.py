@@ -39,7 +39,7 @@ REAL = ["breast_cancer", "wine", "diabetes", "camera", "astronaut"]
 REAL_TRANSFORMS = {**DOMAIN_TRANSFORMS, "maxabs": ("maxabs", {})}
 # TrackPresets: the report's conventions (kernels.report_presets.SPECS, the one table
 # shared by report, benchmarks and this test) on these domains
-PRESET_DOMAINS = {"uint8": ("uint8", 0, 255), "12-bit": ("uint16", 0, 4095), "float16-unit": ("float16", 0, 1)}
+PRESET_DOMAINS = {"uint8": ("uint8", 0, 255), "float16-unit": ("float16", 0, 1)}
 # each track_ benchmark as a function of the Record (the table in bench_track's docstring)
 METRICS = {
     "track_values_lost": lambda r: r.collisions,
