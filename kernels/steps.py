@@ -175,6 +175,25 @@ class Step:
         return hash(self.spec)
 
     @property
+    def out_dtype(self) -> str | None:
+        """The dtype this step rounds into: known once fitted (or for a cast, or a
+        transform given ``out_dtype=``); None while it depends on the input."""
+        if self.kind == "cast":
+            return lookup(self.options["dtype"], "dtype").name
+        if self.kind == "transform" and self.options.get("out_dtype"):
+            return lookup(self.options["out_dtype"], "out_dtype").name
+        return self.build(self.input_dtype)[1] if self.input_dtype else None
+
+    @property
+    def compute_dtype(self) -> str | None:
+        """The dtype its arithmetic happens in (as :attr:`out_dtype`, None while unknown)."""
+        if self.kind == "transform":
+            return _compute_row(self.options.get("compute_dtype", "float32")).name
+        if self.kind == "cast":
+            return self.out_dtype
+        return self.build(self.input_dtype)[2] if self.input_dtype else None
+
+    @property
     def kind(self) -> str:
         return "preset" if self.name in _presets.PRESETS else ("transform" if self.name in TRANSFORMS else self.name)
 

@@ -229,6 +229,14 @@ def test_fit_transform_and_inverse_transform():
     np.testing.assert_allclose(f.inverse_transform(y), x, rtol=0, atol=1e-13)  # float64: a few ulps of 10
 
 
+def test_each_step_has_its_compute_and_out_dtype():
+    f = kernels.pipeline("torchvision.ToDtype(dtype=float16, scale=True)", "minmax(compute_dtype=float64)",
+                         "cast(dtype=bfloat16)").fit(np.arange(256, dtype=np.uint8))
+    assert [(s.compute_dtype, s.out_dtype) for s in f.steps] == [
+        ("float16", "float16"), ("float64", "float32"), ("bfloat16", "bfloat16")]
+    assert kernels.step("clip(lo=0)").out_dtype is None  # a clip keeps whatever dtype reaches it
+
+
 def test_unfitted_pipeline_says_fit_first():
     with pytest.raises(ValueError, match="fit"):
         kernels.pipeline("minmax").transform(np.arange(5.0))
