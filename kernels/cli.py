@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_measure)
 
     p = sub.add_parser("report", help="run the default suite and write the precision report (the main job)")
-    p.add_argument("--quick", action="store_true", help="a smaller suite (63 records: about 2 minutes on a fresh install, 7 s once compiled)")
+    p.add_argument("--quick", action="store_true", help="a smaller suite: 63 records, and the library presets on the uint8 and float16 domains only")
     p.add_argument("--out", default="reports", metavar="DIR", help="output directory (default reports/)")
     p.add_argument("--data", action="append", metavar="NAME|FILE", help="real data to use instead of the bundled sets (repeatable)")
     p.add_argument("--force", action="store_true", help="write into a DIR that holds other files")
