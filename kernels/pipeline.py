@@ -16,6 +16,7 @@ uint8/uint16 inputs evaluate it once per possible code and look elements up.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -134,7 +135,10 @@ class Pipeline:
                              "(channels last)")
         out_row = REGISTRY[prog.out_dtype]
         out = check_out(out, x.shape, out_row, x)
-        prog.run(as_storage(x, row).reshape(-1), row, as_storage(out, out_row).reshape(-1), out_row)
+        overflow = prog.run(as_storage(x, row).reshape(-1), row, as_storage(out, out_row).reshape(-1), out_row)
+        if overflow:  # as kernels.cast and kernels.transform: never a silent inf
+            warnings.warn(f"overflow in pipeline {self.spec!r}: {overflow} finite value(s) became inf in {out_row.name} "
+                          f"(largest finite {out_row.max:g})", RuntimeWarning, stacklevel=2)
         return out
 
     def fit_transform(self, x) -> np.ndarray:

@@ -391,3 +391,9 @@ def test_fused_kernel_equals_interpreter(name):
         fused = run_program(x, ops, out, fused=True)
         interpreted = run_program(x, ops, out, fused=False)
     np.testing.assert_array_equal(_bits(fused), _bits(interpreted))
+
+
+def test_pipeline_overflow_warns_as_cast_does():
+    with pytest.warns(RuntimeWarning, match="1 finite value"):
+        y = kernels.pipeline("cast(dtype=float16)").transform(np.array([1e6, 1.0], np.float32))
+    assert np.isinf(y[0]) and y[1] == 1
