@@ -50,7 +50,7 @@ class TimeTransform:
             raise NotImplementedError("quantize writes uint8/uint16")
         self.x = _data(src, SIZES[size])
         self.p = K.fit(self.x, t, **_options(t, src))
-        self.kw = dict(params=self.p, formula=f, out_dtype=dst, out=np.empty(self.x.shape, K.REGISTRY[dst].dtype))
+        self.kw = dict(params=self.p, formula=f, output_dtype=dst, out=np.empty(self.x.shape, K.REGISTRY[dst].dtype))
         self.t = t
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -183,7 +183,7 @@ class TimeSpeedCases:
 
 _FIRST_CALL = (
     "import numpy as np, kernels; "
-    "kernels.transform(np.arange(256, dtype=np.uint8), 'minmax', out_dtype='float16')"
+    "kernels.transform(np.arange(256, dtype=np.uint8), 'minmax', output_dtype='float16')"
 )
 
 

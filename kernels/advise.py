@@ -169,7 +169,7 @@ def _rank(measured: list, requirement: Requirement) -> tuple[Candidate | None, l
 
 
 def pipeline_candidates(pipe, outputs=None) -> list:
-    """(output dtype, Pipeline) pairs: ``pipe`` then ``cast(dtype=D)`` for each
+    """(output dtype, Pipeline) pairs: ``pipe`` then ``cast(output_dtype=D)`` for each
     candidate D; a final cast has its dtype replaced (its rounding and overflow kept)."""
     from .pipeline import Pipeline
     from .steps import step
@@ -180,9 +180,9 @@ def pipeline_candidates(pipe, outputs=None) -> list:
     out = []
     for o in outputs:
         if last.name == "cast":
-            steps = (*pipe.steps[:-1], step("cast", **{**dict(last.options), "dtype": o}))
+            steps = (*pipe.steps[:-1], step("cast", **{**dict(last.options), "output_dtype": o}))
         else:
-            steps = (*pipe.steps, step("cast", dtype=o))
+            steps = (*pipe.steps, step("cast", output_dtype=o))
         out.append((o, Pipeline(steps)))
     return out
 

@@ -125,11 +125,11 @@ def audit(path: str, key: str | None = None) -> Audit:
         if row.is_integer:
             ps_scale = fit(uf[:1], "scale", divisor=row.max)
             for o in outs:
-                pipes.append(_survival(d, f"scale /{row.max:g}", transform(u, "scale", params=ps_scale, out_dtype=o)))
+                pipes.append(_survival(d, f"scale /{row.max:g}", transform(u, "scale", params=ps_scale, output_dtype=o)))
         for o in outs:
-            pipes.append(_survival(d, "minmax", transform(u, "minmax", params=pm, out_dtype=o)))
+            pipes.append(_survival(d, "minmax", transform(u, "minmax", params=pm, output_dtype=o)))
         for o in outs:
-            pipes.append(_survival(d, "standardize", transform(u, "standardize", params=ps, out_dtype=o)))
+            pipes.append(_survival(d, "standardize", transform(u, "standardize", params=ps, output_dtype=o)))
         if not row.is_integer:
             pq = fit(np.array([lo, hi]).astype(row.dtype), "quantize")
             pipes.append(_survival(d, "quantize", transform(u, "quantize", params=pq)))

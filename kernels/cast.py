@@ -12,8 +12,8 @@ from .codecs import _cast_kernel, _copy_kernel, as_storage, write_counting_overf
 
 
 @serialised
-def cast(x, dtype, *, out=None) -> np.ndarray:
-    """Convert ``x`` to ``dtype`` in one parallel pass.
+def cast(x, output_dtype, *, out=None) -> np.ndarray:
+    """Convert ``x`` to ``output_dtype`` in one parallel pass.
 
     Semantics (see :mod:`kernels.codecs` for the full table):
 
@@ -26,13 +26,14 @@ def cast(x, dtype, *, out=None) -> np.ndarray:
     - float16 / bfloat16 / integers into float32 / float64: exact.
     - into x's own dtype: a copy of the bits (NaN payloads included), as ``astype``.
 
-    ``dtype`` is required (None is a TypeError).  ``x`` is never modified; ``out`` (C-contiguous, of ``dtype`` and ``x``'s
+    ``output_dtype`` (the keyword of :func:`kernels.transform` and :func:`kernels.measure`)
+    is required (None is a TypeError).  ``x`` is never modified; ``out`` (C-contiguous, of ``output_dtype`` and ``x``'s
     shape) receives the result when given and is returned.
     """
     x, row_in = check_array(x)
-    if dtype is None:
-        raise TypeError("cast(x, dtype) needs a dtype (None is not one), e.g. cast(x, 'float16')")
-    row_out = check_dtype(dtype, "dtype")
+    if output_dtype is None:
+        raise TypeError("cast(x, output_dtype) needs a dtype (None is not one), e.g. cast(x, 'float16')")
+    row_out = check_dtype(output_dtype, "output_dtype")
     out = check_out(out, x.shape, row_out, x)
     flat_x, flat_out = as_storage(x, row_in).reshape(-1), as_storage(out, row_out).reshape(-1)
     if row_in is row_out:

@@ -37,7 +37,7 @@ def add_args(p, *, repeatable: bool = False) -> None:
     kw = {"action": "append"} if repeatable else {}
     g.add_argument("--pipeline", metavar="'STEP; STEP'", **kw,
                    help="steps in call syntax, e.g. 'scale(divisor=255); standardize(mean=imagenet, std=imagenet); "
-                        "cast(dtype=float16)'" + (" (repeatable)" if repeatable else ""))
+                        "cast(output_dtype=float16)'" + (" (repeatable)" if repeatable else ""))
     g.add_argument("--preset", metavar="NAME", **kw,
                    help="one library preset as a one-step pipeline, e.g. 'torchvision.ToDtype(dtype=float16, scale=True)' "
                         "(see `precision-bench presets`)" + (" (repeatable)" if repeatable else ""))
@@ -50,7 +50,7 @@ def parse_pipeline(text: str, flag: str = "--pipeline"):
 
     parts = [s.strip() for s in _split(text)]
     if not any(parts):
-        raise _usage(f"{flag} {text!r}: no steps; write e.g. 'minmax; cast(dtype=float16)'")
+        raise _usage(f"{flag} {text!r}: no steps; write e.g. 'minmax; cast(output_dtype=float16)'")
     steps = []
     for k, part in enumerate(parts, 1):
         if not part:

@@ -240,10 +240,10 @@ def _error_points(d: Distinct, exact_points: int) -> tuple[np.ndarray, np.ndarra
 
 def _variant(params: Params, formula, compute_dtype, out_row: DType):
     def apply(values):
-        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype, out_dtype=out_row.name)
+        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype, output_dtype=out_row.name)
 
     def before_output(values):  # the compute-dtype value, exact in float64
-        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype, out_dtype="float64")
+        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype, output_dtype="float64")
 
     return apply, before_output
 
@@ -270,7 +270,7 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
     else:
         saturated = 0
         underflow = int(c[(yf == 0) & (pre != 0) & ~np.isnan(pre)].sum())
-    back = inverse_transform(y, params.transform, params, formula=formula, compute_dtype=compute_dtype, out_dtype=in_row.name)
+    back = inverse_transform(y, params.transform, params, formula=formula, compute_dtype=compute_dtype, output_dtype=in_row.name)
     roundtrip = int((_as_float(back) == uf).sum())
     points, weights, sampled = _error_points(d, exact_points)
     ulps = ulps_apply = np.full(points.size, np.nan)  # no reference: data or params not finite
@@ -438,7 +438,7 @@ def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, 
     out = np.empty(xt.shape, out_row.dtype)
 
     def run():
-        transform(xt, tname, params=params, formula=formula, compute_dtype=crow.name, out_dtype=out_row.name, out=out)
+        transform(xt, tname, params=params, formula=formula, compute_dtype=crow.name, output_dtype=out_row.name, out=out)
 
     run()
     seconds = _best(run, repeat)

@@ -279,8 +279,8 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
             t = time.perf_counter()
             pipe = pipe.fit(x)
             fit_seconds = time.perf_counter() - t
-        ops, out_dtype, per_step = pipe.program(in_row.name)
-        out_row = REGISTRY[out_dtype]
+        ops, output_dtype, per_step = pipe.program(in_row.name)
+        out_row = REGISTRY[output_dtype]
         nfeat = _nfeat(ops)
         if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
             raise ValueError(f"pipeline {pipe.spec!r} has {nfeat} channels; the source has shape {x.shape} (channels last)")
@@ -308,7 +308,7 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
                 step_rows[k]["collisions"] += prev - dk
                 step_rows[k]["max_merged_span_in"] = max(step_rows[k]["max_merged_span_in"], span)
                 prev = dk
-            y = run_program(u, _feature_ops(ops, j), out_dtype)
+            y = run_program(u, _feature_ops(ops, j), output_dtype)
             back = run_program(y, _feature_ops(inv_ops, j), in_row.name)
             pts, w, sampled = _error_points(d, exact_points)
             ulps, ulps_apply, events = _errors(pipe, j, d, y, pts, w, out_row)

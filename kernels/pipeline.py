@@ -1,7 +1,7 @@
 """Pipelines (layer 4): steps chained, fitted in order, run as one fused program.
 
 ``kernels.pipeline("torchvision.ToDtype(dtype=float32, scale=True)",
-"torchvision.Normalize(mean=imagenet, std=imagenet)", "cast(dtype=float16)")``
+"torchvision.Normalize(mean=imagenet, std=imagenet)", "cast(output_dtype=float16)")``
 is the ImageNet preprocessing of torchvision, then ``.half()``.  A pipeline is
 immutable and picklable; :meth:`Pipeline.fit` returns a fitted copy in which
 each step is fitted on the output of the steps before it (as scikit-learn's
@@ -27,17 +27,17 @@ from .program import Op, Program, run_program
 from .steps import Step, step
 
 
-def _join(ops: list, out_dtype: str) -> None:
+def _join(ops: list, output_dtype: str) -> None:
     """After a step, the value must be one of its output dtype: round into it
     unless the step's last op already did."""
-    row = REGISTRY[out_dtype]
+    row = REGISTRY[output_dtype]
     last = ops[-1] if ops else None
     if row.is_integer:
-        if not (last is not None and last.kind == "int" and last.dtype == out_dtype):
-            ops.append(Op("int", out_dtype))
+        if not (last is not None and last.kind == "int" and last.dtype == output_dtype):
+            ops.append(Op("int", output_dtype))
     elif not (last is not None and last.kind in ("round", "fma", "add", "sub", "mul", "div", "rsub", "rdiv")
-              and last.dtype == out_dtype):
-        ops.append(Op("round", out_dtype))
+              and last.dtype == output_dtype):
+        ops.append(Op("round", output_dtype))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Pipeline:
         return Pipeline(tuple(fitted))
 
     def program(self, in_dtype: str, stop: int | None = None) -> tuple[tuple, str, list]:
-        """(ops, out_dtype, per-step (ops, out_dtype, compute_dtype)) for steps[:stop]."""
+        """(ops, output_dtype, per-step (ops, output_dtype, compute_dtype)) for steps[:stop]."""
         ops: list = []
         dtype = lookup(in_dtype, "input dtype").name
         per_step = []
@@ -111,9 +111,9 @@ class Pipeline:
         rounded constants are Python work: about a millisecond per call otherwise)."""
         cache = self.__dict__.setdefault("_programs", {})
         if in_dtype not in cache:
-            ops, out_dtype, _ = self.program(in_dtype)
+            ops, output_dtype, _ = self.program(in_dtype)
             nfeat = max([c.size for op in ops for c in op.const] or [1])
-            cache[in_dtype] = Program(ops, out_dtype, nfeat)
+            cache[in_dtype] = Program(ops, output_dtype, nfeat)
         return cache[in_dtype]
 
     def __getstate__(self):
@@ -133,7 +133,7 @@ class Pipeline:
         if prog.nfeat > 1 and (x.ndim < 2 or x.shape[-1] != prog.nfeat):
             raise ValueError(f"pipeline {self.spec!r} has {prog.nfeat} values per channel; x has shape {x.shape} "
                              "(channels last)")
-        out_row = REGISTRY[prog.out_dtype]
+        out_row = REGISTRY[prog.output_dtype]
         out = check_out(out, x.shape, out_row, x)
         overflow = prog.run(as_storage(x, row).reshape(-1), row, as_storage(out, out_row).reshape(-1), out_row)
         if overflow:  # as kernels.cast and kernels.transform: never a silent inf
@@ -153,8 +153,8 @@ class Pipeline:
         if in_dtype is None:
             raise ValueError("inverse_transform needs input_dtype= (the dtype the pipeline was applied to), "
                              "or a pipeline fitted with .fit(x)")
-        ops, out_dtype = self.inverse_program(in_dtype)
-        return run_program(y, ops, out_dtype)
+        ops, output_dtype = self.inverse_program(in_dtype)
+        return run_program(y, ops, output_dtype)
 
 
 def _exact_inverse_ops(s: Step, in_dtype: str) -> tuple:
@@ -200,7 +200,7 @@ def pipeline(*steps) -> Pipeline:
 
     A single string may hold several steps separated by ``;`` (the CLI's form)."""
     if not steps:
-        raise ValueError("pipeline() needs at least one step, e.g. pipeline('cast(dtype=float16)')")
+        raise ValueError("pipeline() needs at least one step, e.g. pipeline('cast(output_dtype=float16)')")
     out = []
     for s in steps:
         if isinstance(s, Pipeline):

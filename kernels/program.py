@@ -339,12 +339,12 @@ class Program:
     """Ops and the dtype the last value is encoded into; ``nfeat`` constants per op."""
 
     ops: tuple
-    out_dtype: str
+    output_dtype: str
     nfeat: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "ops", tuple(self.ops))
-        lookup(self.out_dtype, "out_dtype")
+        lookup(self.output_dtype, "output_dtype")
         for op in self.ops:
             for c in op.const:
                 if c.size not in (1, self.nfeat):
@@ -406,14 +406,14 @@ class Program:
 FUSE_MIN = 1 << 18
 
 
-def run_program(x, ops, out_dtype, *, out=None, fused: bool | None = None) -> np.ndarray:
+def run_program(x, ops, output_dtype, *, out=None, fused: bool | None = None) -> np.ndarray:
     """Run a chain of :class:`Op` on ``x`` (features along the last axis when any
-    constant has more than one value) into ``out_dtype``; ``x`` is not modified."""
+    constant has more than one value) into ``output_dtype``; ``x`` is not modified."""
     from ._validate import check_array, check_dtype, check_out
     from .codecs import as_storage
 
     x, in_row = check_array(x)
-    out_row = check_dtype(out_dtype, "out_dtype")
+    out_row = check_dtype(output_dtype, "output_dtype")
     nfeat = max([c.size for op in ops for c in op.const] or [1])
     if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
         raise ValueError(f"the program has {nfeat} values per feature; x has shape {x.shape} (features last)")

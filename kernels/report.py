@@ -501,7 +501,7 @@ def render_plots(report: dict) -> dict[str, bytes]:
     fig, ax = plt.subplots(figsize=(9, 4))
     x = np.arange(65536, dtype=np.uint16)
     for o in ("float16", "bfloat16"):
-        y = transform(x, "minmax", out_dtype=o).astype(np.float64)
+        y = transform(x, "minmax", output_dtype=o).astype(np.float64)
         _, inv, counts = np.unique(y, return_inverse=True, return_counts=True)
         ax.plot(x, counts[inv], lw=0.8, label=f"uint16 -> minmax -> {o}")
     ax.set_yscale("log")

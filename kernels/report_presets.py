@@ -25,9 +25,9 @@ SPECS = [
     ("torchvision -> float16", "torchvision.ToDtype(dtype=float16, scale=True)"),
     ("torchvision float -> uint8", "torchvision.ToDtype(dtype=uint8, scale=True)"),
     ("ImageNet -> float16", "torchvision.ToDtype(dtype=float32, scale=True); "
-     "torchvision.Normalize(mean=imagenet, std=imagenet); cast(dtype=float16)"),
+     "torchvision.Normalize(mean=imagenet, std=imagenet); cast(output_dtype=float16)"),
     ("ImageNet -> bfloat16", "torchvision.ToDtype(dtype=float32, scale=True); "
-     "torchvision.Normalize(mean=imagenet, std=imagenet); cast(dtype=bfloat16)"),
+     "torchvision.Normalize(mean=imagenet, std=imagenet); cast(output_dtype=bfloat16)"),
     ("torch .to(float16)", "torch.to(dtype=float16)"),
     ("sklearn MinMaxScaler", "sklearn.MinMaxScaler"),
     ("sklearn StandardScaler", "sklearn.StandardScaler"),

@@ -71,10 +71,10 @@ def _params(t, x):
     return PARAMS[(t, x.dtype.name, x.size)]
 
 
-def _with_out(make_x, out_dtype):
+def _with_out(make_x, output_dtype):
     def make(n):
         x = make_x(n)
-        return x, np.empty(x.shape, out_dtype)
+        return x, np.empty(x.shape, output_dtype)
 
     return make
 
@@ -91,7 +91,7 @@ CASES = [
         "minmax u8->f16",
         _with_out(_u8, np.float16),
         lambda x, out: transform(
-            x, "minmax", params=_params("minmax", x), formula="sub_mul", out_dtype="float16", out=out
+            x, "minmax", params=_params("minmax", x), formula="sub_mul", output_dtype="float16", out=out
         ),
         _minmax_np,
         target_numpy=20.0,
@@ -118,7 +118,7 @@ CASES = [
     Case(
         "scale u8->f16 (f16 compute)",
         _with_out(_u8, np.float16),
-        lambda x, out: transform(x, "scale", compute_dtype="float16", out_dtype="float16", out=out),
+        lambda x, out: transform(x, "scale", compute_dtype="float16", output_dtype="float16", out=out),
         lambda x, out: np.divide(x.astype(np.float16), np.float16(255), out=out),
     ),
     Case(
@@ -126,7 +126,7 @@ CASES = [
         "minmax u8->u8 (f64 compute)",
         _with_out(_u8, np.uint8),
         lambda x, out: transform(
-            x, "minmax", params=_params("minmax", x), compute_dtype="float64", out_dtype="uint8", out=out
+            x, "minmax", params=_params("minmax", x), compute_dtype="float64", output_dtype="uint8", out=out
         ),
         lambda x, out: out.__setitem__(..., np.rint(x * (1 / 255)).clip(0, 255)),  # min 0, max 255
     ),
@@ -196,7 +196,7 @@ for _name, _make, _target in (
 IMAGENET = (
     "torchvision.ToDtype(dtype=float32, scale=True)",
     "torchvision.Normalize(mean=imagenet, std=imagenet)",
-    "cast(dtype=float16)",
+    "cast(output_dtype=float16)",
 )
 
 
@@ -307,7 +307,7 @@ def compile_time_first_call() -> float:
 
     code = (
         "import time, numpy as np; t=time.perf_counter(); import kernels; "
-        "kernels.transform(np.arange(256, dtype=np.uint8), 'minmax', out_dtype='float16'); "
+        "kernels.transform(np.arange(256, dtype=np.uint8), 'minmax', output_dtype='float16'); "
         "print(time.perf_counter()-t)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # warm the cache
@@ -379,7 +379,7 @@ def sweep_apply(
                     out = np.empty(n, REGISTRY[od].dtype)
 
                     def run(data=x, dest=out):
-                        transform(data, t, params=p, formula=f, compute_dtype=cd, out_dtype=od, out=dest)
+                        transform(data, t, params=p, formula=f, compute_dtype=cd, output_dtype=od, out=dest)
 
                     run()
                     src = np.ones((x.nbytes + out.nbytes) // 16, np.uint64)

@@ -10,7 +10,7 @@ spec                                                   meaning
 =====================================================  =======================================
 ``standardize(mean=imagenet, std=imagenet)``           given statistics (per channel)
 ``minmax(feature_range=(-1, 1), compute_dtype=float16)`` fitted min/max, float16 arithmetic
-``cast(dtype=uint8, rounding=toward_zero, overflow=wrap)``  C's truncating cast, modulo 256
+``cast(output_dtype=uint8, rounding=toward_zero, overflow=wrap)``  C's truncating cast, modulo 256
 ``clip(lo=0, hi=1)``                                   NaN passes through
 ``torchvision.ToDtype(dtype=float32, scale=True)``     a preset, the library's own option names
 =====================================================  =======================================
@@ -20,7 +20,7 @@ strings, or bare names (dtype names, ``NORM_MINMAX``); the names ``imagenet``,
 ``clip`` and ``inception`` stand for their mean and std (:data:`CONSTANTS`).
 
 Every step rounds into its own output dtype; ``compute_dtype`` and
-``out_dtype`` of a transform step default as :func:`kernels.transform`'s.
+``output_dtype`` of a transform step default as :func:`kernels.transform`'s.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ _TRANSFORM_OPTIONS = {
     "dequantize": ("qdtype",),
 }
 _BUILTIN = {
-    **{t: ("formula", "compute_dtype", "out_dtype", *_TRANSFORM_OPTIONS[t], *GIVEN[t], *_FIT_OPTIONS) for t in TRANSFORMS},
-    "cast": ("dtype", "rounding", "overflow"),
+    **{t: ("formula", "compute_dtype", "output_dtype", *_TRANSFORM_OPTIONS[t], *GIVEN[t], *_FIT_OPTIONS) for t in TRANSFORMS},
+    "cast": ("output_dtype", "rounding", "overflow"),
     "clip": ("lo", "hi"),
 }
 
@@ -102,7 +102,7 @@ def _value(node, option: str):
 def parse(spec: str) -> tuple[str, dict]:
     """``"name(opt=value, ...)"`` -> (name, options); a bare ``name`` has no options."""
     if not isinstance(spec, str):
-        raise TypeError(f"a step spec must be a string such as 'cast(dtype=float16)', got {type(spec).__name__}")
+        raise TypeError(f"a step spec must be a string such as 'cast(output_dtype=float16)', got {type(spec).__name__}")
     text = spec.strip()
     try:
         node = ast.parse(text, mode="eval").body
@@ -175,22 +175,22 @@ class Step:
         return hash(self.spec)
 
     @property
-    def out_dtype(self) -> str | None:
+    def output_dtype(self) -> str | None:
         """The dtype this step rounds into: known once fitted (or for a cast, or a
-        transform given ``out_dtype=``); None while it depends on the input."""
+        transform given ``output_dtype=``); None while it depends on the input."""
         if self.kind == "cast":
-            return lookup(self.options["dtype"], "dtype").name
-        if self.kind == "transform" and self.options.get("out_dtype"):
-            return lookup(self.options["out_dtype"], "out_dtype").name
+            return lookup(self.options["output_dtype"], "output_dtype").name
+        if self.kind == "transform" and self.options.get("output_dtype"):
+            return lookup(self.options["output_dtype"], "output_dtype").name
         return self.build(self.input_dtype)[1] if self.input_dtype else None
 
     @property
     def compute_dtype(self) -> str | None:
-        """The dtype its arithmetic happens in (as :attr:`out_dtype`, None while unknown)."""
+        """The dtype its arithmetic happens in (as :attr:`output_dtype`, None while unknown)."""
         if self.kind == "transform":
             return _compute_row(self.options.get("compute_dtype", "float32")).name
         if self.kind == "cast":
-            return self.out_dtype
+            return self.output_dtype
         return self.build(self.input_dtype)[2] if self.input_dtype else None
 
     @property
@@ -216,7 +216,7 @@ class Step:
         x, row = check_array(x)
         if self.kind == "transform":
             opts = dict(self.options)
-            for k in ("formula", "compute_dtype", "out_dtype"):
+            for k in ("formula", "compute_dtype", "output_dtype"):
                 opts.pop(k, None)
             state = fit(x, self.name, **opts)
         elif self.kind == "preset":
@@ -243,21 +243,21 @@ class Step:
     # ---------------------------------------------------------------- ops
 
     def build(self, in_dtype: str):
-        """(ops, out_dtype, compute_dtype, inverse ops or None) for input ``in_dtype``."""
+        """(ops, output_dtype, compute_dtype, inverse ops or None) for input ``in_dtype``."""
         in_row = lookup(in_dtype, "input dtype")
         if self.kind == "transform":
             p = self._params(in_row.name)
             formula = self.options.get("formula") or DEFAULT_FORMULA[self.name]
             crow = _compute_row(self.options.get("compute_dtype", "float32"))
-            out = self.options.get("out_dtype") or default_output(p, in_row)
-            out = lookup(out, "out_dtype").name
+            out = self.options.get("output_dtype") or default_output(p, in_row)
+            out = lookup(out, "output_dtype").name
             kname, table = kernel_plan(p, formula, crow)
             ikname, itable = kernel_plan(p, formula, crow, inverse=True)
             ops = (Op("round", crow.name), *_kernel_ops(kname, table, crow.name))
             inv = (Op("round", crow.name), *_kernel_ops(ikname, itable, crow.name))
             return ops, out, crow.name, inv
         if self.kind == "cast":
-            dtype = lookup(self.options["dtype"], "cast dtype").name
+            dtype = lookup(self.options["output_dtype"], "cast output_dtype").name
             rounding = self.options.get("rounding", "half_even")
             overflow = self.options.get("overflow", "saturate")
             if REGISTRY[dtype].is_integer or dtype in INT_TYPES:
@@ -277,7 +277,7 @@ class Step:
             raise ValueError(f"step {self.spec!r} computes statistics from its input: fit the pipeline first")
         built = p.build(in_row.name, self.state, **self.options)
         inv = tuple(built.inverse.ops) if built.inverse is not None else None
-        return tuple(built.ops), built.out_dtype, built.compute_dtype, inv
+        return tuple(built.ops), built.output_dtype, built.compute_dtype, inv
 
     def ideal(self, exact_stats=None, in_dtype: str | None = None) -> tuple:
         """The exact map of this step (a tuple of presets.Exact), given the exact
@@ -334,7 +334,7 @@ def _kernel_ops(kname: str, table: np.ndarray, c: str) -> tuple:
 def _check_options(name: str, options: dict) -> None:
     if name in _BUILTIN:
         allowed = _BUILTIN[name]
-        required = {"cast": ("dtype",)}.get(name, ())
+        required = {"cast": ("output_dtype",)}.get(name, ())
     else:
         preset = _presets.get(name) if name in _presets.PRESETS else None
         if preset is None:
@@ -342,6 +342,8 @@ def _check_options(name: str, options: dict) -> None:
         allowed = tuple(preset.options)
         required = tuple(k for k, v in preset.options.items() if v is _presets.REQUIRED)
     unknown = [k for k in options if k not in allowed]
+    if name == "cast" and unknown == ["dtype"]:
+        raise SpecError("step 'cast' takes output_dtype=, as transform() and measure() do: cast(output_dtype=float16)")
     if unknown:
         raise SpecError(f"step {name!r} has no option {', '.join(unknown)}; its options: {', '.join(allowed) or 'none'}")
     missing = [k for k in required if k not in options]
@@ -352,10 +354,10 @@ def _check_options(name: str, options: dict) -> None:
             raise SpecError(f"cast rounding={options['rounding']!r} is not one of: {', '.join(ROUNDINGS)}")
         if options.get("overflow", "saturate") not in OVERFLOWS[:2]:
             raise SpecError(f"cast overflow={options['overflow']!r} is not one of: saturate, wrap")
-        d = options["dtype"]
+        d = options["output_dtype"]
         if not (isinstance(d, str) and d in INT_TYPES) and not isinstance(d, np.dtype):
             try:
-                lookup(d, "dtype")
+                lookup(d, "output_dtype")
             except TypeError as e:
                 raise SpecError(f"step 'cast': {e}") from None
 
@@ -363,7 +365,7 @@ def _check_options(name: str, options: dict) -> None:
 def step(name, **options) -> Step:
     """A pipeline step: a transform, ``cast``, ``clip`` or a preset (module table).
 
-    ``name`` may also be a whole spec string, ``step("cast(dtype=float16)")``.
+    ``name`` may also be a whole spec string, ``step("cast(output_dtype=float16)")``.
     Unknown steps or options raise ``ValueError`` listing the valid ones."""
     if isinstance(name, Step):
         if options:

@@ -33,7 +33,7 @@ kernel on the 256 possible values and then look every element up in that
 table (:mod:`kernels.lut`): the same bits, at memory speed whatever the
 compute dtype.
 
-Output dtype when ``out_dtype`` (``output_dtype`` for :func:`kernels.measure`)
+Output dtype when ``output_dtype`` (``output_dtype`` for :func:`kernels.measure`)
 is None -- one rule for transform, inverse_transform and measure:
 
 ====================================  =========================================
@@ -313,11 +313,11 @@ def default_output(params: Params, in_row, inverse: bool = False) -> str:
     return default_out_dtype(in_row)
 
 
-def _run(x, params: Params, kname: str, table, crow, out_dtype, out, what: str, inverse: bool = False):
+def _run(x, params: Params, kname: str, table, crow, output_dtype, out, what: str, inverse: bool = False):
     x, row_in = check_array(x)
-    if out_dtype is None:
-        out_dtype = default_output(params, row_in, inverse)
-    orow = check_dtype(out_dtype, "out_dtype")
+    if output_dtype is None:
+        output_dtype = default_output(params, row_in, inverse)
+    orow = check_dtype(output_dtype, "output_dtype")
     if params.axis is not None:
         if x.ndim < 2 or x.shape[-1] != params.nfeat:
             raise ValueError(
@@ -373,7 +373,7 @@ def transform(
     params=None,
     formula=None,
     compute_dtype="float32",
-    out_dtype=None,
+    output_dtype=None,
     axis=None,
     out=None,
     **fit_options,
@@ -384,7 +384,7 @@ def transform(
     :func:`kernels.fit`); params fitted elsewhere apply as they are, so values
     outside the fitted range map outside [a, b].  ``formula`` defaults to
     scikit-learn's (minmax ``mul_add``, standardize ``sub_div``, scale/maxabs
-    ``div``).  ``out_dtype=None``: float64 for float64 ``x``, else float32;
+    ``div``).  ``output_dtype=None``: float64 for float64 ``x``, else float32;
     quantize: its ``qdtype`` (the module docstring's table).  Values that overflow to inf raise a ``RuntimeWarning`` (float16
     tops out at 65504); integer outputs saturate.  ``x`` is never modified.
     """
@@ -403,11 +403,11 @@ def transform(
     formula = _formula(transform, formula)
     crow = _compute_row(compute_dtype)
     kname, table = kernel_plan(params, formula, crow)
-    return _run(x, params, kname, table, crow, out_dtype, out, transform)
+    return _run(x, params, kname, table, crow, output_dtype, out, transform)
 
 
 @serialised
-def inverse_transform(y, transform, params, *, formula=None, compute_dtype="float32", out_dtype=None, out=None):
+def inverse_transform(y, transform, params, *, formula=None, compute_dtype="float32", output_dtype=None, out=None):
     """Undo ``transform`` with the same ``params`` (and ``formula``) used forward.
 
     ``inverse(sub_div | sub_mul)`` is ``((y - a) / w) * rng + lo``,
@@ -416,7 +416,7 @@ def inverse_transform(y, transform, params, *, formula=None, compute_dtype="floa
     in ``compute_dtype``; a round trip of minmax through compute dtype c (unit
     roundoff u) returns x within ``8 * u * (|x| + |lo| + (hi - lo))`` plus c's
     smallest normal (tested with hypothesis in float32 and float64).
-    ``out_dtype=None``: float64 for float64 ``y``, else float32; the inverse of
+    ``output_dtype=None``: float64 for float64 ``y``, else float32; the inverse of
     dequantize gives its ``qdtype`` (the module docstring's table).
     """
     if not isinstance(params, Params):
@@ -426,4 +426,4 @@ def inverse_transform(y, transform, params, *, formula=None, compute_dtype="floa
     formula = _formula(transform, formula)
     crow = _compute_row(compute_dtype)
     kname, table = kernel_plan(params, formula, crow, inverse=True)
-    return _run(y, params, kname, table, crow, out_dtype, out, f"inverse {transform}", inverse=True)
+    return _run(y, params, kname, table, crow, output_dtype, out, f"inverse {transform}", inverse=True)

@@ -33,8 +33,8 @@ def test_unsupported_target_and_compute_dtypes():
         transform(x, "minmax", compute_dtype="uint8")
     with pytest.raises(TypeError, match="acc_dtype"):
         fit(x, "standardize", acc_dtype="uint16")
-    with pytest.raises(TypeError, match="out_dtype"):
-        transform(x, "minmax", out_dtype="int16")
+    with pytest.raises(TypeError, match="output_dtype"):
+        transform(x, "minmax", output_dtype="int16")
 
 
 def test_nan_raises_by_default_naming_nan_policy():
@@ -104,10 +104,10 @@ def test_in_place_only_when_out_is_x():
 def test_float16_overflow_past_65504_warns():
     x = np.array([0, 65504, 65535], np.uint16)
     with pytest.warns(RuntimeWarning, match="1 finite value"):
-        y = transform(x, "scale", divisor=1, out_dtype="float16")
+        y = transform(x, "scale", divisor=1, output_dtype="float16")
     assert y.tolist() == [0, 65504, np.inf]
     with pytest.warns(RuntimeWarning, match="compute dtype float16"):
-        transform(x, "scale", divisor=1, compute_dtype="float16", out_dtype="float32")
+        transform(x, "scale", divisor=1, compute_dtype="float16", output_dtype="float32")
 
 
 @pytest.mark.parametrize("block", [1 << 20, 4])
@@ -123,7 +123,7 @@ def test_overflow_is_counted_in_place_too(block, monkeypatch):
     assert expected == 2
     params = fit(np.ones(1, np.float16), "scale", divisor=0.25)  # x holds inf, so fit elsewhere
     with pytest.warns(RuntimeWarning, match=f": {expected} finite value"):
-        y = transform(x, "scale", params=params, compute_dtype="float32", out_dtype="float16", out=x)
+        y = transform(x, "scale", params=params, compute_dtype="float32", output_dtype="float16", out=x)
     assert y is x and y.tolist() == [4, 64000, 65504, np.inf, -np.inf, np.inf]
     u = np.array([0, 65504, 65519, 65520, 65535], np.uint16)
     with pytest.warns(RuntimeWarning, match=": 2 finite value"):
@@ -132,10 +132,10 @@ def test_overflow_is_counted_in_place_too(block, monkeypatch):
     # per feature: 3 columns with their own ranges, 4 rows
     t = np.array([[1, 20000, 3], [4, 5, 30000], [7, 8, 9], [40000, 11, 12]], np.float32)
     per_col = fit(np.array([[0, 0, 0], [1, 10, 100]], np.float32), "minmax", axis=0)
-    expect = transform(t, "minmax", params=per_col, out_dtype="float32")
+    expect = transform(t, "minmax", params=per_col, output_dtype="float32")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert transform(t, "minmax", params=per_col, out_dtype="float32", out=t) is t
+        assert transform(t, "minmax", params=per_col, output_dtype="float32", out=t) is t
     assert np.array_equal(t, expect)
 
 
@@ -163,7 +163,7 @@ def test_parameters_overflowing_the_compute_dtype_warn():
     with pytest.warns(RuntimeWarning, match="compute_dtype='float32'"):
         y = transform(x, "minmax")
     assert np.isnan(y).all()  # the measured effect, announced
-    assert transform(x, "minmax", compute_dtype="float64", out_dtype="float64").tolist() == [0.0, 0.5, 1.0]
+    assert transform(x, "minmax", compute_dtype="float64", output_dtype="float64").tolist() == [0.0, 0.5, 1.0]
 
 
 def test_all_nan_with_omit_is_refused():
@@ -175,7 +175,7 @@ def test_division_by_a_parameter_that_rounds_to_zero_is_ieee_not_an_exception():
     """divisor 1e-30 is 0 in float16: x / 0 is inf (NaN for 0 / 0), as numpy's float16 gives."""
     x = np.array([0, 1, 2], dtype=np.uint8)
     with pytest.warns(RuntimeWarning):
-        y = transform(x, "scale", divisor=1e-30, compute_dtype="float16", out_dtype="float32")
+        y = transform(x, "scale", divisor=1e-30, compute_dtype="float16", output_dtype="float32")
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = (x.astype(np.float16) / np.float16(1e-30)).astype(np.float32)
     np.testing.assert_array_equal(y, expected)

@@ -12,7 +12,7 @@ import kernels
 
 CODE = (
     "import numpy as np, kernels; print(kernels.__file__); "
-    "print(kernels.transform(np.array([1000.9], np.float32), 'scale', divisor=1.0, out_dtype='float16')[0].item())"
+    "print(kernels.transform(np.array([1000.9], np.float32), 'scale', divisor=1.0, output_dtype='float16')[0].item())"
 )
 
 

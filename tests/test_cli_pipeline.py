@@ -13,7 +13,7 @@ import kernels
 from kernels.advise import Requirement, pipeline_candidates
 from kernels.cli import main
 
-SCALE_F16 = "scale(divisor=4095, formula=mul); cast(dtype=float16)"
+SCALE_F16 = "scale(divisor=4095, formula=mul); cast(output_dtype=float16)"
 
 
 def run(capsys, *argv):
@@ -29,7 +29,7 @@ def one_line_error(code, out, err):
     return lines[0]
 
 
-@pytest.mark.parametrize("spec", [SCALE_F16, "minmax; cast(dtype=bfloat16)", "minmax; clip(lo=0, hi=1); cast(dtype=float16)"],
+@pytest.mark.parametrize("spec", [SCALE_F16, "minmax; cast(output_dtype=bfloat16)", "minmax; clip(lo=0, hi=1); cast(output_dtype=float16)"],
                          ids=["scale-mul-f16", "minmax-bf16", "minmax-clip-f16"])
 def test_measure_pipeline_json_steps_agree_with_library(spec, capsys):
     code, out, err = run(capsys, "measure", "--domain", "--input-dtype", "uint16", "--range", "0", "4095",
@@ -45,7 +45,7 @@ def test_measure_pipeline_json_steps_agree_with_library(spec, capsys):
 
 
 def test_measure_pipeline_table_has_per_step_rows(capsys):
-    spec = "standardize(mean=imagenet, std=imagenet); cast(dtype=float16)"
+    spec = "standardize(mean=imagenet, std=imagenet); cast(output_dtype=float16)"
     x = np.random.default_rng(0).random((64, 3)).astype(np.float32)
     import tempfile
     from pathlib import Path
@@ -71,12 +71,12 @@ def test_measure_transform_flag_next_to_pipeline_is_refused(capsys):
 
 
 BAD_SPECS = {
-    "bad-dtype": ("minmax; cast(dtype=flot16)", "step 2 'cast(dtype=flot16)'", "flot16"),
+    "bad-dtype": ("minmax; cast(output_dtype=flot16)", "step 2 'cast(output_dtype=flot16)'", "flot16"),
     "bad-option": ("scale(divisor=255, formula=mul); cast(dtipe=float16)", "step 2", "dtipe"),
     "unknown-step": ("zscore", "step 1 'zscore'", "unknown step"),
     "no-parse": ("minmax(", "step 1", "does not parse"),
-    "empty-step": ("minmax;; cast(dtype=float16)", "step 2", "empty"),
-    "bad-rounding": ("clip(lo=0, hi=1); cast(dtype=uint8, rounding=sideways)", "step 2", "rounding"),
+    "empty-step": ("minmax;; cast(output_dtype=float16)", "step 2", "empty"),
+    "bad-rounding": ("clip(lo=0, hi=1); cast(output_dtype=uint8, rounding=sideways)", "step 2", "rounding"),
 }
 
 
@@ -130,8 +130,8 @@ def test_choose_pipeline_consistent_with_measuring_each_candidate(requirement, c
 
 
 def test_choose_pipeline_replaces_a_final_cast():
-    cands = dict(pipeline_candidates(kernels.pipeline("minmax; cast(dtype=float16, rounding=toward_zero)")))
-    assert cands["bfloat16"].spec == "minmax; cast(dtype=bfloat16, rounding=toward_zero)"
+    cands = dict(pipeline_candidates(kernels.pipeline("minmax; cast(output_dtype=float16, rounding=toward_zero)")))
+    assert cands["bfloat16"].spec == "minmax; cast(output_dtype=bfloat16, rounding=toward_zero)"
     assert all(len(p) == 2 for p in cands.values())
 
 
@@ -161,7 +161,7 @@ def test_report_quick_pipeline_writes_section_with_a_tiny_suite(tmp_path, capsys
     # the Library conventions section has its own test (tests/test_report_presets.py)
     monkeypatch.setattr(report, "run_conventions", lambda quick=False: {"rows": [], "missing": [], "refused": []})
     out_dir = tmp_path / "rep"
-    spec = "scale(divisor=255, formula=mul); cast(dtype=float16)"
+    spec = "scale(divisor=255, formula=mul); cast(output_dtype=float16)"
     code, out, err = run(capsys, "report", "--quick", "--out", str(out_dir), "--pipeline", spec)
     assert code == 0, err
     rep = json.loads((out_dir / "report.json").read_text())
@@ -176,7 +176,7 @@ def test_report_quick_pipeline_writes_section_with_a_tiny_suite(tmp_path, capsys
 
 
 def test_report_bad_pipeline_fails_before_measuring(tmp_path, capsys):
-    line = one_line_error(*run(capsys, "report", "--quick", "--out", str(tmp_path / "r"), "--pipeline", "cast(dtype=f16)"))
+    line = one_line_error(*run(capsys, "report", "--quick", "--out", str(tmp_path / "r"), "--pipeline", "cast(output_dtype=f16)"))
     assert "--pipeline step 1" in line
     assert not (tmp_path / "r").exists()
 

@@ -185,10 +185,10 @@ def test_generic_cpu_target_runs_without_f16c(tmp_path):
         "assert (h.view(np.uint16) == ref.view(np.uint16)).all() or np.array_equal(h, ref, equal_nan=True)\n"
         "u = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)\n"
         "assert np.array_equal(kernels.cast(u, 'float32'), u.astype(np.float32), equal_nan=True)\n"
-        "y = kernels.transform(np.arange(300, dtype=np.uint16), 'minmax', compute_dtype='float16', out_dtype='float16')\n"
+        "y = kernels.transform(np.arange(300, dtype=np.uint16), 'minmax', compute_dtype='float16', output_dtype='float16')\n"
         "z = (np.arange(300).astype(np.float16) - np.float16(0)) * (np.float16(1) / np.float16(299))\n"
         "assert np.array_equal(kernels.transform(np.arange(300, dtype=np.uint16), 'minmax', formula='sub_mul', "
-        "compute_dtype='float16', out_dtype='float16'), z)\n"
+        "compute_dtype='float16', output_dtype='float16'), z)\n"
         "print('ok', y.dtype)\n"
     )
     env = {**__import__("os").environ, "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path)}

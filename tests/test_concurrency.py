@@ -53,9 +53,9 @@ def params(p):
     return tuple(np.asarray(v) for v in p.stats.values())
 
 CASES = {
-    "transform u8 minmax f16": lambda: K.transform(u8, "minmax", out_dtype="float16"),
-    "transform u16 scale bf16": lambda: K.transform(u16, "scale", divisor=4095.0, out_dtype="bfloat16"),
-    "transform f16 standardize f16c": lambda: K.transform(f16, "standardize", compute_dtype="float16", out_dtype="float16"),
+    "transform u8 minmax f16": lambda: K.transform(u8, "minmax", output_dtype="float16"),
+    "transform u16 scale bf16": lambda: K.transform(u16, "scale", divisor=4095.0, output_dtype="bfloat16"),
+    "transform f16 standardize f16c": lambda: K.transform(f16, "standardize", compute_dtype="float16", output_dtype="float16"),
     "transform f32 axis0 given params": lambda: K.transform(f32, "standardize", params=p_std),
     "transform f64 quantize u8": lambda: K.transform(f64, "quantize"),
     "inverse f32 minmax": lambda: K.inverse_transform(K.transform(f32, "minmax", params=K.fit(f32, "minmax")), "minmax", K.fit(f32, "minmax")),

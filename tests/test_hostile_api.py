@@ -69,7 +69,7 @@ def test_quantize_stays_within_0_qmax_in_every_compute_dtype(compute, qdtype, ou
     out = qdtype if out == "qdtype" else out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        y = K.transform(x, "quantize", params=p, compute_dtype=compute, out_dtype=out)
+        y = K.transform(x, "quantize", params=p, compute_dtype=compute, output_dtype=out)
     yf = y.astype(np.float64)
     assert yf[:-1].min() >= 0 and yf[:-1].max() <= qmax  # NaN stays NaN in a float output
     assert yf[-2] == qmax and yf[0] == 0  # saturated both ways
@@ -106,8 +106,8 @@ def test_big_endian_dtype_arguments_name_the_byte_order():
     x = np.arange(3, dtype=np.uint16)
     with pytest.raises(TypeError, match="dtype='>f4' is a non-native.*'float32'"):
         K.cast(x, ">f4")
-    with pytest.raises(TypeError, match="out_dtype='>f2'.*'float16'"):
-        K.transform(x, "minmax", out_dtype=">f2")
+    with pytest.raises(TypeError, match="output_dtype='>f2'.*'float16'"):
+        K.transform(x, "minmax", output_dtype=">f2")
     with pytest.raises(TypeError, match="byte-swapped"):
         K.cast(x, "float32", out=np.empty(3, ">f4"))
 

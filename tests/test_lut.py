@@ -59,7 +59,7 @@ def test_uint8_table_path_matches_reference(compute, table_calls):
         params = fit(x, t, **opts)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # qmax 65535 overflows float16 compute
-            ours = transform(x, t, params=params, formula=formula, compute_dtype=compute, out_dtype=out)
+            ours = transform(x, t, params=params, formula=formula, compute_dtype=compute, output_dtype=out)
         # the reference, written op by op in numpy, on the 256 values, then indexed
         ref = reference_transform(every, params, formula, compute, out)[x]
         assert same_bits(ours, ref), (t, formula, out)
@@ -69,17 +69,17 @@ def test_uint8_table_path_matches_reference(compute, table_calls):
 
 def test_small_uint8_arrays_use_the_direct_kernel(table_calls):
     x = np.arange(256, dtype=np.uint8)
-    transform(x, "minmax", out_dtype="float16")
+    transform(x, "minmax", output_dtype="float16")
     assert table_calls == []
 
 
 def test_per_feature_uint8_uses_the_direct_kernel(table_calls):
     """Per-channel params give one table per channel; that path is the direct kernel."""
     img = np.resize(np.arange(256, dtype=np.uint8), (64, 64, 3))
-    y = transform(img, "minmax", axis=(0, 1), out_dtype="float16")
+    y = transform(img, "minmax", axis=(0, 1), output_dtype="float16")
     assert table_calls == []
     for c in range(3):
-        yc = transform(np.ascontiguousarray(img[..., c]), "minmax", out_dtype="float16")
+        yc = transform(np.ascontiguousarray(img[..., c]), "minmax", output_dtype="float16")
         assert same_bits(y[..., c], yc)
 
 
@@ -110,7 +110,7 @@ def test_uint8_overflow_counts_every_element(table_calls):
     x = _uint8_data()
     params = fit(x, "scale", divisor=1 / 512)  # 128 * 512 = 65536 > 65504
     with pytest.warns(RuntimeWarning, match=r"overflow in scale: (\d+) finite") as rec:
-        y = transform(x, "scale", params=params, out_dtype="float16")
+        y = transform(x, "scale", params=params, output_dtype="float16")
     expected = int((x.astype(np.float32) * np.float32(512) >= 65520).sum())
     assert f": {expected} finite" in str(rec[0].message)
     assert np.isinf(y.astype(np.float32)).sum() == expected
@@ -119,8 +119,8 @@ def test_uint8_overflow_counts_every_element(table_calls):
 
 def test_uint8_in_place_on_the_table_path():
     x = _uint8_data()
-    expect = transform(x, "scale", divisor=2.0, out_dtype="uint8")
-    y = transform(x, "scale", divisor=2.0, out_dtype="uint8", out=x)
+    expect = transform(x, "scale", divisor=2.0, output_dtype="uint8")
+    y = transform(x, "scale", divisor=2.0, output_dtype="uint8", out=x)
     assert y is x and np.array_equal(x, expect)
     assert np.array_equal(expect, np.clip(np.rint(_uint8_data() / np.float32(2)), 0, 255).astype(NP["uint8"]))
 
@@ -139,7 +139,7 @@ def test_target_without_vbmi_falls_back_to_the_direct_kernel():
     code = (
         "import numpy as np, kernels; from kernels import lut; "
         "x = np.resize(np.arange(256, dtype=np.uint8), 5000); "
-        "y = kernels.transform(x, 'scale', divisor=255.0, out_dtype='float16'); "
+        "y = kernels.transform(x, 'scale', divisor=255.0, output_dtype='float16'); "
         "print(lut.AVAILABLE, y.view(np.uint16).sum())"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
@@ -148,4 +148,4 @@ def test_target_without_vbmi_falls_back_to_the_direct_kernel():
     available, checksum = res.stdout.split()
     x = np.resize(np.arange(256, dtype=np.uint8), 5000)
     assert available == "False"
-    assert int(checksum) == int(transform(x, "scale", divisor=255.0, out_dtype="float16").view(np.uint16).sum())
+    assert int(checksum) == int(transform(x, "scale", divisor=255.0, output_dtype="float16").view(np.uint16).sum())

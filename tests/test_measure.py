@@ -28,18 +28,18 @@ def numpy_minmax_mul_add(x, lo, hi):
     return x.astype(f) * s + t
 
 
-@pytest.mark.parametrize("out_dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("output_dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize(("dtype", "hi"), [("uint8", 255), ("uint16", 4095), ("uint16", 65535)], ids=["uint8", "12bit", "uint16"])
-def test_design_table(dtype, hi, out_dtype):
+def test_design_table(dtype, hi, output_dtype):
     x = np.arange(hi + 1, dtype=NP[dtype])
-    expected = numpy_distinct(numpy_minmax_mul_add(x, 0, hi).astype(NP[out_dtype]))
-    r = K.measure(K.domain(dtype, 0, hi), "minmax", output_dtype=out_dtype)
+    expected = numpy_distinct(numpy_minmax_mul_add(x, 0, hi).astype(NP[output_dtype]))
+    r = K.measure(K.domain(dtype, 0, hi), "minmax", output_dtype=output_dtype)
     assert (r.distinct_in, r.distinct_out) == (hi + 1, expected)
     assert r.collisions == hi + 1 - expected
     assert r.survival == expected / (hi + 1)
     # every output value of [0, 1] in the output dtype, counted from its bit patterns
     with np.errstate(invalid="ignore"):
-        patterns = np.arange(1 << 16, dtype=np.uint16).view(NP[out_dtype]).astype(np.float32).astype(np.float64)
+        patterns = np.arange(1 << 16, dtype=np.uint16).view(NP[output_dtype]).astype(np.float32).astype(np.float64)
     assert r.representable_in_range == numpy_distinct(patterns[(patterns >= 0) & (patterns <= 1)])
     assert r.entropy_in_bits == pytest.approx(math.log2(hi + 1))
 
@@ -104,7 +104,7 @@ def test_unique_shortcut_matches_full_count(transform, dtype):
     opts = {"divisor": 255.0} if transform == "scale" else {}
     r = K.measure(x, transform, output_dtype="float16" if transform != "quantize" else "uint8", **opts)
     params = K.fit(x, transform, **opts)
-    y = K.transform(x, transform, params=params, out_dtype=r.output_dtype)
+    y = K.transform(x, transform, params=params, output_dtype=r.output_dtype)
     assert r.distinct_in == numpy_distinct(x)
     assert r.distinct_out == numpy_distinct(y)
     _, counts = np.unique(y.astype(np.float64) + 0.0, return_counts=True)
@@ -116,7 +116,7 @@ def test_unique_shortcut_matches_full_count_dequantize():
     q = np.random.default_rng(8).integers(0, 256, 40_000).astype(np.uint8)
     opts = {"scale": 0.013, "zero_point": 100.0}
     r = K.measure(q, "dequantize", output_dtype="bfloat16", **opts)
-    y = K.transform(q, "dequantize", out_dtype="bfloat16", **opts)
+    y = K.transform(q, "dequantize", output_dtype="bfloat16", **opts)
     assert (r.distinct_in, r.distinct_out) == (numpy_distinct(q), numpy_distinct(y))
 
 
@@ -185,7 +185,7 @@ def test_per_feature_measure_adds_up():
     rng = np.random.default_rng(5)
     x = np.stack([rng.integers(0, 50, 4000), rng.integers(1000, 1100, 4000)], axis=1).astype(np.float32)
     r = K.measure(x, "minmax", axis=0, output_dtype="bfloat16")
-    y = K.transform(x, "minmax", axis=0, out_dtype="bfloat16")
+    y = K.transform(x, "minmax", axis=0, output_dtype="bfloat16")
     assert r.nfeat == 2
     assert r.distinct_in == sum(numpy_distinct(x[:, j]) for j in range(2))
     assert r.distinct_out == sum(numpy_distinct(y[:, j]) for j in range(2))

@@ -186,7 +186,7 @@ def test_channel_lookup_equals_gather(nfeat, out):
 
 
 def _imagenet():
-    return kernels.pipeline("scale(divisor=255, formula=mul)", "standardize(mean=imagenet, std=imagenet)", "cast(dtype=float16)")
+    return kernels.pipeline("scale(divisor=255, formula=mul)", "standardize(mean=imagenet, std=imagenet)", "cast(output_dtype=float16)")
 
 
 def test_fused_pipeline_equals_steps_one_by_one():
@@ -200,12 +200,12 @@ def test_spec_parses_back_to_the_same_pipeline():
     p = _imagenet()
     q = kernels.pipeline(p.spec)
     assert q.spec == p.spec and len(q) == 3
-    assert parse("cast(dtype=uint8, rounding=toward_zero)") == ("cast", {"dtype": "uint8", "rounding": "toward_zero"})
+    assert parse("cast(output_dtype=uint8, rounding=toward_zero)") == ("cast", {"output_dtype": "uint8", "rounding": "toward_zero"})
 
 
 def test_pipeline_pickles_and_is_immutable():
     x = RNG.random((50, 4)).astype(np.float32)
-    p = kernels.pipeline("minmax(axis=0); cast(dtype=bfloat16)")
+    p = kernels.pipeline("minmax(axis=0); cast(output_dtype=bfloat16)")
     f = p.fit(x)
     assert p.needs_fit and not f.needs_fit  # fit returns a copy
     g = pickle.loads(pickle.dumps(f))
@@ -231,10 +231,10 @@ def test_fit_transform_and_inverse_transform():
 
 def test_each_step_has_its_compute_and_out_dtype():
     f = kernels.pipeline("torchvision.ToDtype(dtype=float16, scale=True)", "minmax(compute_dtype=float64)",
-                         "cast(dtype=bfloat16)").fit(np.arange(256, dtype=np.uint8))
-    assert [(s.compute_dtype, s.out_dtype) for s in f.steps] == [
+                         "cast(output_dtype=bfloat16)").fit(np.arange(256, dtype=np.uint8))
+    assert [(s.compute_dtype, s.output_dtype) for s in f.steps] == [
         ("float16", "float16"), ("float64", "float32"), ("bfloat16", "bfloat16")]
-    assert kernels.step("clip(lo=0)").out_dtype is None  # a clip keeps whatever dtype reaches it
+    assert kernels.step("clip(lo=0)").output_dtype is None  # a clip keeps whatever dtype reaches it
 
 
 def test_unfitted_pipeline_says_fit_first():
@@ -246,12 +246,12 @@ def test_unfitted_pipeline_says_fit_first():
     "spec,match",
     [
         ("nosuch(a=1)", "valid steps"),
-        ("cast(dtype=float16, bogus=1)", "no option bogus"),
-        ("cast()", "needs dtype"),
-        ("cast(dtype=flot16)", "flot16"),
-        ("cast(dtype=uint8, rounding=up)", "rounding"),
+        ("cast(output_dtype=float16, bogus=1)", "no option bogus"),
+        ("cast()", "needs output_dtype"),
+        ("cast(output_dtype=flot16)", "flot16"),
+        ("cast(output_dtype=uint8, rounding=up)", "rounding"),
         ("cast(1)", "by name"),
-        ("cast(dtype=", "does not parse"),
+        ("cast(output_dtype=", "does not parse"),
         ("torchvision.NoSuch", "valid steps"),
     ],
 )
@@ -309,7 +309,7 @@ def test_given_statistics_of_the_wrong_length_for_x():
 def test_measure_of_a_one_step_pipeline_matches_measure_of_the_transform():
     dom = kernels.domain("uint16")
     a = kernels.measure(dom, "minmax", output_dtype="float16")
-    b = kernels.measure(dom, "minmax; cast(dtype=float16)")
+    b = kernels.measure(dom, "minmax; cast(output_dtype=float16)")
     for f in ("distinct_in", "distinct_out", "collisions", "roundtrip_exact", "max_ulp_error", "max_preimage"):
         assert getattr(a, f) == getattr(b, f), f
     assert [s["distinct_out"] for s in b.steps] == [65536, a.distinct_out]
@@ -317,10 +317,10 @@ def test_measure_of_a_one_step_pipeline_matches_measure_of_the_transform():
 
 
 def test_measure_names_the_step_that_merges():
-    r = kernels.measure(kernels.domain("uint16"), "scale(divisor=65535); cast(dtype=bfloat16)")
+    r = kernels.measure(kernels.domain("uint16"), "scale(divisor=65535); cast(output_dtype=bfloat16)")
     assert r.steps[0]["collisions"] == 0 and r.steps[1]["collisions"] == r.collisions > 0
     # the widest merged range of inputs, recomputed by grouping
-    y = kernels.pipeline("scale(divisor=65535); cast(dtype=bfloat16)").transform(np.arange(65536, dtype=np.uint16))
+    y = kernels.pipeline("scale(divisor=65535); cast(output_dtype=bfloat16)").transform(np.arange(65536, dtype=np.uint16))
     _, inv = np.unique(y.astype(np.float64), return_inverse=True)
     spans = [np.ptp(np.flatnonzero(inv == k)) for k in range(inv.max() + 1)]
     assert r.steps[1]["max_merged_span_in"] == max(spans)
@@ -395,5 +395,5 @@ def test_fused_kernel_equals_interpreter(name):
 
 def test_pipeline_overflow_warns_as_cast_does():
     with pytest.warns(RuntimeWarning, match="1 finite value"):
-        y = kernels.pipeline("cast(dtype=float16)").transform(np.array([1e6, 1.0], np.float32))
+        y = kernels.pipeline("cast(output_dtype=float16)").transform(np.array([1e6, 1.0], np.float32))
     assert np.isinf(y[0]) and y[1] == 1

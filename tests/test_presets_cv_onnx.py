@@ -58,7 +58,7 @@ def mismatches(lib, ours) -> int:
 
 def preset_run(name, x, stats=None, **opts):
     built = get(name).build(x.dtype.name, stats, **opts)
-    return run_program(x, built.ops, built.out_dtype)
+    return run_program(x, built.ops, built.output_dtype)
 
 
 # ================================================================ OpenCV

@@ -56,7 +56,7 @@ def assert_same(ours, theirs):
 
 def ours(name, x, **opts):
     built = get(name).build(np_name(x), None, **opts)
-    return run_program(x, built.ops, built.out_dtype)
+    return run_program(x, built.ops, built.output_dtype)
 
 
 def np_name(x):

@@ -147,9 +147,9 @@ def test_sklearn_fit_transform_inverse_bit_for_bit(name, options, data, dtype):
         assert_same_bits(v, np.asarray(lib, dtype=np.float64).reshape(-1), f"{name}.{key}")
     built = preset.build(dtype, stats, **options)
     want = est.transform(x)
-    got = run_program(x, built.ops, built.out_dtype)
+    got = run_program(x, built.ops, built.output_dtype)
     assert_same_bits(got, want, f"{name}.transform")
-    back = run_program(want, built.inverse.ops, built.inverse.out_dtype)
+    back = run_program(want, built.inverse.ops, built.inverse.output_dtype)
     assert_same_bits(back, est.inverse_transform(want), f"{name}.inverse_transform")
 
 
@@ -162,7 +162,7 @@ def test_sklearn_transform_of_new_data_out_of_fitted_range(name, options, dtype)
     built = preset.build(dtype, preset.fit(x, **options), **options)
     new = (_columns(300, 9) * 3 - 5).astype(dtype)
     new[0] = [0.0, -0.0, 1e30, -1e30, 5e-324 if dtype == "float64" else 1e-45, 1.0]
-    assert_same_bits(run_program(new, built.ops, built.out_dtype), est.transform(new), "transform")
+    assert_same_bits(run_program(new, built.ops, built.output_dtype), est.transform(new), "transform")
 
 
 def test_standard_scaler_statistics_match_sklearn_breast_cancer():
@@ -174,7 +174,7 @@ def test_standard_scaler_statistics_match_sklearn_breast_cancer():
     for key in ("mean_", "var_", "scale_"):
         assert_same_bits(stats[key], getattr(est, key), key)
     built = preset.build("float64", stats)
-    assert_same_bits(run_program(x, built.ops, built.out_dtype), est.transform(x), "transform")
+    assert_same_bits(run_program(x, built.ops, built.output_dtype), est.transform(x), "transform")
 
 
 def test_minmax_scaler_fits_float32_data_in_float32():
@@ -194,7 +194,7 @@ def test_robust_scaler_divides_float32_data_in_float64():
     assert est.center_.dtype == np.float32 and est.scale_.dtype == np.float64
     built = get("sklearn.RobustScaler").build("float32", get("sklearn.RobustScaler").fit(x))
     assert [op.dtype for op in built.ops] == ["float32", "float64", "float32"]
-    assert_same_bits(run_program(x, built.ops, built.out_dtype), est.transform(x), "transform")
+    assert_same_bits(run_program(x, built.ops, built.output_dtype), est.transform(x), "transform")
 
 
 @pytest.mark.parametrize("name", list(SCALERS))
@@ -202,7 +202,7 @@ def test_sklearn_integer_input_computes_in_float64(name):
     x = _x("uint8_codes", "uint8")
     est, preset = _fit_both(name, {}, x)
     built = preset.build("uint8", preset.fit(x))
-    assert built.out_dtype == "float64" == est.transform(x).dtype.name
+    assert built.output_dtype == "float64" == est.transform(x).dtype.name
 
 
 # ---------------------------------------------------------------- exact statistics and ideal
@@ -356,7 +356,7 @@ def _library(fname: str, x: np.ndarray) -> np.ndarray:
 def _preset_out(fname: str, x: np.ndarray) -> np.ndarray:
     p = get(f"skimage.{fname}")
     built = p.build(x.dtype.name, p.fit(x) if p.fit else None)
-    return run_program(x, built.ops, built.out_dtype) if built.ops else x
+    return run_program(x, built.ops, built.output_dtype) if built.ops else x
 
 
 @pytest.mark.parametrize("inp", list(IMAGE_INPUTS))

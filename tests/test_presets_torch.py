@@ -82,7 +82,7 @@ def assert_bits(ours: np.ndarray, theirs: np.ndarray, keep=None):
 
 
 def run(built, x):
-    return run_program(x, built.ops, built.out_dtype)
+    return run_program(x, built.ops, built.output_dtype)
 
 
 def _f16_codes(lo=0.0, hi=1.0):
@@ -451,7 +451,7 @@ def test_timm_prefetch_loader(src, img_dtype, name):
 def test_timm_fp16_flag_and_ideal():
     a = get("timm.PrefetchLoader").build("uint8", None, fp16=True)
     b = get("timm.PrefetchLoader").build("uint8", None, img_dtype="float16")
-    assert repr(a.ops) == repr(b.ops) and a.out_dtype == b.out_dtype == "float16"
+    assert repr(a.ops) == repr(b.ops) and a.output_dtype == b.output_dtype == "float16"
     (ex,) = get("timm.PrefetchLoader").ideal(None)
     slope, icpt = ex.values
     assert slope[0] * 255 + icpt[0] == (1 - Fraction(0.485)) / Fraction(0.229)

@@ -118,14 +118,14 @@ def test_fit(x, transform, axis, nan_policy):
 def test_transform(x, t, compute, out):
     name, formula = t
     opts = {"divisor": 255.0} if name == "scale" else {}
-    res = _call(lambda: K.transform(x, name, formula=formula, compute_dtype=compute, out_dtype=out, **opts), x)
+    res = _call(lambda: K.transform(x, name, formula=formula, compute_dtype=compute, output_dtype=out, **opts), x)
     if _refused(res, x, "x"):
         return
     if compute not in K.COMPUTE_DTYPES:
         assert isinstance(res, TypeError) and "compute_dtype" in str(res)
         return
     if out == "int32":
-        assert isinstance(res, TypeError) and "out_dtype" in str(res)
+        assert isinstance(res, TypeError) and "output_dtype" in str(res)
         return
     p = K.fit(x, name, **opts)
     default = "uint8" if name == "quantize" else ("float64" if x.dtype == np.float64 else "float32")
@@ -143,7 +143,7 @@ def test_inverse_transform(y, compute, out, divisor):
     except TypeError as e:
         assert "divisor" in str(e)
         return
-    res = _call(lambda: K.inverse_transform(y, "scale", p, compute_dtype=compute, out_dtype=out), y)
+    res = _call(lambda: K.inverse_transform(y, "scale", p, compute_dtype=compute, output_dtype=out), y)
     if _refused(res, y, "x"):
         return
     cd = NP[compute]
@@ -179,7 +179,7 @@ def test_measure(x, nan_policy, repeat, out):
         return
     if _refused(res, x, "source"):
         return
-    y = K.transform(x, "minmax", out_dtype=out)
+    y = K.transform(x, "minmax", output_dtype=out)
     assert (res.n, res.distinct_in, res.distinct_out) == (x.size, numpy_distinct(x), numpy_distinct(y))
     assert res.output_dtype == (out or "float32")
 

@@ -9,7 +9,7 @@ from kernels import report_presets as RP
 
 SPECS = [
     ("ImageNet -> float16", "torchvision.ToDtype(dtype=float32, scale=True); "
-     "torchvision.Normalize(mean=imagenet, std=imagenet); cast(dtype=float16)"),
+     "torchvision.Normalize(mean=imagenet, std=imagenet); cast(output_dtype=float16)"),
     ("torchvision float -> uint8", "torchvision.ToDtype(dtype=uint8, scale=True)"),
     ("ONNX DynamicQuantizeLinear", "onnx.DynamicQuantizeLinear"),
     ("not a preset", "nosuchlib.Thing"),

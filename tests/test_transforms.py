@@ -43,7 +43,7 @@ def test_affine_bitexact(input_dtype, t, formula, compute, out):
     if formula == "fma" and x.size > 200:
         x = x[:: max(1, x.size // 200)]  # the fma reference uses Fractions
     params = fit(x, t, **_options(t, input_dtype))
-    ours = _quiet(transform, x, t, params=params, formula=formula, compute_dtype=compute, out_dtype=out)
+    ours = _quiet(transform, x, t, params=params, formula=formula, compute_dtype=compute, output_dtype=out)
     ref = reference_transform(x, params, formula, compute, out)
     assert same_bits(ours, ref)
 
@@ -56,7 +56,7 @@ def test_every_input_dtype_bitexact(input_dtype, formula, compute):
     x = _source("minmax", input_dtype)
     params = fit(x, "minmax")
     for out in ("float16", "uint8"):
-        ours = _quiet(transform, x, "minmax", params=params, formula=formula, compute_dtype=compute, out_dtype=out)
+        ours = _quiet(transform, x, "minmax", params=params, formula=formula, compute_dtype=compute, output_dtype=out)
         assert same_bits(ours, reference_transform(x, params, formula, compute, out)), out
 
 
@@ -66,7 +66,7 @@ def test_minmax_feature_range_bitexact(compute, out):
     x = sample("float32", n=900)
     for formula in FORMULAS["minmax"]:
         params = fit(x, "minmax", feature_range=(-1, 1))
-        ours = _quiet(transform, x, "minmax", params=params, formula=formula, compute_dtype=compute, out_dtype=out)
+        ours = _quiet(transform, x, "minmax", params=params, formula=formula, compute_dtype=compute, output_dtype=out)
         assert same_bits(ours, reference_transform(x, params, formula, compute, out)), formula
 
 
@@ -79,7 +79,7 @@ def test_quantize_dequantize_bitexact(compute, qdtype):
     assert q.dtype == NP[qdtype]
     assert same_bits(q, reference_transform(x, params, "round", compute, qdtype))
     dq = fit(q, "dequantize", qdtype=qdtype, scale=params["scale"], zero_point=params["zero_point"])
-    back = _quiet(transform, q, "dequantize", params=dq, compute_dtype=compute, out_dtype="float32")
+    back = _quiet(transform, q, "dequantize", params=dq, compute_dtype=compute, output_dtype="float32")
     assert same_bits(back, reference_transform(q, dq, "affine", compute, "float32"))
     # inverse_transform of quantize is dequantize with the same numbers
     inv = _quiet(inverse_transform, q, "quantize", params, compute_dtype=compute)
@@ -120,13 +120,13 @@ def test_sklearn_minmaxscaler_bit_for_bit():
     X = rng.normal(size=(500, 7)) * rng.uniform(0.1, 1e4, 7) + rng.uniform(-50, 50, 7)
     for fr in [(0, 1), (-1, 1), (2, 7)]:
         ref = MinMaxScaler(feature_range=fr).fit_transform(X)
-        ours = transform(X, "minmax", formula="mul_add", compute_dtype="float64", out_dtype="float64", axis=0,
+        ours = transform(X, "minmax", formula="mul_add", compute_dtype="float64", output_dtype="float64", axis=0,
                          feature_range=fr)
         assert same_bits(ours, ref), fr
         scaler = MinMaxScaler(feature_range=fr).fit(X)
         p = fit(X, "minmax", axis=0, feature_range=fr)
         assert same_bits(
-            inverse_transform(ours, "minmax", p, compute_dtype="float64", out_dtype="float64"),
+            inverse_transform(ours, "minmax", p, compute_dtype="float64", output_dtype="float64"),
             scaler.inverse_transform(ref),
         )
 
@@ -135,10 +135,10 @@ def test_per_channel_images_match_per_channel_loop():
     rng = np.random.default_rng(2)
     img = rng.integers(0, 256, (32, 24, 3), dtype=np.uint8)
     img[..., 1] //= 4  # channels with different ranges
-    ours = transform(img, "minmax", axis=(0, 1), out_dtype="float16", formula="sub_div")
+    ours = transform(img, "minmax", axis=(0, 1), output_dtype="float16", formula="sub_div")
     for c in range(3):
         ch = np.ascontiguousarray(img[..., c])
-        assert same_bits(ours[..., c], transform(ch, "minmax", out_dtype="float16", formula="sub_div"))
+        assert same_bits(ours[..., c], transform(ch, "minmax", output_dtype="float16", formula="sub_div"))
 
 
 def test_params_from_training_data_apply_outside_range_without_wrapping():
@@ -165,7 +165,7 @@ def test_standardize_matches_sklearn_standardscaler_on_float64():
 
     X = np.random.default_rng(3).normal(5, 2, (1000, 4))
     ref = StandardScaler().fit_transform(X)
-    ours = transform(X, "standardize", compute_dtype="float64", out_dtype="float64", axis=0)
+    ours = transform(X, "standardize", compute_dtype="float64", output_dtype="float64", axis=0)
     # mean/std differ only by accumulation order: within a few ulps of 1
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-13)
 
@@ -189,7 +189,7 @@ def test_sorted_inputs_give_sorted_outputs_and_input_untouched(x, t, compute, ou
     xs = np.sort(x)
     before = xs.copy()
     opts = {"divisor": 255.0} if name == "scale" else {}
-    y = _quiet(transform, xs, name, formula=formula, compute_dtype=compute, out_dtype=out, **opts)
+    y = _quiet(transform, xs, name, formula=formula, compute_dtype=compute, output_dtype=out, **opts)
     assert np.array_equal(xs, before)
     y64 = y.astype(np.float64)
     assert not np.isnan(y64).any()
@@ -211,8 +211,8 @@ ROUNDTRIP_K = 8
 )
 def test_minmax_round_trip_within_stated_bound(x, formula, compute):
     p = fit(x, "minmax")
-    y = transform(x, "minmax", params=p, formula=formula, compute_dtype=compute, out_dtype=compute)
-    back = inverse_transform(y, "minmax", p, formula=formula, compute_dtype=compute, out_dtype="float64")
+    y = transform(x, "minmax", params=p, formula=formula, compute_dtype=compute, output_dtype=compute)
+    back = inverse_transform(y, "minmax", p, formula=formula, compute_dtype=compute, output_dtype="float64")
     u = float(np.finfo(NP[compute]).eps) / 2
     lo, hi = p["min"][0], p["max"][0]
     bound = ROUNDTRIP_K * u * (np.abs(x) + abs(lo) + (hi - lo)) + float(np.finfo(NP[compute]).smallest_normal)
@@ -223,15 +223,15 @@ def test_uint8_round_trip_through_float16_is_exact():
     x = np.arange(256, dtype=np.uint8)
     for formula in FORMULAS["minmax"]:
         p = fit(x, "minmax")
-        y = transform(x, "minmax", params=p, formula=formula, out_dtype="float16")
-        back = inverse_transform(y, "minmax", p, formula=formula, out_dtype="uint8")
+        y = transform(x, "minmax", params=p, formula=formula, output_dtype="float16")
+        back = inverse_transform(y, "minmax", p, formula=formula, output_dtype="uint8")
         assert np.array_equal(back, x), formula
 
 
 def test_transform_out_is_honoured_and_returned():
     x = sample("float32")
     out = np.empty(x.shape, np.float16)
-    assert transform(x, "minmax", out=out, out_dtype="float16") is out
+    assert transform(x, "minmax", out=out, output_dtype="float16") is out
 
 
 def test_kernels_are_cached_on_disk():
@@ -242,7 +242,7 @@ def test_kernels_are_cached_on_disk():
     code = (
         "import numpy as np, kernels; from kernels.transforms import _apply_kernel; "
         "from kernels.stats import _key_extremes; "
-        "kernels.transform(np.arange(10, dtype=np.uint8), 'minmax', out_dtype='float16'); "
+        "kernels.transform(np.arange(10, dtype=np.uint8), 'minmax', output_dtype='float16'); "
         "print(sum(_apply_kernel.stats.cache_hits.values()), sum(_key_extremes.stats.cache_hits.values()))"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # writes the cache
@@ -259,7 +259,7 @@ def test_16bit_fma_keeps_infinities(compute):
     'inexact' and stepped -inf's bit pattern into a NaN."""
     params = fit(np.array([0.0, 10.0], np.float32), "minmax")
     x = np.array([np.inf, -np.inf, 1e5, -1e5, 3.0, np.nan], np.float32)
-    ours = _quiet(transform, x, "minmax", params=params, formula="fma", compute_dtype=compute, out_dtype="float32")
+    ours = _quiet(transform, x, "minmax", params=params, formula="fma", compute_dtype=compute, output_dtype="float32")
     ref = reference_transform(x, params, "fma", compute, "float32")
     assert same_bits(ours, ref)
     assert list(np.sign(ours[:2])) == [1, -1] and np.isinf(ours[:2]).all()

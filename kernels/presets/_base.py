@@ -51,7 +51,7 @@ class Built:
     """A preset specialised to an input dtype and statistics."""
 
     ops: tuple  # of kernels.program.Op
-    out_dtype: str
+    output_dtype: str
     compute_dtype: str  # the dtype most of the arithmetic happens in (reported)
     inverse: Built | None = None  # the library's own inverse, when it has one
 
