@@ -126,7 +126,9 @@ def domain(dtype, lo=None, hi=None) -> Domain:
 # integer fields per part
 I_VALUES, I_NAN, I_OVERFLOW, I_UNDERFLOW, I_SATURATED, I_ROUNDTRIP, I_RUNS, I_FIRST_RUN, I_LAST_RUN, I_MAX_RUN = range(10)
 # float fields per part
-F_FIRST, F_LAST, F_SUM_RLOGR, F_MIN, F_MAX = range(5)
+F_FIRST, F_LAST, F_SUM_RLOGR, F_MIN, F_MAX, F_FIRST_LO, F_FIRST_HI, F_LAST_LO, F_LAST_HI, F_MAX_SPAN = range(10)
+# a run is a maximal stretch of keys with one output; inputs ascend with the key,
+# so the input range a run merges is (its last input) - (its first input)
 
 
 @njit(parallel=True, **JIT)
@@ -152,6 +154,11 @@ def _sweep_kernel(k_start, k_stop, skip, nparts, cin, cc, formula, table, inv_fo
         sum_rlogr = 0.0
         ymin = np.inf
         ymax = -np.inf
+        run_lo = np.nan
+        run_hi = np.nan
+        first_lo = np.nan
+        first_hi = np.nan
+        max_span = 0.0
         for k in range(a, b):
             if k == skip:
                 continue
@@ -175,20 +182,28 @@ def _sweep_kernel(k_start, k_stop, skip, nparts, cin, cc, formula, table, inv_fo
             ymax = max(ymax, y)
             if run > 0 and y == prev:
                 run += 1
+                run_hi = v
                 continue
             if run > 0:  # close the previous run
                 if runs == 1:
                     first_run = run
+                    first_hi = run_hi
                 else:
                     sum_rlogr += run * np.log2(run)
                     max_run = max(max_run, run)
+                    if run > 1:
+                        max_span = max(max_span, run_hi - run_lo)
             else:
                 first_y = y
+                first_lo = v
             runs += 1
             prev = y
             run = 1
+            run_lo = v
+            run_hi = v
         if runs == 1:
             first_run = run
+            first_hi = run_hi
         ints[part, I_VALUES] = values
         ints[part, I_NAN] = nan
         ints[part, I_OVERFLOW] = overflow
@@ -204,6 +219,11 @@ def _sweep_kernel(k_start, k_stop, skip, nparts, cin, cc, formula, table, inv_fo
         floats[part, F_SUM_RLOGR] = sum_rlogr
         floats[part, F_MIN] = ymin
         floats[part, F_MAX] = ymax
+        floats[part, F_FIRST_LO] = first_lo
+        floats[part, F_FIRST_HI] = first_hi
+        floats[part, F_LAST_LO] = run_lo
+        floats[part, F_LAST_HI] = run_hi
+        floats[part, F_MAX_SPAN] = max_span
 
 
 @dataclasses.dataclass
@@ -216,6 +236,7 @@ class SweepResult:
     roundtrip_exact: int = 0
     distinct_out: int = 0
     max_preimage: int = 0
+    max_merged_span_in: float = 0.0
     sum_rlogr: float = 0.0  # sum over closed output groups of size*log2(size)
     y_min: float = math.inf
     y_max: float = -math.inf
@@ -223,20 +244,25 @@ class SweepResult:
     # the open run at the end of what has been joined so far
     _open_y: float = math.nan
     _open_len: int = 0
+    _open_lo: float = math.nan  # first and last input of the open run
+    _open_hi: float = math.nan
 
     def _close(self):
         if self._open_len:
             self.distinct_out += 1
             self.max_preimage = max(self.max_preimage, self._open_len)
             self.sum_rlogr += self._open_len * math.log2(self._open_len)
+            if self._open_len > 1:
+                self.max_merged_span_in = max(self.max_merged_span_in, self._open_hi - self._open_lo)
             self._open_len = 0
 
-    def _extend(self, y: float, length: int):
+    def _extend(self, y: float, length: int, lo: float, hi: float):
         if self._open_len and y == self._open_y:
             self._open_len += length
+            self._open_hi = hi
         else:
             self._close()
-            self._open_y, self._open_len = y, length
+            self._open_y, self._open_len, self._open_lo, self._open_hi = y, length, lo, hi
 
     def join(self, ints: np.ndarray, floats: np.ndarray):
         """Append parts (in key order) to the result."""
@@ -252,15 +278,17 @@ class SweepResult:
                 continue
             self.y_min = min(self.y_min, f[F_MIN])
             self.y_max = max(self.y_max, f[F_MAX])
-            self._extend(f[F_FIRST], i[I_FIRST_RUN])
+            self._extend(f[F_FIRST], i[I_FIRST_RUN], f[F_FIRST_LO], f[F_FIRST_HI])
             if runs == 1:
                 continue
             self._close()  # the first run is complete: another run follows it
             internal = runs - 2
             self.distinct_out += internal
             self.max_preimage = max(self.max_preimage, i[I_MAX_RUN])
+            self.max_merged_span_in = max(self.max_merged_span_in, f[F_MAX_SPAN])
             self.sum_rlogr += f[F_SUM_RLOGR]
             self._open_y, self._open_len = f[F_LAST], i[I_LAST_RUN]
+            self._open_lo, self._open_hi = f[F_LAST_LO], f[F_LAST_HI]
 
     def finish(self) -> SweepResult:
         self._close()
@@ -290,7 +318,7 @@ def sweep(dom: Domain, cc_row, kname: str, table, inv_kname: str, inv_table, out
         while start <= dom.key_hi:
             stop = min(start + batch, dom.key_hi + 1)
             ints = np.zeros((nparts, 10), np.int64)
-            floats = np.zeros((nparts, 5), np.float64)
+            floats = np.zeros((nparts, 10), np.float64)
             _sweep_kernel(start, stop, dom.skip_key, nparts, *args, ints, floats)
             result.join(ints, floats)
             done = stop - dom.key_lo

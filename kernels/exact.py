@@ -111,6 +111,16 @@ def _sqrt_ratio(tn: int, td: int, vn: int, vd: int) -> tuple[float, float]:
     return sign * nearest, sign * odd
 
 
+def _sqrt_tail(t: Fraction, var: Fraction, nearest: float) -> float:
+    """``t / sqrt(var) - nearest`` to float64: sqrt(var) in 256 fraction bits, so the
+    difference keeps about 256 - 53 correct bits after any cancellation."""
+    if not math.isfinite(nearest) or t == 0:
+        return 0.0
+    k = 256
+    root = math.isqrt((var.numerator << (2 * k)) // var.denominator)  # sqrt(var) * 2**k, truncated
+    return float(t * (1 << k) / root - Fraction(nearest))
+
+
 LIMB = 13  # bits per limb: limb products < 2**26, so int64 group sums stay exact up to 2**34 elements
 
 
@@ -199,33 +209,51 @@ class Ideal:
         if inverse and self.kind == "sqrt":
             raise ValueError("the exact inverse of standardize is not needed by any metric")
 
-    def point(self, x: float) -> tuple[float, float]:
-        """(nearest, odd) float64 of the ideal y at one finite input x."""
+    @property
+    def slope(self) -> float:
+        """``|dy/dx|`` of the ideal map (its affine part; quantize: ``1/scale``):
+        dividing an output error by it gives the error in input units."""
+        if self.kind == "affine":
+            return abs(float(self.s))
+        if self.kind == "sqrt":
+            return 1.0 / math.sqrt(float(self.var))
+        if self.kind == "quantize":
+            return abs(float(1 / self.scale))
+        return abs(float(self.scale))
+
+    def point(self, x: float, tail: bool = False) -> tuple:
+        """(nearest, odd) float64 of the ideal y at one finite input x; with
+        ``tail``, also ``y - nearest`` rounded to float64 (so an error
+        ``|out - y|`` is ``|(out - nearest) - tail|``, free of nearest's rounding)."""
         if self.kind == "affine":
             q = (Fraction(x) - self.lo) * self.s + self.a
-            return _rational(q.numerator, q.denominator)
-        if self.kind == "sqrt":
+        elif self.kind == "sqrt":
             t = Fraction(x) - self.mean
-            return _sqrt_ratio(t.numerator, t.denominator, self.var.numerator, self.var.denominator)
-        if self.kind == "quantize":
+            r = _sqrt_ratio(t.numerator, t.denominator, self.var.numerator, self.var.denominator)
+            return (*r, _sqrt_tail(t, self.var, r[0])) if tail else r
+        elif self.kind == "quantize":
             q = round(Fraction(x) / self.scale) + self.zp  # round(): half to even
             q = min(max(q, 0), self.qmax)
-            return float(q), float(q)
-        q = (Fraction(x) - self.zp) * self.scale
-        return _rational(q.numerator, q.denominator)
+            return (float(q), float(q), 0.0) if tail else (float(q), float(q))
+        else:
+            q = (Fraction(x) - self.zp) * self.scale
+        r = _rational(q.numerator, q.denominator)
+        return (*r, float(q - Fraction(r[0])) if math.isfinite(r[0]) else 0.0) if tail else r
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(nearest, odd) float64 arrays; NaN stays NaN, +-inf maps as the limit."""
+    def __call__(self, x: np.ndarray, tail: bool = False) -> tuple:
+        """(nearest, odd) float64 arrays (and ``tail``, see :meth:`point`); NaN
+        stays NaN, +-inf maps as the limit."""
         x = np.asarray(x, dtype=np.float64)
-        nearest = np.empty(x.shape)
-        odd = np.empty(x.shape)
+        cols = [np.empty(x.shape) for _ in range(3 if tail else 2)]
         for i, v in enumerate(x.tolist()):
             if math.isfinite(v):
-                nearest[i], odd[i] = self.point(v)
+                got = self.point(v, tail)
             else:
                 lim = self.limit(v)
-                nearest[i] = odd[i] = lim
-        return nearest, odd
+                got = (lim, lim, 0.0)
+            for c, g in zip(cols, got):
+                c[i] = g
+        return tuple(cols)
 
     def limit(self, v: float) -> float:
         if math.isnan(v):

@@ -71,7 +71,12 @@ class Record:
     representable_in_range: int
     utilization: float
     roundtrip_exact: float
-    # error against the exact reference
+    # in the input's own units: comparable across output dtypes (recommendations rank by these)
+    max_merged_span_in: float
+    max_abs_error_in: float
+    mean_abs_error_in: float
+    effective_bits_in: float
+    # error against the exact reference, in ULPs of the output dtype (its rounding quality)
     max_ulp_error: float
     mean_ulp_error: float
     max_bits_error: float
@@ -193,13 +198,15 @@ class _Feature:
     ulps_apply: np.ndarray
     weights: np.ndarray  # element counts of the error points
     sampled: bool
+    span_in: float = 0.0  # widest input range merged into one output
+    err_in: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))  # |y - ideal| / slope at the error points
 
 
 _IDEAL_CACHE: OrderedDict = OrderedDict()
 
 
 def _ideal_at(transform: str, stats: dict, opts: dict, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(nearest, odd) of the ideal transform at ``points``; memoised, because every
+    """(nearest, odd, tail) of the ideal transform at ``points``; memoised, because every
     variant of one source and transform (formula, compute and output dtype) shares
     the same exact reference, and exact arithmetic is the slow part of a measure."""
     key = (
@@ -212,7 +219,7 @@ def _ideal_at(transform: str, stats: dict, opts: dict, points: np.ndarray) -> tu
     if key in _IDEAL_CACHE:
         _IDEAL_CACHE.move_to_end(key)
         return _IDEAL_CACHE[key]
-    value = Ideal(transform, stats, opts)(_as_float(points))
+    value = Ideal(transform, stats, opts)(_as_float(points), tail=True)
     _IDEAL_CACHE[key] = value
     while len(_IDEAL_CACHE) > 64:
         _IDEAL_CACHE.popitem(last=False)
@@ -221,12 +228,27 @@ def _ideal_at(transform: str, stats: dict, opts: dict, points: np.ndarray) -> tu
 
 def _reference(ideal: tuple[np.ndarray, np.ndarray], out_row: DType) -> np.ndarray:
     """The correctly rounded ideal outputs, in the output dtype, from (nearest, odd)."""
-    nearest, odd = ideal
+    nearest, odd = ideal[:2]
     if out_row.name == "float64":
         return nearest
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return cast(odd, out_row.name)  # rounds once from round-to-odd: correct (see exact.py)
+
+
+def error_in_units(y: np.ndarray, ideal: tuple, slope: float) -> np.ndarray:
+    """``|y - ideal| / slope``: the output error in input units, from the ideal's
+    (nearest, odd, tail) (inf where the output is NaN or infinite and the ideal is
+    not; NaN where the ideal is NaN or the map is constant)."""
+    nearest, tail = ideal[0], ideal[2]
+    yf = np.asarray(y).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # y - nearest is exact when they are within a factor 2 (Sterbenz); the tail
+        # removes nearest's own rounding, which would otherwise dominate tiny errors
+        e = np.abs((yf - nearest) - tail) / slope if slope > 0 and math.isfinite(slope) else np.full(yf.shape, np.nan)
+        e = np.where(yf == nearest, 0.0, e)  # equal infinities
+    e = np.where(np.isnan(yf) & ~np.isnan(nearest), np.inf, e)
+    return np.where(np.isnan(nearest), np.nan, e)
 
 
 def _error_points(d: Distinct, exact_points: int) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -259,7 +281,7 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
     apply, before_output = _variant(params, formula, compute_dtype, out_row)
     u, c = d.values, d.counts
     y = apply(u)
-    g = group_outputs(y, c)
+    g = group_outputs(y, c, u)
     yf, uf = _as_float(y), _as_float(u)
     pre = before_output(u)
     overflow = int(c[np.isinf(yf) & np.isfinite(uf)].sum())
@@ -273,13 +295,15 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
     back = inverse_transform(y, params.transform, params, formula=formula, compute_dtype=compute_dtype, output_dtype=in_row.name)
     roundtrip = int((_as_float(back) == uf).sum())
     points, weights, sampled = _error_points(d, exact_points)
-    ulps = ulps_apply = np.full(points.size, np.nan)  # no reference: data or params not finite
+    ulps = ulps_apply = err_in = np.full(points.size, np.nan)  # no reference: data or params not finite
     if points.size:
         y_pts = apply(points)
         opts = {"feature_range": params.options.get("feature_range", (0.0, 1.0)), "qmax": qmax_of(params)}
         try:
-            ideal = _ideal_at(params.transform, exact_stats(params, 0, u, c), opts, points)
+            stats = exact_stats(params, 0, u, c)
+            ideal = _ideal_at(params.transform, stats, opts, points)
             ulps = ulp_distance(y_pts, _reference(ideal, out_row), out_row)
+            err_in = error_in_units(y_pts, ideal, Ideal(params.transform, stats, opts).slope)
         except ValueError:
             pass
         try:
@@ -306,25 +330,28 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
         ulps_apply=ulps_apply,
         weights=weights,
         sampled=sampled,
+        span_in=g.max_merged_span_in,
+        err_in=err_in,
     )
 
 
 def _feature_metrics_common(d: Distinct, y, back, out_row: DType, ulps, ulps_apply, weights, sampled,
-                            underflow: int = 0, saturated: int = 0) -> _Feature:
+                            underflow: int = 0, saturated: int = 0, err_in=None) -> _Feature:
     """A feature's metrics from its distinct inputs ``d``, their outputs ``y`` and
     round-tripped inputs ``back`` (pipelines and library outputs)."""
     u, c = d.values, d.counts
     if len(d) == 0:
         none = np.empty(0)
         return _Feature(d.n, d.nan, 0, 0, 0, 0, 0.0, 0.0, 0, math.inf, -math.inf, 0, 0, 0, none, none, none, False)
-    g = group_outputs(y, c)
+    g = group_outputs(y, c, u)
     yf, uf = _as_float(y), _as_float(u)
     return _Feature(
         n=d.n, nan_in=d.nan, inf_in=int(c[np.isinf(uf)].sum()), distinct_in=len(d), distinct_out=g.distinct_out,
         max_preimage=g.max_preimage, entropy_in=entropy_bits(c), entropy_out=g.entropy_out_bits,
         roundtrip=int((_as_float(back) == uf).sum()), y_min=g.y_min, y_max=g.y_max,
         overflow=int(c[np.isinf(yf) & np.isfinite(uf)].sum()), underflow=underflow, saturated=saturated,
-        ulps=ulps, ulps_apply=ulps_apply, weights=weights, sampled=sampled,
+        ulps=ulps, ulps_apply=ulps_apply, weights=weights, sampled=sampled, span_in=g.max_merged_span_in,
+        err_in=np.full(np.shape(ulps), np.nan) if err_in is None else err_in,
     )
 
 
@@ -489,6 +516,7 @@ def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit
         underflow=res.underflow_out,
         saturated=res.saturated,
         sampled=sample.values.size < dom.size,
+        span_in=res.max_merged_span_in,
     )
     nbytes = dom.size * (dom.row.itemsize + out_row.itemsize)
     return _record([feat], label, dom.row, params, formula, crow, out_row, dom.size, res.seconds, fit_seconds, nbytes, None, True)
@@ -522,6 +550,8 @@ def _record_from(feats, label, in_row, out_row, *, n, seconds, fit_seconds, nbyt
     # NaN (no reference) wins over inf (a NaN output where a number was due)
     max_ulp = float(np.max(ulps)) if ulps.size else math.nan
     mean_ulp = float((ulps * weights).sum() / weights.sum()) if ulps.size else math.nan
+    err_in = np.concatenate([f.err_in for f in feats])
+    used = [f.distinct_in for f in feats if f.distinct_in]
     return Record(
         source=label,
         input_dtype=in_row.name,
@@ -547,6 +577,10 @@ def _record_from(feats, label, in_row, out_row, *, n, seconds, fit_seconds, nbyt
         representable_in_range=representable,
         utilization=distinct_out / representable if representable else math.nan,
         roundtrip_exact=sum(f.roundtrip for f in feats) / distinct_in if distinct_in else math.nan,
+        max_merged_span_in=max(f.span_in for f in feats),
+        max_abs_error_in=float(np.max(err_in)) if err_in.size else math.nan,
+        mean_abs_error_in=float((err_in * weights).sum() / weights.sum()) if err_in.size else math.nan,
+        effective_bits_in=math.log2(max(used)) if used else math.nan,
         max_ulp_error=max_ulp,
         mean_ulp_error=mean_ulp,
         max_bits_error=math.log2(max_ulp + 1),

@@ -30,8 +30,9 @@ import numpy as np
 from .codecs import REGISTRY, lookup
 from .domain import Domain
 from .exact import _rational
-from .measure import EXACT_POINTS, TIMING_MIN, Record, _best, _error_points, _feature_metrics_common, _record_from, _reference
-from .metrics import distinct, ulp_distance
+from .measure import (EXACT_POINTS, TIMING_MIN, Record, _best, _error_points, _feature_metrics_common, _record_from,
+                      _reference, error_in_units)
+from .metrics import distinct, merged_span, ulp_distance
 from .pipeline import Pipeline, pipeline
 from .program import Op, run_program
 from .roofline import copy_seconds
@@ -159,8 +160,11 @@ def _fitted_stats(step: Step, j: int):
 
 
 def ideal_values(pipe: Pipeline, j: int, values: np.ndarray, counts: np.ndarray, points_idx: np.ndarray, fitted: bool):
-    """(nearest, odd) float64 of the pipeline's exact ideal at ``values[points_idx]``."""
+    """(nearest, odd) float64 of the pipeline's exact ideal at ``values[points_idx]``,
+    and ``|slope|`` of its affine part (clips and abs aside: the factor that turns
+    an output error into input units)."""
     vs = [Fraction(float(v)) for v in values.astype(np.float64)]
+    slope = 1.0
     dtype = lookup(values.dtype).name
     for s in pipe.steps:
         in_dtype, dtype = dtype, s.build(dtype)[1]
@@ -171,13 +175,19 @@ def ideal_values(pipe: Pipeline, j: int, values: np.ndarray, counts: np.ndarray,
         else:
             st = None
         for e in s.ideal(st, in_dtype):
-            vs = _apply_exact(e, j if len(e.values) and any(len(v) > 1 for v in e.values) else 0, vs)
+            jj = j if len(e.values) and any(len(v) > 1 for v in e.values) else 0
+            vs = _apply_exact(e, jj, vs)
+            if e.kind == "affine":
+                slope *= abs(float(_pick(e.values[0], jj)))
+            elif e.kind not in ("abs", "clip"):  # (x - mean) / sqrt(var)
+                slope /= math.sqrt(float(_pick(e.values[1], jj) or 1))
     pts = [vs[i] for i in points_idx]
     nearest = np.empty(len(pts))
     odd = np.empty(len(pts))
+    tail = np.empty(len(pts))
     for i, v in enumerate(pts):
-        nearest[i], odd[i] = _round64(v)
-    return nearest, odd
+        nearest[i], odd[i], tail[i] = _round64(v)
+    return nearest, odd, tail, slope
 
 
 def _distinct_fractions(vs: list, counts: np.ndarray):
@@ -188,16 +198,19 @@ def _distinct_fractions(vs: list, counts: np.ndarray):
     return keys, np.array([merged[k] for k in keys], dtype=np.int64)
 
 
-def _round64(v) -> tuple[float, float]:
+def _round64(v) -> tuple[float, float, float]:
+    """(nearest, odd, tail = v - nearest) float64 of an exact or 256-bit value."""
     if isinstance(v, Fraction):
-        return _rational(v.numerator, v.denominator)
+        q, odd = _rational(v.numerator, v.denominator)
+        return q, odd, float(v - Fraction(q)) if math.isfinite(q) else 0.0
     import mpmath
 
     with mpmath.workprec(MP_BITS):
         q = float(v)  # mpmath rounds to nearest
+        tail = float(v - mpmath.mpf(q)) if math.isfinite(q) else 0.0
         if mpmath.mpf(q) == v or not math.isfinite(q) or (np.float64(q).view(np.uint64) & 1):
-            return q, q
-        return q, math.nextafter(q, math.inf if v > mpmath.mpf(q) else -math.inf)
+            return q, q, tail
+        return q, math.nextafter(q, math.inf if v > mpmath.mpf(q) else -math.inf), tail
 
 
 # --------------------------------------------------------------------------
@@ -209,17 +222,17 @@ def _errors(pipe: Pipeline, j: int, d, y: np.ndarray, pts: np.ndarray, w: np.nda
     """(ulps against the exact ideal, ulps with the fitted statistics, (underflow,
     saturated)) at the error points of feature j; NaN ulps where no exact ideal
     exists (statistics of irrational intermediates, non-finite data)."""
-    ulps = ulps_apply = np.full(pts.size, np.nan)
+    ulps = ulps_apply = err_in = np.full(pts.size, np.nan)
     underflow = saturated = 0
     if not pts.size:
-        return ulps, ulps_apply, (underflow, saturated)
+        return ulps, ulps_apply, (underflow, saturated), err_in
     fin = np.isfinite(d.values.astype(np.float64))
     uu, cc = d.values[fin], d.counts[fin]
     idx = np.searchsorted(uu.astype(np.float64), pts.astype(np.float64))
     y_pts = y[fin][idx]
     for fitted in (False, True):
         try:
-            ideal = ideal_values(pipe, j, uu, cc, idx, fitted)
+            *ideal, slope = ideal_values(pipe, j, uu, cc, idx, fitted)
         except (ValueError, TypeError, ZeroDivisionError, KeyError):
             continue
         e = ulp_distance(y_pts, _reference(ideal, out_row), out_row)
@@ -228,13 +241,14 @@ def _errors(pipe: Pipeline, j: int, d, y: np.ndarray, pts: np.ndarray, w: np.nda
             continue
         ulps = e
         nearest = ideal[0]
+        err_in = error_in_units(y_pts, ideal, slope)
         yf = y_pts.astype(np.float64)
         if out_row.is_integer:  # the ideal rounds outside [0, max]: the output saturated
             r = np.rint(nearest)
             saturated = int(w[(r < 0) | (r > out_row.max)].sum())
         else:  # a nonzero ideal that came out as zero
             underflow = int(w[(yf == 0) & (nearest != 0) & np.isfinite(nearest)].sum())
-    return ulps, ulps_apply, (underflow, saturated)
+    return ulps, ulps_apply, (underflow, saturated), err_in
 
 
 def _spans(u: np.ndarray, y: np.ndarray) -> tuple[int, float]:
@@ -247,11 +261,7 @@ def _spans(u: np.ndarray, y: np.ndarray) -> tuple[int, float]:
     if yk.size == 0:
         return 0, 0.0
     keys, inv = np.unique(yk, return_inverse=True)
-    lo = np.full(keys.size, np.inf)
-    hi = np.full(keys.size, -np.inf)
-    np.minimum.at(lo, inv, uf)
-    np.maximum.at(hi, inv, uf)
-    return int(keys.size), float(np.max(hi - lo))
+    return int(keys.size), merged_span(uf, inv, keys.size)
 
 
 def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_POINTS, name: str | None = None,
@@ -311,8 +321,8 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
             y = run_program(u, _feature_ops(ops, j), output_dtype)
             back = run_program(y, _feature_ops(inv_ops, j), in_row.name)
             pts, w, sampled = _error_points(d, exact_points)
-            ulps, ulps_apply, events = _errors(pipe, j, d, y, pts, w, out_row)
-            feats.append(_feature_metrics_common(d, y, back, out_row, ulps, ulps_apply, w, sampled, *events))
+            ulps, ulps_apply, events, err_in = _errors(pipe, j, d, y, pts, w, out_row)
+            feats.append(_feature_metrics_common(d, y, back, out_row, ulps, ulps_apply, w, sampled, *events, err_in=err_in))
     compute = sorted({c for _, _, c in per_step})
     return _record_from(
         feats, label, in_row, out_row, n=x.size, seconds=seconds, fit_seconds=fit_seconds, nbytes=nbytes,
@@ -371,11 +381,11 @@ def measure_outputs(x, y, ideal=None, inverse=None, *, exact_points: int = EXACT
             back = inv.transform(yu) if not inv.needs_fit else inv.fit(yu).transform(yu)
         pts, w, sampled = _error_points(d, exact_points)
         if pipe is None:
-            ulps = ulps_apply = np.full(pts.size, np.nan)
+            ulps = ulps_apply = err_in = np.full(pts.size, np.nan)
             events = (0, 0)
         else:
-            ulps, ulps_apply, events = _errors(pipe, j, d, yu, pts, w, out_row)
-        feats.append(_feature_metrics_common(d, yu, back, out_row, ulps, ulps_apply, w, sampled, *events))
+            ulps, ulps_apply, events, err_in = _errors(pipe, j, d, yu, pts, w, out_row)
+        feats.append(_feature_metrics_common(d, yu, back, out_row, ulps, ulps_apply, w, sampled, *events, err_in=err_in))
     rec = _record_from(
         feats, name or f"array {x.dtype}{list(x.shape)}", in_row, out_row, n=x.size, seconds=math.nan, fit_seconds=0.0,
         nbytes=x.nbytes + y.nbytes, roofline=None, timed_elements=x.size, transform="outputs",

@@ -14,6 +14,9 @@ distinct_in / _out   distinct non-NaN values (by value)
 collisions           ``distinct_in - distinct_out``
 survival             ``distinct_out / distinct_in``
 max_preimage         most distinct inputs merged into one output
+max_merged_span_in   widest range of input values merged into one output:
+                     ``max(x) - min(x)`` over each output's preimage (input
+                     units: counts for integer inputs; 0 when nothing merges)
 entropy_*_bits       Shannon entropy per element over value frequencies (NaN
                      elements excluded)
 info_lost_bits       ``entropy_in_bits - entropy_out_bits``
@@ -219,10 +222,12 @@ class OutputGroups:
     nan_out: int  # elements whose output is NaN
     y_min: float
     y_max: float
+    max_merged_span_in: float = 0.0  # needs the inputs (group_outputs' ``inputs``)
 
 
-def group_outputs(y: np.ndarray, counts: np.ndarray) -> OutputGroups:
-    """Group T(distinct inputs) by value (NaN apart), with the input counts."""
+def group_outputs(y: np.ndarray, counts: np.ndarray, inputs: np.ndarray | None = None) -> OutputGroups:
+    """Group T(distinct inputs) by value (NaN apart), with the input counts;
+    ``inputs`` (the distinct inputs themselves) gives ``max_merged_span_in``."""
     y64 = np.asarray(y).astype(np.float64) + 0.0  # folds -0.0 into +0.0
     nan = np.isnan(y64)
     yv, cv = y64[~nan], np.asarray(counts)[~nan]
@@ -231,6 +236,9 @@ def group_outputs(y: np.ndarray, counts: np.ndarray) -> OutputGroups:
     uniq, inverse = np.unique(yv, return_inverse=True)
     preimage = np.bincount(inverse)
     elements = np.bincount(inverse, weights=cv.astype(np.float64))
+    span = 0.0
+    if inputs is not None and preimage.max() > 1:
+        span = merged_span(np.asarray(inputs).astype(np.float64)[~nan], inverse, uniq.size)
     return OutputGroups(
         int(uniq.size),
         int(preimage.max()),
@@ -238,7 +246,19 @@ def group_outputs(y: np.ndarray, counts: np.ndarray) -> OutputGroups:
         int(np.asarray(counts)[nan].sum()),
         float(uniq[0]),
         float(uniq[-1]),
+        span,
     )
+
+
+def merged_span(x: np.ndarray, group: np.ndarray, ngroups: int) -> float:
+    """``max(x) - min(x)`` over the widest group (``group[i]`` numbers the output of ``x[i]``)."""
+    lo = np.full(ngroups, np.inf)
+    hi = np.full(ngroups, -np.inf)
+    np.minimum.at(lo, group, x)
+    np.maximum.at(hi, group, x)
+    with np.errstate(invalid="ignore"):
+        width = np.where(hi == lo, 0.0, hi - lo)  # one value (inf included): nothing merged
+    return float(width.max())
 
 
 def row_of(dtype) -> DType:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 
 import ml_dtypes
 import numpy as np
@@ -189,3 +190,78 @@ def test_per_feature_measure_adds_up():
     assert r.nfeat == 2
     assert r.distinct_in == sum(numpy_distinct(x[:, j]) for j in range(2))
     assert r.distinct_out == sum(numpy_distinct(y[:, j]) for j in range(2))
+
+
+# --------------------------------------------------------------------------
+# in the input's own units: naive references with Fractions and dict grouping
+# --------------------------------------------------------------------------
+
+
+def naive_span_and_error(x, y, ideal, slope):
+    """(widest input range sharing one output, max and count-weighted mean of
+    |y - ideal(x)| / slope) by plain loops over the distinct inputs, exactly."""
+    groups: dict = {}
+    for xv, yv in zip(x.astype(np.float64).tolist(), y.astype(np.float64).tolist()):
+        lo, hi = groups.get(yv + 0.0, (xv, xv))
+        groups[yv + 0.0] = (min(lo, xv), max(hi, xv))
+    span = max(hi - lo for lo, hi in groups.values())
+    errs = [abs(Fraction(yv) - ideal(Fraction(xv))) / slope for xv, yv in zip(x.astype(np.float64).tolist(), y.astype(np.float64).tolist())]
+    return span, float(max(errs)), float(sum(errs) / len(errs))
+
+
+@pytest.mark.parametrize("output_dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize(("hi", "bits"), [(255, 8), (4095, 12), (65535, 16)], ids=["uint8", "12bit", "uint16"])
+def test_error_in_input_units_matches_fractions(hi, bits, output_dtype):
+    x = np.arange(hi + 1, dtype=np.uint8 if hi == 255 else np.uint16)
+    r = K.measure(K.domain(str(x.dtype), 0, hi), "minmax", output_dtype=output_dtype, repeat=1)
+    y = K.transform(x, "minmax", output_dtype=output_dtype)
+    span, emax, emean = naive_span_and_error(x, y, lambda v: v / hi, Fraction(1, hi))
+    assert r.max_merged_span_in == span
+    assert r.max_abs_error_in == pytest.approx(emax, rel=1e-12)
+    assert r.mean_abs_error_in == pytest.approx(emean, rel=1e-12)
+    assert r.effective_bits_in == bits  # a 12-bit sensor in a uint16 file says 12
+
+
+def test_merged_span_trap_uint16_to_float16_hides_32_counts():
+    """uint16 -> float16 minmax: near full scale float16's spacing 2**-11 is 32 counts
+    of 65535, so changes of up to 32 counts are invisible (the merged range spans 32)."""
+    x = np.arange(65536, dtype=np.uint16)
+    y = K.transform(x, "minmax", output_dtype="float16").astype(np.float64)
+    top = x[y == y[-1]]  # every count that lands on 1.0
+    r = K.measure(K.domain("uint16"), "minmax", output_dtype="float16", repeat=1)
+    assert r.max_merged_span_in == max(float(top.max() - top.min()), r.max_merged_span_in) >= 16
+    assert r.max_abs_error_in <= r.max_merged_span_in
+
+
+def test_error_in_units_compares_across_dtypes_where_ulps_do_not():
+    """The issue's trap: a float16 output can show fewer ULPs than a float32 one
+    while its error in input units is far larger."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, 4000).astype(np.float32)
+    a = K.measure(x, "standardize", output_dtype="float16", repeat=1)
+    b = K.measure(x, "standardize", output_dtype="float32", repeat=1)
+    assert a.max_abs_error_in > b.max_abs_error_in
+    std = float(np.std(x.astype(np.float64)))
+    ya = K.transform(x, "standardize", output_dtype="float16").astype(np.float64)
+    mean = float(np.mean(x.astype(np.float64)))
+    naive = np.abs(ya - (x.astype(np.float64) - mean) / std) * std
+    assert a.max_abs_error_in == pytest.approx(naive.max(), rel=1e-6)
+
+
+@pytest.mark.parametrize("out", ["float16", "bfloat16"])
+def test_merged_span_streamed_equals_materialised(out):
+    dom = K.domain("float32", 0.5, 1)
+    a = K.measure(dom, "minmax", output_dtype=out, repeat=1, stream=False)
+    b = K.measure(dom, "minmax", output_dtype=out, repeat=1, stream=True, progress=False)
+    assert a.max_merged_span_in == b.max_merged_span_in > 0
+
+
+def test_pipeline_error_in_input_units_matches_fractions():
+    x = np.arange(256, dtype=np.uint8)
+    pipe = K.pipeline("scale(divisor=255)", "standardize(mean=0.5, std=0.25)", "cast(output_dtype=bfloat16)")
+    r = K.measure(K.domain("uint8"), pipe)
+    y = pipe.transform(x)
+    span, emax, emean = naive_span_and_error(x, y, lambda v: (v / 255 - Fraction(1, 2)) * 4, Fraction(4, 255))
+    assert r.max_merged_span_in == span == r.steps[-1]["max_merged_span_in"]
+    assert r.max_abs_error_in == pytest.approx(emax, rel=1e-12)
+    assert r.mean_abs_error_in == pytest.approx(emean, rel=1e-12)
