@@ -166,21 +166,38 @@ def _dtypes_that_merge(records: list[dict]) -> str | None:
     return "By output dtype (normalising transforms): " + "; ".join(parts) + "."
 
 
-def _f16_compute(records: list[dict]) -> list[str]:
+def _by_variant(rs: list[dict], overflow: bool = False) -> list[str]:
+    """One line per variant: what each source keeps under it."""
+    groups: dict[str, list[dict]] = {}
+    for r in rs:
+        groups.setdefault(variant_text(r), []).append(r)
     out = []
-    for r in records:
-        if r["compute_dtype"] == "float16" and r["input_dtype"] in ("uint16", "int16"):
-            ov = f"; {count(r['overflow_out'])} outputs overflowed to inf" if r.get("overflow_out") else ""
-            out.append(f"{r['source']}: {variant_text(r)} keeps {count(r['distinct_out'])} of {count(r['distinct_in'])} distinct values{ov}.")
+    for v, g in groups.items():
+        each = []
+        for r in g:
+            ov = f", {count(r['overflow_out'])} outputs overflowed to inf" if overflow and r.get("overflow_out") else ""
+            each.append(f"{r['source']} {count(r['distinct_out'])} of {count(r['distinct_in'])}{ov}")
+        out.append(f"{v} keeps, of the distinct (non-NaN) values: " + "; ".join(each) + ".")
     return out
+
+
+def _f16_compute(records: list[dict]) -> list[str]:
+    return _by_variant([r for r in records if r["compute_dtype"] == "float16" and r["input_dtype"] in ("uint16", "int16")], overflow=True)
 
 
 def _f16_acc(records: list[dict]) -> list[str]:
-    out = []
-    for r in records:
-        if r.get("acc_dtype") == "float16":
-            out.append(f"{r['source']}: {variant_text(r)} gives {count(r['distinct_out'])} distinct (non-NaN) outputs of {count(r['distinct_in'])}.")
-    return out
+    return _by_variant([r for r in records if r.get("acc_dtype") == "float16"])
+
+
+def _span(r: dict) -> str:
+    """`` (merging up to S units)``, or nothing for a record without the field."""
+    v = num(r.get("max_merged_span_in"))
+    return "" if math.isnan(v) else f" (merging up to {fmt(v)} {units(r)})"
+
+
+def _max_error(r: dict) -> str:
+    v = num(r.get("max_abs_error_in"))
+    return "" if math.isnan(v) else f", max error {fmt(v)} {units(r)}"
 
 
 def _outliers(records: list[dict]) -> str | None:
@@ -193,9 +210,8 @@ def _outliers(records: list[dict]) -> str | None:
         h, g = find("heavy_tailed", o), find("gaussian", o)
         if h and g:
             return (
-                f"Outliers compress minmax: into {o}, heavy_tailed keeps a share {fmt(h['survival'])} of its distinct values "
-                f"(merging up to {fmt(h.get('max_merged_span_in'))} {units(h)}), gaussian keeps {fmt(g['survival'])} "
-                f"(up to {fmt(g.get('max_merged_span_in'))} {units(g)}): a few extreme values stretch [min, max], "
+                f"Outliers compress minmax: into {o}, heavy_tailed keeps a share {fmt(h['survival'])} of its distinct values"
+                f"{_span(h)}, gaussian keeps {fmt(g['survival'])}{_span(g)}: a few extreme values stretch [min, max], "
                 "so the bulk of the data lands on fewer output values."
             )
     return None
@@ -238,7 +254,7 @@ def _decision_rows(records: list[dict], recs: list[dict], source: str) -> list[t
         row = REGISTRY.get(rec.get("recommended") or (r or {}).get("output_dtype"))
         nbytes = rec.get("bytes_per_element", row.itemsize if row else None)
         loses = (
-            f"{count(r['collisions'])} collisions (survival {fmt(r['survival'])}), max error {fmt(r.get('max_abs_error_in'))} {units(r)}"
+            f"{count(r['collisions'])} collisions (survival {fmt(r['survival'])}){_max_error(r)}"
             if r else "-"
         )
         rows.append((rec["transform"], use, "-" if nbytes is None else str(nbytes), mps(r) if r else "-", loses))

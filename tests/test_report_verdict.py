@@ -106,9 +106,10 @@ def test_verdict_states_the_measured_failures(records):
     assert text.startswith(f"## {V.QUESTION}")
     assert "invertible" in text
     u16 = next(r for r in records if r["source"] == "uint16" and r["compute_dtype"] == "float16")
-    assert f"uint16: minmax -> float16 (compute float16, {u16['formula']}) keeps {u16['distinct_out']:,} of 65,536" in text
+    assert f"minmax -> float16 (compute float16, {u16['formula']}) keeps, of the distinct (non-NaN) values: " in text
+    assert f"uint16 {u16['distinct_out']:,} of 65,536" in text
     acc = next(r for r in records if r["source"] == "uint16" and r["acc_dtype"] == "float16")
-    assert f"gives {acc['distinct_out']:,} distinct (non-NaN) outputs of 65,536" in text
+    assert "naive/float16 accumulator) keeps" in text and f"uint16 {acc['distinct_out']:,} of 65,536" in text
     f16 = next(r for r in records if r["source"] == "uint16" and r["output_dtype"] == "float16" and r["compute_dtype"] == "float32" and r["transform"] == "minmax")
     assert f"float16 merges up to {V.fmt(f16['max_merged_span_in'])} counts" in text
     assert "Outliers compress minmax" in text
