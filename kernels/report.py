@@ -439,7 +439,7 @@ def render_html(report: dict, images: dict[str, bytes]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>precision-bench report</title>",
         "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:13px}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child,th:first-child{text-align:left}"
-        "img{max-width:100%}</style></head><body>",
+        "img{max-width:100%}caption{text-align:left;font-weight:bold;padding:6px 0}</style></head><body>",
         "<h1>precision-bench report</h1>",
         *_V.verdict_html(report),
         f"<p>{e(report['mode'])} suite on {e(str(p.get('cpu')))} ({p.get('threads')} threads), commit "

@@ -238,6 +238,19 @@ def _find(records: list[dict], rec: dict) -> dict | None:
     return max(cands, key=lambda r: (r["collisions"] == 0, r["survival"], -num(r.get("max_abs_error_in"))))
 
 
+def _speed(records: list[dict], r: dict) -> str:
+    """M elem/s of the record, or, when it is not timed (streamed or small), of
+    the same variant on the largest timed source of the same input dtype."""
+    if timed(r):
+        return mps(r)
+    same = ("input_dtype", "transform", "output_dtype", "compute_dtype", "formula", "accumulator", "acc_dtype")
+    others = [o for o in records if timed(o) and all(o.get(k) == r.get(k) for k in same)]
+    if not others:
+        return "-"
+    o = max(others, key=lambda o: o["n"])
+    return f"{mps(o)} (on {o['source']}, n = {count(o['n'])})"
+
+
 DECISION_HEADERS = ("transform", "use", "bytes per element", "M elem/s", "loses")
 
 
@@ -257,7 +270,7 @@ def _decision_rows(records: list[dict], recs: list[dict], source: str) -> list[t
             f"{count(r['collisions'])} collisions (survival {fmt(r['survival'])}){_max_error(r)}"
             if r else "-"
         )
-        rows.append((rec["transform"], use, "-" if nbytes is None else str(nbytes), mps(r) if r else "-", loses))
+        rows.append((rec["transform"], use, "-" if nbytes is None else str(nbytes), _speed(records, r) if r else "-", loses))
     # avoid: grouped by (output, compute, accumulator); quantize reduces levels by design
     groups: dict[tuple, list[dict]] = {}
     for r in records:
@@ -310,7 +323,8 @@ def verdict_blocks(report: dict) -> list[tuple]:
         blocks += [
             ("h3", "Decision table"),
             ("p", "Per source: the recommended output, compute dtype and formula; its cost (bytes per element; "
-                  f"throughput where the run is timed and has at least {MIN_TIMED_N:,} elements, else -); what it loses "
+                  f"M elem/s where the run is timed and has at least {MIN_TIMED_N:,} elements, else of the same variant on the largest "
+                  "such source of the same input dtype, else -); what it loses "
                   f"(collisions; max error in the input's units); and what to avoid (variants that keep less than a share "
                   f"{AVOID_SURVIVAL:g} of the distinct values, or overflow)."),
         ]

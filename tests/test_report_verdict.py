@@ -187,3 +187,14 @@ def test_speed_is_a_dash_where_it_means_nothing():
     assert V.mps({**r, "roofline_fraction": 0.5, "n": 256}) == "-"
     assert V.mps({**r, "roofline_fraction": 0.5, "elements_per_s": "nan"}) == "-"
     assert V.mps({**r, "roofline_fraction": 0.5}) == "500"
+
+
+def test_decision_speed_comes_from_a_timed_run_of_the_same_variant():
+    base = {"input_dtype": "uint8", "transform": "minmax", "output_dtype": "float16", "compute_dtype": "float32",
+            "formula": "mul_add", "accumulator": "pairwise", "acc_dtype": "float64"}
+    small = {**base, "source": "uint8 (all 256)", "n": 256, "roofline_fraction": 0.5, "elements_per_s": 1e8}
+    big = {**base, "source": "camera", "n": 262_144, "roofline_fraction": 0.2, "elements_per_s": 3.2e9}
+    other = {**big, "source": "coffee", "output_dtype": "float32", "elements_per_s": 9e9}
+    assert V._speed([small, big, other], small) == "3200 (on camera, n = 262,144)"
+    assert V._speed([small, other], small) == "-"
+    assert V._speed([small, big], big) == "3200"
