@@ -264,6 +264,9 @@ def _decision_rows(records: list[dict], recs: list[dict], source: str) -> list[t
             use = f"no measured output keeps every value; best: {variant_text(r)}" if r else rec.get("text", "")
         else:
             use = variant_text(r) if r else f"{rec['recommended']} (compute {rec.get('compute_dtype', '?')})"
+        nm = rec.get("not_measured")  # newer recommendations: dtypes the suite did not measure for this case
+        if nm:
+            use += "; not measured: " + (", ".join(map(str, nm)) if isinstance(nm, (list, tuple)) else str(nm))
         row = REGISTRY.get(rec.get("recommended") or (r or {}).get("output_dtype"))
         nbytes = rec.get("bytes_per_element", row.itemsize if row else None)
         loses = (
