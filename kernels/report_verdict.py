@@ -69,10 +69,12 @@ def mps(r: dict) -> str:
     return f"{num(r['elements_per_s']) / 1e6:.4g}" if timed(r) else "-"
 
 
-def units(r: dict) -> str:
-    """The input's own unit: counts for integer inputs."""
+def units(r: dict, v=None) -> str:
+    """The input's own unit: counts for integer inputs (one count when ``v`` is 1)."""
     row = REGISTRY.get(r.get("input_dtype"))
-    return "counts" if row is not None and row.is_integer else "input units"
+    if row is not None and row.is_integer:
+        return "count" if v is not None and num(v) == 1 else "counts"
+    return "input units"
 
 
 def variant_text(r: dict) -> str:
@@ -140,9 +142,9 @@ def _merges(records: list[dict]) -> list[str]:
         rs = sorted(by.values(), key=lambda r: num(r["max_merged_span_in"]))
         first = rs[0]
         parts = [
-            f"{r['output_dtype']} merges up to {fmt(r['max_merged_span_in'])} {units(r)} into one output "
+            f"{r['output_dtype']} merges up to {fmt(r['max_merged_span_in'])} {units(r, r['max_merged_span_in'])} into one output "
             f"({r.get('label', r['transform'])}, compute {r['compute_dtype']}: {count(r['distinct_out'])} of "
-            f"{count(r['distinct_in'])} distinct values survive, max error {fmt(r.get('max_abs_error_in'))} {units(r)})"
+            f"{count(r['distinct_in'])} distinct values survive, max error {fmt(r.get('max_abs_error_in'))} {units(r, r.get('max_abs_error_in'))})"
             for r in rs
         ]
         out.append(f"{first['source']}: " + "; ".join(parts) + ".")
@@ -192,12 +194,12 @@ def _f16_acc(records: list[dict]) -> list[str]:
 def _span(r: dict) -> str:
     """`` (merging up to S units)``, or nothing for a record without the field."""
     v = num(r.get("max_merged_span_in"))
-    return "" if math.isnan(v) else f" (merging up to {fmt(v)} {units(r)})"
+    return "" if math.isnan(v) else f" (merging up to {fmt(v)} {units(r, v)})"
 
 
 def _max_error(r: dict) -> str:
     v = num(r.get("max_abs_error_in"))
-    return "" if math.isnan(v) else f", max error {fmt(v)} {units(r)}"
+    return "" if math.isnan(v) else f", max error {fmt(v)} {units(r, v)}"
 
 
 def _outliers(records: list[dict]) -> str | None:
