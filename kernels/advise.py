@@ -157,11 +157,15 @@ def rank_key(bytes_per_element: int, max_abs_error_in, mean_abs_error_in, pref: 
     return (bytes_per_element, inf_if_nan(max_abs_error_in), inf_if_nan(mean_abs_error_in), pref)
 
 
+def _per_element(nbytes: int) -> str:
+    return f"{nbytes} byte{'' if nbytes == 1 else 's'} per element"
+
+
 def why_lost(key: tuple, best_key: tuple, unit: str, names: dict, best_names: dict) -> str:
     """Why a candidate with ``key`` ranks after the one with ``best_key``, in the ranking's terms.
     ``names``: its output_dtype, compute_dtype, formula and accumulator (for the preference)."""
     if key[0] != best_key[0]:
-        return f"{key[0]} bytes per element > {best_key[0]}"
+        return f"{_per_element(key[0])} > {best_key[0]}"
     if key[1] != best_key[1]:
         return f"max error {fmt(key[1])} {unit} > {fmt(best_key[1])} at the same size"
     if key[2] != best_key[2]:
@@ -410,7 +414,7 @@ def recommend_records(records: list[dict], universe: dict | None = None) -> list
                 })
             nbytes = REGISTRY[best["output_dtype"]].itemsize
             text = (f"{best['output_dtype']} ({_describe_variant(best)}): keeps all {best['distinct_in']:,} distinct values; "
-                    f"max error {fmt(best.get('max_abs_error_in'))} {unit} ({nbytes} bytes per element)")
+                    f"max error {fmt(best.get('max_abs_error_in'))} {unit} ({_per_element(nbytes)})")
             if skipped:
                 text += f"; not measured: {', '.join(skipped)}"
             entry.update(recommended=best["output_dtype"], compute_dtype=best["compute_dtype"], formula=best["formula"],

@@ -305,7 +305,9 @@ def _candidate_universe(transform: str, integer: bool) -> list[tuple[str, str]]:
     compute (not measured -> listed in a recommendation's ``not_measured``)."""
     grid = _integer_variants(1.0, False) if integer else _float_variants(False)
     pairs = [(v.output, v.compute) for v in grid if v.transform == transform]
-    if transform != "quantize":
+    if transform == "quantize":
+        pairs += [("uint16", "float32")]  # quantize(qdtype=uint16): not in the suite, may keep every value
+    else:
         pairs += [(o, "float32") for o in ("float16", "bfloat16", "float32", "float64")]
     return list(dict.fromkeys(pairs))
 

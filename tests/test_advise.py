@@ -244,7 +244,12 @@ def test_quick_suite_recommends_what_the_full_suite_recommends(integer_suites):
     keys = ("recommended", "compute_dtype", "formula", "bytes_per_element", "max_abs_error_in", "max_merged_span_in", "text")
     for k in full:
         assert {f: quick[k][f] for f in keys} == {f: full[k][f] for f in keys}, k
-        assert quick[k]["not_measured"] == [], k
+        assert quick[k]["not_measured"] == full[k]["not_measured"], k
+        if full[k]["recommended"] is not None:
+            assert full[k]["not_measured"] == [], k  # the grid measures every candidate up to the answer's size
+    # quantize to uint8 merges 12-bit values; uint16 quantize (not in the suite) is named
+    q = quick[("12-bit sensor (0..4095)", "quantize")]
+    assert q["recommended"] is None and q["not_measured"] == ["uint16"] and "not measured: uint16)" in q["text"]
     # 12-bit scale /4095 needs float32 to keep every value, and the quick suite measures it
     sc = quick[("12-bit sensor (0..4095)", "scale /4095")]
     assert sc["recommended"] == "float32" and sc["units"] == "counts"
