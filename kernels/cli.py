@@ -191,9 +191,18 @@ def _choose(args) -> int:
 
     from .advise import Requirement, choose
 
-    if sum([args.lossless, args.max_ulp is not None, args.min_survival is not None]) != 1:
-        raise UsageError("give exactly one requirement: --lossless, --max-ulp N or --min-survival F")
-    req = Requirement(lossless=args.lossless, max_ulp=args.max_ulp, min_survival=args.min_survival)
+    given = [args.lossless, args.max_error_in is not None, args.max_span_in is not None, args.max_ulp is not None,
+             args.min_survival is not None]
+    if sum(given) != 1:
+        raise UsageError("give exactly one requirement: --lossless, --max-error-in N, --max-span-in N, --max-ulp N or --min-survival F")
+    try:
+        req = Requirement(lossless=args.lossless, max_ulp=args.max_ulp, min_survival=args.min_survival,
+                          max_error_in=args.max_error_in, max_span_in=args.max_span_in)
+    except ValueError as e:
+        flag = {"max_error_in": "--max-error-in", "max_span_in": "--max-span-in", "max_ulp": "--max-ulp",
+                "min_survival": "--min-survival"}
+        name = str(e).split("=", 1)[0]
+        raise UsageError(f"{flag.get(name, name)}: {e}") from None
     from . import cli_pipeline
 
     pipe = cli_pipeline.resolve(args)
@@ -207,24 +216,32 @@ def _choose(args) -> int:
         source, args.transform, req, compute_dtypes=args.compute_dtype, formulas=args.formula,
         repeat=args.repeat, exact_points=args.exact_points, **kw,
     )
+    unit = cands[0].units if cands else "input units"
     if args.json:
-        print(json.dumps({"recommended": best.output_dtype if best else None, "requirement": req.describe(),
-                          "candidates": [c.to_dict() for c in cands]}))
+        print(json.dumps({"recommended": best.output_dtype if best else None,
+                          "compute_dtype": best.compute_dtype if best else None,
+                          "formula": best.formula if best else None, "units": unit,
+                          "requirement": req.describe(unit), "candidates": [c.to_dict() for c in cands]}))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{args.transform}: {req.describe()}")
-    for col in ("output", "compute", "formula", "bytes", "survival", "max ULP", "M elem/s", "verdict", "why"):
+    from .advise import fmt
+
+    table = Table(title=f"{args.transform}: {req.describe(unit)} (ranked by bytes, then error in {unit})")
+    cols = ("output", "compute", "formula", "bytes", "survival", f"max span ({unit})", f"max error ({unit})",
+            f"mean error ({unit})", "max ULP (of its output dtype)", "M elem/s (not deciding)", "verdict", "why")
+    for col in cols:
         table.add_column(col)
     for c in cands:
         r = c.record
         table.add_row(c.output_dtype, c.compute_dtype, c.formula, str(c.bytes_per_element), f"{r.survival:.4g}",
-                      f"{r.max_ulp_error:g}", f"{r.elements_per_s / 1e6:.4g}", c.verdict, c.reason)
+                      fmt(r.max_merged_span_in), fmt(r.max_abs_error_in), fmt(r.mean_abs_error_in),
+                      f"{fmt(r.max_ulp_error)} ({c.output_dtype})", f"{r.elements_per_s / 1e6:.4g}", c.verdict, c.reason)
     console = Console()
     console.print(table)
-    console.print(f"recommended: {best.output_dtype} (compute {best.compute_dtype}, {best.formula})" if best
-                  else "no candidate meets the requirement")
+    console.print(f"recommended: {best.output_dtype} (compute {best.compute_dtype}, {best.formula}); max error "
+                  f"{fmt(best.record.max_abs_error_in)} {unit}" if best else "no candidate meets the requirement")
     return 0
 
 
@@ -338,7 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_variant_args(p, formula=False, output=False)
     req = p.add_argument_group("requirement (one of)")
     req.add_argument("--lossless", action="store_true", help="no two distinct inputs may merge")
-    req.add_argument("--max-ulp", type=float, metavar="N", help="max ULP error against the exact value")
+    req.add_argument("--max-error-in", type=float, metavar="N",
+                     help="max error in input units (counts for integer inputs): |y - exact| / slope of the ideal map")
+    req.add_argument("--max-span-in", type=float, metavar="N",
+                     help="widest range of input values (input units) allowed to merge into one output")
+    req.add_argument("--max-ulp", type=float, metavar="N",
+                     help="max ULP error against the exact value (ULPs of each output dtype: not comparable across dtypes)")
     req.add_argument("--min-survival", type=float, metavar="F", help="share of distinct values that must survive")
     p.add_argument("--compute-dtype", action="append", choices=COMPUTE_DTYPES, help="only these compute dtypes (repeatable; default all)")
     p.add_argument("--formula", action="append", help="only these formulas (repeatable; default all)")

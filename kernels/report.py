@@ -81,31 +81,36 @@ class Source:
 
 
 def _integer_variants(rng_max: float, quick: bool) -> list[Variant]:
+    """Integer sources are small (at most 65,536 distinct values): quick mode
+    measures every output and compute dtype of the full grid, so that its
+    recommendations are the full suite's; it leaves out only the naive float32
+    accumulator (an accumulator demo, same output and compute as pairwise)."""
     scale = (("divisor", float(rng_max)),)
-    v = [Variant("minmax", o) for o in (("float16", "bfloat16", "float32") if quick else ("float16", "bfloat16", "float32", "float64"))]
+    v = [Variant("minmax", o) for o in ("float16", "bfloat16", "float32", "float64")]
     v += [Variant("minmax", "float16", compute="float16")]
-    if not quick:
-        v += [Variant("minmax", "float16", compute="float64"), Variant("minmax", "uint8")]
-    v += [Variant("standardize", o) for o in (("float16", "float32") if quick else ("float16", "bfloat16", "float32"))]
+    v += [Variant("minmax", "float16", compute="float64"), Variant("minmax", "uint8")]
+    v += [Variant("standardize", o) for o in ("float16", "bfloat16", "float32")]
     v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float16")]
     if not quick:
         v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float32")]
-    v += [Variant("scale", o, options=scale) for o in (("float16",) if quick else ("float16", "bfloat16", "float32"))]
+    v += [Variant("scale", o, options=scale) for o in ("float16", "bfloat16", "float32")]
     v += [Variant("scale", "float16", compute="float16", options=scale)]
     v += [Variant("quantize", "uint8")]
     return v
 
 
 def _float_variants(quick: bool, standardize: bool = True) -> list[Variant]:
-    v = [Variant("minmax", o) for o in (("float16", "bfloat16", "float32") if quick else ("float16", "bfloat16", "float32"))]
-    if not quick:
-        v += [Variant("minmax", "float64", compute="float64"), Variant("minmax", "float16", compute="float16")]
+    """As :func:`_integer_variants`: quick mode keeps every output and compute
+    dtype (the first two, minmax to float16 and bfloat16, are what the quick
+    float32 domain measures) and leaves out the float32 accumulator demos."""
+    v = [Variant("minmax", o) for o in ("float16", "bfloat16", "float32")]
+    v += [Variant("minmax", "float64", compute="float64"), Variant("minmax", "float16", compute="float16")]
     if standardize:
-        v += [Variant("standardize", o) for o in (("float16", "float32") if quick else ("float16", "bfloat16", "float32"))]
+        v += [Variant("standardize", o) for o in ("float16", "bfloat16", "float32")]
         v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float16")]
+        v += [Variant("standardize", "float64", compute="float64")]
         if not quick:
             v += [
-                Variant("standardize", "float64", compute="float64"),
                 Variant("standardize", "float32", accumulator="naive", acc_dtype="float32"),
                 Variant("standardize", "float32", accumulator="kahan", acc_dtype="float32"),
             ]
@@ -295,44 +300,34 @@ def _num(v) -> float:
     return float(v)
 
 
-def recommendations(records: list[dict]) -> list[dict]:
-    """Per (source, transform): the cheapest lossless output among the measured
-    variants: fewest bytes, then lower max and mean ULP error, then registry order
-    (float16 before bfloat16).  Unlike ``choose``, speed never decides here: the
-    published recommendation must not flip with timing noise between runs."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["source"], r["label"]), []).append(r)
-    order = {name: i for i, name in enumerate(REGISTRY)}
-    out = []
-    for (source, label), rs in groups.items():
-        def key(r):
-            ulp, mean = _num(r["max_ulp_error"]), _num(r["mean_ulp_error"])
-            return (
-                REGISTRY[r["output_dtype"]].itemsize,
-                ulp if not math.isnan(ulp) else math.inf,
-                mean if not math.isnan(mean) else math.inf,
-                order[r["output_dtype"]],
-                order[r["compute_dtype"]],
-            )
+def _candidate_universe(transform: str, integer: bool) -> list[tuple[str, str]]:
+    """(output, compute) pairs a complete suite measures for ``transform`` on an
+    integer or float source: the full grid, and every float output at float32
+    compute (not measured -> listed in a recommendation's ``not_measured``)."""
+    grid = _integer_variants(1.0, False) if integer else _float_variants(False)
+    pairs = [(v.output, v.compute) for v in grid if v.transform == transform]
+    if transform == "quantize":
+        pairs += [("uint16", "float32")]  # quantize(qdtype=uint16): not in the suite, may keep every value
+    else:
+        pairs += [(o, "float32") for o in ("float16", "bfloat16", "float32", "float64")]
+    return list(dict.fromkeys(pairs))
 
-        lossless = [r for r in rs if r["collisions"] == 0]
-        if lossless:
-            best = min(lossless, key=key)
-            text = (
-                f"{best['output_dtype']} (compute {best['compute_dtype']}): keeps all {best['distinct_in']:,} "
-                f"distinct values, max error {_fmt(best['max_ulp_error'])} ULP"
-            )
-            rec = best["output_dtype"]
-        else:
-            best = max(rs, key=lambda r: (r["survival"], -REGISTRY[r["output_dtype"]].itemsize))
-            text = (
-                f"no measured output keeps every value; {best['output_dtype']} (compute {best['compute_dtype']}) "
-                f"keeps the most: {best['distinct_out']:,} of {best['distinct_in']:,}"
-            )
-            rec = None
-        out.append({"source": source, "transform": label, "recommended": rec, "text": text})
-    return out
+
+def recommendations(records: list[dict]) -> list[dict]:
+    """Per (source, transform): the advisor's ranking (:func:`kernels.advise.recommend_records`)
+    of the measured variants: the smallest lossless output, then the lower max and
+    mean error in input units, then the fixed preference; speed never decides.
+    Candidates of the full grid that were not measured and could have changed the
+    answer are named (``not_measured``).  Records of an older report.json without
+    the *_in fields rank as if their error were infinite."""
+    from .advise import recommend_records
+
+    universe = {}
+    for r in records:
+        key = (r["source"], r["label"])
+        if key not in universe:
+            universe[key] = _candidate_universe(r["transform"], REGISTRY[r["input_dtype"]].is_integer)
+    return recommend_records(records, universe)
 
 
 # --------------------------------------------------------------------------
