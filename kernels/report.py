@@ -39,6 +39,7 @@ from .measure import SCHEMA as RECORD_SCHEMA
 from .measure import Record, error_profile, measure, provenance
 from .report_pipelines import pipelines_html as _pipelines_html
 from .report_pipelines import pipelines_markdown as _pipelines_markdown
+from .report_sensitivity import render_sensitivity_html, render_sensitivity_markdown, run_sensitivity
 
 SCHEMA = "precision-bench/report/1"
 FILES = ("report.md", "report.html", "report.json", "survival.png", "merges.png", "throughput.png", "errors.png")
@@ -281,6 +282,7 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
         "skipped": skipped,
         "recommendations": recommendations(records),
         "conventions": run_conventions(quick),
+        "sensitivity": run_sensitivity(quick),
     }
 
 
@@ -409,6 +411,8 @@ def render_markdown(report: dict) -> str:
             lines += ["", f"**Recommendation:** {rec}", ""]
     lines += render_conventions(report)
     lines += _pipelines_markdown(report.get("pipelines") or [])
+    if report.get("sensitivity"):  # absent from reports written before it existed
+        lines += ["", render_sensitivity_markdown(report["sensitivity"])]
     if report.get("skipped"):
         lines += ["", "## Skipped", ""] + [f"- {s['source']}: {s['reason']}" for s in report["skipped"]]
     lines += [
@@ -455,6 +459,8 @@ def render_html(report: dict, images: dict[str, bytes]) -> str:
                 parts.append("<tr>" + "".join(f"<td>{e(f(r))}</td>" for _, f in COLUMNS) + "</tr>")
             parts.append(f"</table><p><b>Recommendation:</b> {e(rec)}</p>")
     parts += _pipelines_html(report.get("pipelines") or [])
+    if report.get("sensitivity"):
+        parts.append(render_sensitivity_html(report["sensitivity"]))
     parts += ["<h2>Plots</h2>", img("merges.png"), img("throughput.png"), img("errors.png"), "</body></html>"]
     return "\n".join(parts)
 
