@@ -78,17 +78,29 @@ def summary(rows) -> str:
     )
     if worst["input_unchanged"] > 0:
         text += (f"The worst pipeline erases {pct(worst['input_unchanged'])}% of the moves before the model "
-                 f"sees them ({worst['data']}, `{worst['pipeline']}`): the stored input is bit for bit the same. ")
+                 f"sees them ({worst['data']}, `{worst['pipeline']}`): the stored input is bit for bit the same")
+        floats = [r for r in moved if "float" in r["storage_dtype"]]
+        if floats and "float" not in worst["storage_dtype"]:
+            wf = max(floats, key=lambda r: r["input_unchanged"])
+            text += f"; among float storage, {pct(wf['input_unchanged'])}% ({wf['data']}, `{wf['pipeline']}`)"
+        text += ". "
     text += f"{len(visible)} of {len(moved)} pipelines keep every move visible in the stored input"
     if visible:
         dts = sorted({r["storage_dtype"] for r in visible})
         text += f" (storing {', '.join(dts)})"
-    text += (
-        f". A move that changes the stored input can still leave the float32 probabilities bit for bit unchanged "
-        f"(a saturated sigmoid, a product lost in the sum): up to {pct(out_gain['output_unchanged'] - out_gain['input_unchanged'])}% "
-        f"of the moves on {out_gain['data']}, `{out_gain['pipeline']}`. The predicted class changes in at most "
-        f"{pct(1 - flips['class_unchanged'])}% of the moves ({flips['data']}, `{flips['pipeline']}`)."
-    )
+    text += ". "
+    if out_gain["output_unchanged"] > out_gain["input_unchanged"]:
+        text += (
+            f"A move that changes the stored input can still leave the float32 probabilities bit for bit unchanged "
+            f"(a saturated sigmoid, a product lost in the sum): up to "
+            f"{pct(out_gain['output_unchanged'] - out_gain['input_unchanged'])}% of the moves on {out_gain['data']}, "
+            f"`{out_gain['pipeline']}`. "
+        )
+    if flips["class_unchanged"] == 1:
+        text += "The predicted class never changes."
+    else:
+        text += (f"The predicted class changes in at most {pct(1 - flips['class_unchanged'])}% of the moves "
+                 f"({flips['data']}, `{flips['pipeline']}`).")
     return text
 
 

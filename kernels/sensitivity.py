@@ -94,12 +94,15 @@ specs need ``axis=0`` for per-feature statistics):
   the 12- and 16-bit cameras the 8-bit rescale
   ``minmax(feature_range=(0, 255), output_dtype=uint8)``.
 
-The default run (5 data sets, 23 pipelines, 2,263,218 moves) takes about
-TIMING on this 2-core machine, numba's disk cache warm.
+The default run (5 data sets, 23 pipelines, 2,742,157 moves) took 11.8 s
+(``time precision-bench sensitivity``, 5.3 s of CPU) on this 2-core machine
+on 2026-12-02, numba's disk cache warm, with other jobs keeping the load
+average at 5.  It runs numba and BLAS on one thread (see ``_one_thread``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
 from pathlib import Path
@@ -290,12 +293,17 @@ def one_step(x: np.ndarray, top: int | None = None) -> tuple[np.ndarray, np.ndar
 
 
 def train(x_ref: np.ndarray, y: np.ndarray, seed: int = 0):
-    """The fitted scikit-learn model of the module table."""
+    """The fitted scikit-learn model of the module table, trained with one BLAS thread."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     model = LogisticRegression(C=1.0, max_iter=MAX_ITER, random_state=seed)
-    with warnings.catch_warnings():
+    # One BLAS thread: the coefficients then do not depend on the thread count (they
+    # differ in the last bits between 1 and 2 threads, and with them the bit-level
+    # answers), and small lbfgs problems run 20x faster than two threads that spin
+    # on a shared machine (measured: digits 0.15 s against 3 s).
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("error", ConvergenceWarning)  # a half-trained model would be a silent wrong number
         model.fit(x_ref, y)
     return model
@@ -422,31 +430,53 @@ def sensitivity(data=None, pipelines=None, *, seed: int = 0) -> list[Row]:
     for n in names:  # every name checked before anything is loaded
         if isinstance(n, str) and n not in NAMES and not n.lower().endswith((".npz", ".npy")) and not Path(n).exists():
             load_task(n)
+    with _one_thread():
+        return [row for n in names for row in _rows(load_task(n), given, seed)]
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """numba and BLAS on one thread for the run, restored after.  The arrays are
+    small (at most 262,144 elements): two threads buy nothing, and on a busy
+    machine each parallel launch waits for both to be scheduled (measured: 0.1 s
+    a call against 1 ms for a per-feature min/max of breast_cancer)."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(old)
+
+
+def _rows(task: Task, given, seed: int) -> list[Row]:
+    """The rows of one data set: its pipelines (``given`` or its defaults), one model per reference."""
+    moved, movable = one_step(task.x, task.top)
+    if not movable.any():
+        raise ValueError(f"data {task.name!r}: every feature takes a single value, so no input can move one step")
+    models: dict = {}
     rows = []
-    for n in names:
-        task = load_task(n)
-        moved, movable = one_step(task.x, task.top)
-        if not movable.any():
-            raise ValueError(f"data {task.name!r}: every feature takes a single value, so no input can move one step")
-        models: dict = {}
-        for pipe in given or [pipeline(s) for s in task.pipelines]:
-            fitted = pipe.fit(task.x)
-            stored = fitted.transform(task.x)
-            stored_moved = fitted.transform(moved)
-            ref = reference_pipeline(pipe)
-            if ref.spec not in models:
-                x_ref = ref.fit(task.x).transform(task.x)
-                model = train(x_ref, task.y, seed)
-                models[ref.spec] = (model, Float32Model.of(model), float(model.score(x_ref, task.y)))
-            model, m32, acc_exact = models[ref.spec]
-            moves, n_in, n_out, n_cls = count_unchanged(stored, stored_moved, movable, m32)
-            pred = model.classes_[np.argmax(m32.proba(m32.prefix_logits(stored.astype(np.float32), keep=False)[1]), axis=1)]
-            rows.append(Row(
-                data=task.name, task=task.task, model=model_name(seed), pipeline=pipe.spec, reference=ref.spec,
-                storage_dtype=str(stored.dtype), n_samples=task.x.shape[0], n_features=task.x.shape[1],
-                moves=moves, input_unchanged=n_in / moves, output_unchanged=n_out / moves, class_unchanged=n_cls / moves,
-                accuracy_exact=acc_exact, accuracy_stored=float(np.mean(pred == task.y)),
-            ))
+    for pipe in given or [pipeline(s) for s in task.pipelines]:
+        fitted = pipe.fit(task.x)
+        stored = fitted.transform(task.x)
+        stored_moved = fitted.transform(moved)
+        ref = reference_pipeline(pipe)
+        if ref.spec not in models:
+            x_ref = ref.fit(task.x).transform(task.x)
+            model = train(x_ref, task.y, seed)
+            models[ref.spec] = (model, Float32Model.of(model), float(model.score(x_ref, task.y)))
+        model, m32, acc_exact = models[ref.spec]
+        moves, n_in, n_out, n_cls = count_unchanged(stored, stored_moved, movable, m32)
+        pred = model.classes_[np.argmax(m32.proba(m32.prefix_logits(stored.astype(np.float32), keep=False)[1]), axis=1)]
+        rows.append(Row(
+            data=task.name, task=task.task, model=model_name(seed), pipeline=pipe.spec, reference=ref.spec,
+            storage_dtype=str(stored.dtype), n_samples=task.x.shape[0], n_features=task.x.shape[1],
+            moves=moves, input_unchanged=n_in / moves, output_unchanged=n_out / moves, class_unchanged=n_cls / moves,
+            accuracy_exact=acc_exact, accuracy_stored=float(np.mean(pred == task.y)),
+        ))
     return rows
 
 

@@ -312,3 +312,11 @@ def test_report_renders_the_section_and_old_reports_still_load(fixture_rows, tmp
 def test_percentages_never_round_to_the_ends():
     assert pct(1.0) == "100.00" and pct(0.0) == "0.00" and pct(0.5) == "50.00"
     assert pct(1 - 4e-6) != "100.00" and pct(3e-6) != "0.00"
+
+
+def test_run_restores_the_thread_count():
+    import numba
+
+    before = numba.get_num_threads()
+    S.sensitivity(["wine"], ["minmax(axis=0, output_dtype=float16)"])
+    assert numba.get_num_threads() == before
