@@ -305,7 +305,11 @@ def train(x_ref: np.ndarray, y: np.ndarray, seed: int = 0):
     # on a shared machine (measured: digits 0.15 s against 3 s).
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("error", ConvergenceWarning)  # a half-trained model would be a silent wrong number
-        model.fit(x_ref, y)
+        try:
+            model.fit(x_ref, y)
+        except ConvergenceWarning:
+            raise ValueError(f"the model did not converge in {MAX_ITER} iterations on inputs of shape {x_ref.shape}; "
+                             "normalise the features (e.g. standardize(axis=0)) or check the labels") from None
     return model
 
 

@@ -320,3 +320,10 @@ def test_run_restores_the_thread_count():
     before = numba.get_num_threads()
     S.sensitivity(["wine"], ["minmax(axis=0, output_dtype=float16)"])
     assert numba.get_num_threads() == before
+
+
+def test_a_model_that_does_not_converge_is_an_error(monkeypatch):
+    monkeypatch.setattr(S, "MAX_ITER", 1)  # one lbfgs iteration: never converged
+    task = S.load_task("wine")
+    with pytest.raises(ValueError, match="did not converge in 1 iterations"):
+        S.train(task.x, task.y)
