@@ -190,10 +190,14 @@ def _sensitivity(args) -> int:
     import json
 
     from .cli_pipeline import parse_pipeline
+    from .datasets import Unavailable
     from .sensitivity import SCHEMA, sensitivity
 
     pipes = [parse_pipeline(t) for t in args.pipeline] if args.pipeline else None  # checked before any data is loaded
-    rows = [r.to_dict() for r in sensitivity(args.data or None, pipes, seed=args.seed)]
+    try:
+        rows = [r.to_dict() for r in sensitivity(args.data or None, pipes, seed=args.seed)]
+    except Unavailable as e:
+        raise UsageError(str(e)) from None
     if args.json:
         print(json.dumps({"schema": SCHEMA, "rows": rows}))
         return 0

@@ -109,6 +109,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import Unavailable
 from .pipeline import Pipeline, pipeline
 from .steps import step
 
@@ -202,8 +203,10 @@ def rescale_camera(image: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _camera(name: str) -> Task:
-    from skimage import data
-
+    try:
+        from skimage import data
+    except ImportError as e:
+        raise Unavailable(f"data {name!r} needs scikit-image (pip install scikit-image)") from e
     image = np.ascontiguousarray(data.camera())
     sums = camera_patches(image).astype(np.int64).sum(axis=1)
     y = (sums > np.median(sums)).astype(np.int64)
@@ -252,8 +255,10 @@ def load_task(name: str) -> Task:
         raise TypeError(f"data must be names or .npz paths, got {type(name).__name__}")
     name = str(name)
     if name in TABULAR:
-        from sklearn import datasets
-
+        try:
+            from sklearn import datasets
+        except ImportError as e:
+            raise Unavailable(f"data {name!r} needs scikit-learn (pip install scikit-learn)") from e
         b = getattr(datasets, f"load_{name}")()
         return Task(name, _TASKS[name], np.ascontiguousarray(b.data, np.float64), np.asarray(b.target), None, _float_pipelines())
     if name in CAMERAS:
@@ -294,9 +299,12 @@ def one_step(x: np.ndarray, top: int | None = None) -> tuple[np.ndarray, np.ndar
 
 def train(x_ref: np.ndarray, y: np.ndarray, seed: int = 0):
     """The fitted scikit-learn model of the module table, trained with one BLAS thread."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+    except ImportError as e:
+        raise Unavailable("the sensitivity model needs scikit-learn (pip install scikit-learn)") from e
 
     model = LogisticRegression(C=1.0, max_iter=MAX_ITER, random_state=seed)
     # One BLAS thread: the coefficients then do not depend on the thread count (they
@@ -445,8 +453,11 @@ def _one_thread():
     machine each parallel launch waits for both to be scheduled (measured: 0.1 s
     a call against 1 ms for a per-feature min/max of breast_cancer)."""
     import numba
-    from threadpoolctl import threadpool_limits
 
+    try:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    except ImportError as e:
+        raise Unavailable("the sensitivity model needs scikit-learn (pip install scikit-learn)") from e
     old = numba.get_num_threads()
     numba.set_num_threads(1)
     try:

@@ -327,3 +327,17 @@ def test_a_model_that_does_not_converge_is_an_error(monkeypatch):
     task = S.load_task("wine")
     with pytest.raises(ValueError, match="did not converge in 1 iterations"):
         S.train(task.x, task.y)
+
+
+def test_without_scikit_learn_the_cli_says_so_and_the_report_leaves_the_section_out(monkeypatch, capsys):
+    import sys
+
+    from kernels.report_sensitivity import run_sensitivity
+
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # an import of it raises ImportError
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    assert main(["sensitivity", "--data", "wine"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "pip install scikit-learn" in err
+    assert run_sensitivity(quick=True) == []
