@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a logistic regression (fixed seed) on each data set's exact (float64) normalised inputs, "
                     "move every raw input one step (the next distinct value of its feature, or one count), and count "
                     "the moves that leave the stored input, the float32 probabilities and the class unchanged "
-                    "(method: kernels/sensitivity.py). The default run (5 data sets, 23 pipelines, 2,742,157 moves) took 11.8 s on a busy "
+                    "(method: kernels/sensitivity.py). The default run (5 data sets, 23 pipelines, 2,742,157 moves) took 8 to 12 s on a busy "
                     "2-core machine, numba's cache warm.",
     )
     p.add_argument("--data", action="append", metavar="NAME|FILE",

@@ -94,10 +94,10 @@ specs need ``axis=0`` for per-feature statistics):
   the 12- and 16-bit cameras the 8-bit rescale
   ``minmax(feature_range=(0, 255), output_dtype=uint8)``.
 
-The default run (5 data sets, 23 pipelines, 2,742,157 moves) took 11.8 s
-(``time precision-bench sensitivity``, 5.3 s of CPU) on this 2-core machine
-on 2026-12-02, numba's disk cache warm, with other jobs keeping the load
-average at 5.  It runs numba and BLAS on one thread (see ``_one_thread``).
+The default run (5 data sets, 23 pipelines, 2,742,157 moves) took 7.9 to
+11.8 s (three runs of ``time precision-bench sensitivity``, 5 s of CPU) on
+this 2-core machine on 2026-12-02, numba's disk cache warm, with other jobs
+keeping the load average at 4 to 5.  It runs numba and BLAS on one thread (see ``_one_thread``).
 """
 
 from __future__ import annotations
