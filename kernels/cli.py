@@ -186,6 +186,45 @@ def _report(args) -> int:
     return 0
 
 
+def _sensitivity(args) -> int:
+    import json
+
+    from .cli_pipeline import parse_pipeline
+    from .datasets import Unavailable
+    from .sensitivity import SCHEMA, sensitivity
+
+    pipes = [parse_pipeline(t) for t in args.pipeline] if args.pipeline else None  # checked before any data is loaded
+    try:
+        rows = [r.to_dict() for r in sensitivity(args.data or None, pipes, seed=args.seed)]
+    except Unavailable as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        print(json.dumps({"schema": SCHEMA, "rows": rows}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    from .report_sensitivity import pct
+
+    table = Table(title="one-step input moves through each pipeline into the model: share unchanged",
+                  caption=f"model {rows[0]['model']}, trained on the exact (float64) inputs; accuracy on all samples")
+    for col in ("data", "pipeline", "dtype", "moves", "input unchanged %", "output unchanged %", "class unchanged %",
+                "accuracy exact", "accuracy stored"):
+        if col == "pipeline":
+            table.add_column(col, overflow="fold")
+        else:  # figures never wrap; the long specs fold instead
+            table.add_column(col, justify="left" if col in ("data", "dtype") else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["data"], r["pipeline"], r["storage_dtype"], f"{r['moves']:,}", pct(r["input_unchanged"]),
+                      pct(r["output_unchanged"]), pct(r["class_unchanged"]), f"{r['accuracy_exact']:.4f}",
+                      f"{r['accuracy_stored']:.4f}")
+    console = Console()
+    if not console.is_terminal:  # piped or redirected: no screen to fit, so no folded specs
+        console = Console(width=160)
+    console.print(table)
+    return 0
+
+
 def _choose(args) -> int:
     import json
 
@@ -372,6 +411,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_args(p)
     p.set_defaults(func=_audit)
+
+    from .sensitivity import DEFAULT_DATA, NAMES
+
+    p = sub.add_parser(
+        "sensitivity",
+        help="a model in the loop: the share of one-step input moves that leave the stored input, "
+             "the model's output and its class unchanged",
+        description="Train a logistic regression (fixed seed) on each data set's exact (float64) normalised inputs, "
+                    "move every raw input one step (the next distinct value of its feature, or one count), and count "
+                    "the moves that leave the stored input, the float32 probabilities and the class unchanged "
+                    "(method: kernels/sensitivity.py). The default run (5 data sets, 23 pipelines, 2,742,157 moves) took 8 to 12 s on a busy "
+                    "2-core machine, numba's cache warm.",
+    )
+    p.add_argument("--data", action="append", metavar="NAME|FILE",
+                   help=f"bundled: {', '.join(NAMES)} (default: {', '.join(DEFAULT_DATA)}); or an .npz with arrays "
+                        "X (samples x features) and y (labels) (repeatable)")
+    p.add_argument("--pipeline", action="append", metavar="'STEP; STEP'",
+                   help="replaces the default pipelines on every data set (repeatable; tabular data needs axis=0 for "
+                        "per-feature statistics); default: standardize(axis=0) into float16/bfloat16/float32 and "
+                        "minmax(axis=0) into float16/bfloat16 for float data, scale(divisor=RANGE) into "
+                        "float16/bfloat16/float32 and minmax(feature_range=(0, 255)) into uint8 for the 12/16-bit cameras")
+    p.add_argument("--seed", type=int, default=0, help="the model's random_state (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_sensitivity)
 
     p = sub.add_parser("presets", help="list the library presets: name, library, version verified, semantics")
     p.add_argument("--json", action="store_true", help="print a JSON list of objects on stdout")

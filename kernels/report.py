@@ -40,6 +40,7 @@ from .report_pipelines import pipelines_html as _pipelines_html
 from .report_pipelines import pipelines_markdown as _pipelines_markdown
 from . import report_plots as _plots
 from . import report_verdict as _V
+from .report_sensitivity import render_sensitivity_html, render_sensitivity_markdown, run_sensitivity
 
 SCHEMA = "precision-bench/report/1"
 FILES = ("report.md", "report.html", "report.json", "survival.png", "merges.png", "throughput.png", "errors.png")
@@ -287,6 +288,7 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
         "skipped": skipped,
         "recommendations": recommendations(records),
         "conventions": run_conventions(quick),
+        "sensitivity": run_sensitivity(quick),
     }
 
 
@@ -405,6 +407,8 @@ def render_markdown(report: dict) -> str:
             lines += ["", f"**Recommendation:** {rec}", ""]
     lines += render_conventions(report)
     lines += _pipelines_markdown(report.get("pipelines") or [])
+    if report.get("sensitivity"):  # absent from reports written before it existed
+        lines += ["", render_sensitivity_markdown(report["sensitivity"])]
     if report.get("skipped"):
         lines += ["", "## Skipped", ""] + [f"- {s['source']}: {s['reason']}" for s in report["skipped"]]
     lines += [
@@ -454,6 +458,8 @@ def render_html(report: dict, images: dict[str, bytes]) -> str:
                 parts.append("<tr>" + "".join(f"<td>{e(f(r))}</td>" for _, f in COLUMNS) + "</tr>")
             parts.append(f"</table><p><b>Recommendation:</b> {e(rec)}</p>")
     parts += _pipelines_html(report.get("pipelines") or [])
+    if report.get("sensitivity"):
+        parts.append(render_sensitivity_html(report["sensitivity"]))
     parts += ["<h2>Plots</h2>", img("merges.png"), img("throughput.png"), img("errors.png")]
     parts += _V.glossary_html() + ["</body></html>"]
     return "\n".join(parts)
