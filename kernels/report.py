@@ -351,9 +351,15 @@ COLUMNS = [
     ("round trip", lambda r: f"{_num(r['roundtrip_exact']):.4g}"),
     ("max ULP", lambda r: _fmt(r["max_ulp_error"]) + ("*" if r["error_sampled"] else "")),
     ("max ULP (apply)", lambda r: _fmt(r["max_ulp_error_apply"])),
-    ("M elem/s", lambda r: f"{_num(r['elements_per_s']) / 1e6:.4g}"),
-    ("roofline", lambda r: "-" if r["roofline_fraction"] is None else f"{_num(r['roofline_fraction']):.2f}"),
+    ("M elem/s", lambda r: _speed(r["elements_per_s"], 1e-6, ".4g")),
+    ("roofline (fraction of copy)", lambda r: _speed(r["roofline_fraction"], 1, ".2f")),
 ]
+
+
+def _speed(v, unit: float, spec: str) -> str:
+    """A speed figure as printed: ``-`` where none was measured (None, NaN)."""
+    v = math.nan if v is None else _num(v)
+    return "-" if math.isnan(v) else format(v * unit, spec)
 
 
 def _fmt(v) -> str:
@@ -389,7 +395,8 @@ def render_markdown(report: dict) -> str:
         "",
         "How many distinct input values survive each transform, how wrong each output is (ULP against the "
         "correctly rounded exact value; `*` = on sampled distinct inputs, `apply` = with the fitted parameters), "
-        "and how fast it runs (roofline: fraction of a parallel copy of the same bytes; `-` for streamed domains).",
+        "and how fast it runs (timed on at least 2^24 elements, the source repeated; roofline: fraction of the fastest "
+        "copy of the same bytes; `-` where no figure was measured).",
         "",
         "![survival](survival.png)",
         "",
