@@ -120,15 +120,3 @@ def roofline_fraction(kernel_seconds: float, probe_seconds: float, probe: str = 
         "shared machine?): a measurement error, so roofline_fraction is None"
     )
 
-
-def copy_seconds(nbytes: int, repeat: int = 5) -> float:
-    """Best time of a parallel copy moving ``nbytes`` in total (half read, half written)."""
-    src = np.ones(max(nbytes // 16, 1), np.uint64)
-    dst = np.empty_like(src)
-    copy_probe(src, dst)
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        copy_probe(src, dst)
-        best = min(best, time.perf_counter() - t)
-    return best
