@@ -48,6 +48,22 @@ def _speed(args) -> int:
     return 0
 
 
+SPEED_FIELDS = ("seconds", "fit_seconds", "elements_per_s", "bytes_per_s", "roofline_fraction")
+
+
+def metric_cell(key: str, v) -> str:
+    """One value of a record's metric table; a speed field without a figure (None,
+    NaN: not timed, or a roofline the probes could not measure) prints ``-``."""
+    if key in SPEED_FIELDS and (v is None or v == "nan" or (isinstance(v, float) and v != v)):
+        return "-"
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def speed_cell(elements_per_s: float) -> str:
+    """M elem/s as printed in a table, ``-`` where not measured."""
+    return "-" if elements_per_s != elements_per_s else f"{elements_per_s / 1e6:.4g}"
+
+
 class UsageError(Exception):
     """A bad argument or file: reported on one line, exit status 2."""
 
@@ -115,7 +131,7 @@ def _measure(args) -> int:
     for k, v in d.items():
         if k in ("schema", "provenance", "source", "transform", "formula", "compute_dtype", "output_dtype", "steps"):
             continue
-        table.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+        table.add_row(k, metric_cell(k, v))
     Console().print(table)
     return 0
 
@@ -276,7 +292,7 @@ def _choose(args) -> int:
         r = c.record
         table.add_row(c.output_dtype, c.compute_dtype, c.formula, str(c.bytes_per_element), f"{r.survival:.4g}",
                       fmt(r.max_merged_span_in), fmt(r.max_abs_error_in), fmt(r.mean_abs_error_in),
-                      f"{fmt(r.max_ulp_error)} ({c.output_dtype})", f"{r.elements_per_s / 1e6:.4g}", c.verdict, c.reason)
+                      f"{fmt(r.max_ulp_error)} ({c.output_dtype})", speed_cell(r.elements_per_s), c.verdict, c.reason)
     console = Console()
     console.print(table)
     console.print(f"recommended: {best.output_dtype} (compute {best.compute_dtype}, {best.formula}); max error "

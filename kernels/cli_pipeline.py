@@ -150,6 +150,7 @@ def step_table(record):
 def measure_cmd(args, pipe, source) -> int:
     import json
 
+    from .cli import metric_cell
     from .measure_pipeline import measure_pipeline
 
     check_build(pipe, source.dtype, "--pipeline" if args.pipeline is not None else "--preset")
@@ -167,7 +168,7 @@ def measure_cmd(args, pipe, source) -> int:
     for k, v in d.items():
         if k in ("schema", "provenance", "source", "transform", "formula", "compute_dtype", "output_dtype", "steps", "options"):
             continue
-        table.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+        table.add_row(k, metric_cell(k, v))
     console = Console()
     console.print(table)
     console.print(step_table(record))

@@ -1,8 +1,17 @@
 """Measure (layer 5): run one transform variant on data or a domain; return a Record.
 
 Fit and apply are timed apart (the JIT is warmed first, so compilation is never
-timed); the roofline is a parallel copy of the same bytes timed in the same
-process.  Precision metrics follow :mod:`kernels.metrics`; errors are measured
+timed).  Every timed apply pass runs on at least ``TIMING_MIN`` (2**24) elements:
+a domain or an array smaller than that is timed on its values repeated
+(``np.resize``, same dtype; rows repeated for multi-feature data, so each channel
+keeps its column), because a few thousand elements time the call and the thread
+launch, not the kernel.  ``timed_elements`` is that size; ``seconds``,
+``elements_per_s``, ``bytes_per_s`` and ``roofline_fraction`` are per that array.
+A streamed domain is timed the same way, on 2**24 of its values evenly spaced
+(the sweep's own time is not a kernel speed).  The roofline is the fastest copy
+probe of the same bytes, interleaved with the kernel (:mod:`kernels.roofline`); a
+fraction above 1.3 is a measurement error: ``roofline_fraction`` is None and a
+``RuntimeWarning`` says why.  Precision metrics follow :mod:`kernels.metrics`; errors are measured
 against :mod:`kernels.exact`, on every distinct input up to ``exact_points``
 (65,536 by default) and on that many evenly spaced distinct inputs (both ends
 kept) beyond it; the record says which (``error_points``, ``error_sampled``).
@@ -27,18 +36,18 @@ import numpy as np
 from ._threads import serialised
 from ._validate import check_array, check_choice, check_dtype, check_int
 from .cast import cast
-from .codecs import REGISTRY, DType, lookup
+from .codecs import REGISTRY, DType, keys_to_values, lookup
 from .domain import Domain, from_domain_sample, sweep
 from .exact import Ideal, exact_stats, fitted_stats, qmax_of
 from .metrics import Distinct, distinct, entropy_bits, from_sorted_unique, group_outputs, representable_between, ulp_distance
-from .roofline import copy_seconds
+from .roofline import roofline_fraction, time_against_roofline
 from .stats import TRANSFORMS, Params, fit
 from .transforms import DEFAULT_FORMULA, FORMULAS, _compute_row, default_output, inverse_transform, kernel_plan, transform
 
 SCHEMA = "precision-bench/record/1"
 EXACT_POINTS = 65_536
 MATERIALIZE_LIMIT = 1 << 26  # larger domains stream (64 Mi values)
-TIMING_MIN = 1 << 22  # domains are timed on at least this many elements
+TIMING_MIN = 1 << 24  # every apply pass is timed on at least this many elements
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +106,8 @@ class Record:
     provenance: dict
     # pipelines: per step {spec, output_dtype, compute_dtype, distinct_out, collisions, max_merged_span_in}
     steps: tuple = ()
+    # elements of the timed apply pass (the source repeated up to TIMING_MIN); 0: not timed
+    timed_elements: int = 0
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values; non-finite floats become the strings "inf"/"nan"."""
@@ -401,8 +412,9 @@ def measure(
     more than 2**26 values (or ``stream=True``) are swept streaming: fitted from
     the domain's ends (min/max are exact), counted as runs, errors on
     ``exact_points`` sampled values; ``standardize`` needs a materialised
-    domain.  A materialised domain is timed on its values repeated to 2**22
-    elements, so ``seconds`` is per that many (``elements_per_s`` is exact).
+    domain.  A source of fewer than 2**24 elements (a domain, a small array) is
+    timed on its values repeated to 2**24, a streamed domain on 2**24 of its
+    values, so ``seconds`` is per ``timed_elements`` (the module docstring).
     ``output_dtype=None`` follows :mod:`kernels.transforms`' table: float64 for
     float64 input, else float32; quantize: its qdtype.  All-NaN data under
     ``nan_policy='propagate'`` gives ``nan_in == n`` and ``distinct_in == 0``
@@ -441,12 +453,44 @@ def measure(
         # overflow and parameter warnings are what is being measured: they become fields
         warnings.simplefilter("ignore", RuntimeWarning)
         if streamed:
-            return _measure_stream(source, transform_name, formula, crow, output_dtype, params, fit_kw, exact_points, progress, label)
-        x = source.values() if isinstance(source, Domain) else source
-        return _measure_array(
-            x, in_row, transform_name, formula, crow, output_dtype, axis, params, fit_kw, repeat, exact_points, label,
-            known_distinct=isinstance(source, Domain),
-        )
+            record, note = _measure_stream(source, transform_name, formula, crow, output_dtype, params, fit_kw, repeat,
+                                           exact_points, progress, label)
+        else:
+            x = source.values() if isinstance(source, Domain) else source
+            record, note = _measure_array(
+                x, in_row, transform_name, formula, crow, output_dtype, axis, params, fit_kw, repeat, exact_points, label,
+                known_distinct=isinstance(source, Domain),
+            )
+    warn_timing(note)
+    return record
+
+
+def timing_input(x: np.ndarray) -> np.ndarray:
+    """``x`` itself when it has at least ``TIMING_MIN`` elements, else its values
+    repeated to at least that many, same dtype; N-D data repeats whole rows of its
+    last axis, so every feature (channel) keeps its column."""
+    if x.size >= TIMING_MIN:
+        return x
+    if x.ndim <= 1:
+        return np.resize(x, TIMING_MIN)
+    c = x.shape[-1]
+    return np.resize(x.reshape(-1, c), (-(-TIMING_MIN // c), c))
+
+
+def time_apply(run, xt: np.ndarray, out: np.ndarray, repeat: int) -> tuple[float, float | None, str | None]:
+    """(best seconds of ``run``, roofline fraction or None, why None): ``run``
+    timed interleaved with the copy probes of its bytes (:mod:`kernels.roofline`)."""
+    seconds, probe_seconds, probe = time_against_roofline(run, xt.nbytes, out.nbytes, repeat)
+    fraction, note = roofline_fraction(seconds, probe_seconds, probe)
+    return seconds, fraction, note
+
+
+def warn_timing(note: str | None, stacklevel: int = 4) -> None:
+    """The roofline's RuntimeWarning, raised outside the block that silences the
+    measured overflow warnings; ``stacklevel`` 4 names the caller of ``measure``
+    (through its ``serialised`` wrapper)."""
+    if note:
+        warnings.warn(note, RuntimeWarning, stacklevel=stacklevel)
 
 
 def _out_row(params: Params, output_dtype, in_row: DType) -> DType:
@@ -462,18 +506,14 @@ def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, 
     else:
         fit_seconds = 0.0
     out_row = _out_row(params, output_dtype, in_row)
-    # a domain is timed on its values repeated to TIMING_MIN elements: a few hundred
-    # values would time the call overhead, not the kernel
-    xt = np.resize(x, TIMING_MIN) if known_distinct and x.size < TIMING_MIN else x
+    xt = timing_input(x)  # a few thousand elements would time the call, not the kernel
     out = np.empty(xt.shape, out_row.dtype)
 
     def run():
         transform(xt, tname, params=params, formula=formula, compute_dtype=crow.name, output_dtype=out_row.name, out=out)
 
-    run()
-    seconds = _best(run, repeat)
+    seconds, roofline, note = time_apply(run, xt, out, repeat)
     nbytes = xt.nbytes + out.nbytes
-    copy = copy_seconds(nbytes)
     if params.nfeat == 1:
         d = from_sorted_unique(x.reshape(-1), in_row) if known_distinct else distinct(x)
         feats = [_feature_metrics(d, params, formula, crow.name, out_row, exact_points)]
@@ -483,13 +523,14 @@ def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, 
             _feature_metrics(distinct(np.ascontiguousarray(cols[:, j])), params.feature(j), formula, crow.name, out_row, exact_points)
             for j in range(params.nfeat)
         ]
-    return _record(
-        feats, label, in_row, params, formula, crow, out_row, x.size, seconds, fit_seconds, nbytes, copy / seconds, False,
+    record = _record(
+        feats, label, in_row, params, formula, crow, out_row, x.size, seconds, fit_seconds, nbytes, roofline, False,
         timed_elements=xt.size
     )
+    return record, note
 
 
-def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit_kw, exact_points, progress, label):
+def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit_kw, repeat, exact_points, progress, label):
     t = time.perf_counter()
     ends = np.array([dom.lo, dom.hi]).astype(dom.row.dtype)
     if params is None:
@@ -521,8 +562,28 @@ def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit
         sampled=sample.values.size < dom.size,
         span_in=res.max_merged_span_in,
     )
-    nbytes = dom.size * (dom.row.itemsize + out_row.itemsize)
-    return _record([feat], label, dom.row, params, formula, crow, out_row, dom.size, res.seconds, fit_seconds, nbytes, None, True)
+    # the apply kernel timed on 2**24 of the domain's values, evenly spaced, as any
+    # other source is timed (the sweep above also counts runs: not a kernel speed)
+    xt = timing_input(keys_to_values(dom.dtype, _spread_keys(dom, TIMING_MIN)))
+    out = np.empty(xt.shape, out_row.dtype)
+
+    def run():
+        transform(xt, tname, params=params, formula=formula, compute_dtype=crow.name, output_dtype=out_row.name, out=out)
+
+    seconds, roofline, note = time_apply(run, xt, out, repeat)
+    record = _record([feat], label, dom.row, params, formula, crow, out_row, dom.size, seconds, fit_seconds,
+                     xt.nbytes + out.nbytes, roofline, True, timed_elements=xt.size)
+    return record, note
+
+
+def _spread_keys(dom: Domain, count: int) -> np.ndarray:
+    """At most ``count`` evenly spaced order keys of ``dom``, from its first, in
+    integer arithmetic (float64 keys span 2**64; ``np.unique`` over 2**24 keys, as
+    :meth:`Domain.keys` does, takes a minute).  -0.0 may be among them: timing only."""
+    span = dom.key_hi - dom.key_lo
+    step = max(span // max(count - 1, 1), 1)
+    offsets = np.arange(min(count, span // step + 1), dtype=np.uint64) * np.uint64(step)
+    return (offsets + np.uint64(dom.key_lo % (1 << 64))).view(np.int64)  # wraps mod 2**64: the signed key
 
 
 def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fit_seconds, nbytes, roofline, streamed, timed_elements=None) -> Record:
@@ -601,6 +662,7 @@ def _record_from(feats, label, in_row, out_row, *, n, seconds, fit_seconds, nbyt
         streamed=streamed,
         provenance=provenance(),
         steps=tuple(steps),
+        timed_elements=int(timed_elements or 0),
     )
 
 

@@ -30,12 +30,11 @@ import numpy as np
 from .codecs import REGISTRY, lookup
 from .domain import Domain
 from .exact import _rational
-from .measure import (EXACT_POINTS, TIMING_MIN, Record, _best, _error_points, _feature_metrics_common, _record_from,
-                      _reference, error_in_units)
+from .measure import (EXACT_POINTS, Record, _error_points, _feature_metrics_common, _record_from, _reference,
+                      error_in_units, time_apply, timing_input, warn_timing)
 from .metrics import distinct, merged_span, ulp_distance
 from .pipeline import Pipeline, pipeline
 from .program import Op, run_program
-from .roofline import copy_seconds
 from .steps import Step
 
 MP_BITS = 256
@@ -266,21 +265,21 @@ def _spans(u: np.ndarray, y: np.ndarray) -> tuple[int, float]:
 
 def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_POINTS, name: str | None = None,
                      distinct_values: bool = False) -> Record:
-    """``distinct_values=True``: the source holds each value once (a domain, possibly
-    per channel), so it is timed repeated to TIMING_MIN elements, as domains are."""
+    """Every source of fewer than ``TIMING_MIN`` (2**24) elements is timed on its
+    values repeated to that many, whole rows for per-channel data
+    (:func:`kernels.measure.timing_input`); ``distinct_values`` (the source holds
+    each value once) is accepted for callers written when only domains were."""
     pipe = as_pipeline(pipe)
     if isinstance(source, Domain):
         if source.size > 1 << 26:
             raise ValueError(f"a pipeline on a domain of {source.size:,} values: use a range of at most 2**26 values")
         x = source.values()
         label = name or source.describe()
-        known = True
     else:
         from ._validate import check_array
 
         x, _ = check_array(source, "source")
         label = name or f"array {x.dtype}{list(x.shape)}"
-        known = distinct_values
     in_row = lookup(x.dtype)
     fit_seconds = 0.0
     with warnings.catch_warnings():
@@ -294,14 +293,10 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
         nfeat = _nfeat(ops)
         if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
             raise ValueError(f"pipeline {pipe.spec!r} has {nfeat} channels; the source has shape {x.shape} (channels last)")
-        xt = x
-        if known and x.size < TIMING_MIN:
-            xt = np.resize(x, (TIMING_MIN // x.shape[-1], x.shape[-1]) if x.ndim > 1 else TIMING_MIN)
+        xt = timing_input(x)
         out = np.empty(xt.shape, out_row.dtype)
-        pipe.transform(xt, out=out)
-        seconds = _best(lambda: pipe.transform(xt, out=out), repeat)
+        seconds, roofline, note = time_apply(lambda: pipe.transform(xt, out=out), xt, out, repeat)
         nbytes = xt.nbytes + out.nbytes
-        roofline = copy_seconds(nbytes) / seconds
         inv_ops, _ = pipe.inverse_program(in_row.name)
         cols = x.reshape(-1, nfeat)
         feats, step_rows = [], [dict(spec=s.spec, output_dtype=o, compute_dtype=c, distinct_out=0, collisions=0,
@@ -323,6 +318,7 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
             pts, w, sampled = _error_points(d, exact_points)
             ulps, ulps_apply, events, err_in = _errors(pipe, j, d, y, pts, w, out_row)
             feats.append(_feature_metrics_common(d, y, back, out_row, ulps, ulps_apply, w, sampled, *events, err_in=err_in))
+    warn_timing(note, stacklevel=3)
     compute = sorted({c for _, _, c in per_step})
     return _record_from(
         feats, label, in_row, out_row, n=x.size, seconds=seconds, fit_seconds=fit_seconds, nbytes=nbytes,
@@ -388,7 +384,7 @@ def measure_outputs(x, y, ideal=None, inverse=None, *, exact_points: int = EXACT
         feats.append(_feature_metrics_common(d, yu, back, out_row, ulps, ulps_apply, w, sampled, *events, err_in=err_in))
     rec = _record_from(
         feats, name or f"array {x.dtype}{list(x.shape)}", in_row, out_row, n=x.size, seconds=math.nan, fit_seconds=0.0,
-        nbytes=x.nbytes + y.nbytes, roofline=None, timed_elements=x.size, transform="outputs",
+        nbytes=x.nbytes + y.nbytes, roofline=None, timed_elements=0, transform="outputs",
         formula=pipe.spec if pipe is not None else "-", compute_dtype="-", accumulator="-", acc_dtype="-", nfeat=nfeat,
         options={"ideal": pipe.spec} if pipe is not None else {}, steps=(),
     )

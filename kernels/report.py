@@ -352,10 +352,16 @@ COLUMNS = [
     ("round trip (share)", lambda r: f"{_num(r['roundtrip_exact']):.4g}"),
     ("max ULP (of output dtype)", lambda r: _fmt(r["max_ulp_error"]) + ("*" if r["error_sampled"] else "")),
     ("max ULP apply (of output dtype)", lambda r: _fmt(r["max_ulp_error_apply"])),
-    ("M elem/s", lambda r: f"{_num(r['elements_per_s']) / 1e6:.4g}"),
-    ("roofline (share of copy)", lambda r: "-" if r["roofline_fraction"] is None else f"{_num(r['roofline_fraction']):.2f}"),
+    ("M elem/s", lambda r: _speed(r["elements_per_s"], 1e-6, ".4g")),
+    ("roofline (fraction of copy)", lambda r: _speed(r["roofline_fraction"], 1, ".2f")),
     ("note", _V.note),
 ]
+
+
+def _speed(v, unit: float, spec: str) -> str:
+    """A speed figure as printed: ``-`` where none was measured (None, NaN)."""
+    v = math.nan if v is None else _num(v)
+    return "-" if math.isnan(v) else format(v * unit, spec)
 
 
 def _fmt(v) -> str:

@@ -93,7 +93,7 @@ def survival_plot(plt, recs: list[dict]) -> bytes:
 
 def throughput_plot(plt, recs: list[dict]) -> bytes:
     """M elem/s of the fastest timed cases of each source (a panel per source),
-    with the roofline (share of copy) written beside each bar."""
+    with the roofline (fraction of copy) written beside each bar."""
     groups: dict[str, list[dict]] = {}
     for r in recs:
         if V.timed(r):

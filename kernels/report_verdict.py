@@ -362,7 +362,7 @@ GLOSSARY = (
     ("round trip (share)", "share of distinct inputs that the inverse transform, rounded to the input dtype, gives back exactly"),
     ("representable in range / utilization", "output-dtype values in [min y, max y], and the share of them the outputs use"),
     ("overflow / underflow / saturated (elements)", "finite -> inf; nonzero -> 0; clipped to an integer output's range"),
-    ("roofline (share of copy)", "time of a parallel copy of the same bytes / time of the transform; 1 = memory speed; "
+    ("roofline (fraction of copy)", "time of a parallel copy of the same bytes / time of the transform; 1 = memory speed; "
                                  "- for streamed domains"),
     ("M elem/s", "millions of elements transformed per second; - where the speed means nothing (streamed, or fewer "
                  f"than {MIN_TIMED_N:,} elements)"),
@@ -380,8 +380,9 @@ def explanation() -> str:
     return (
         "How many distinct input values survive each transform, how far each output is from the exact result (in the "
         "input's own units, comparable across output dtypes; and in ULPs of the output dtype, against the correctly "
-        "rounded exact value), and how fast it runs (roofline: fraction of a parallel copy of the same bytes). "
-        "Every figure is measured by this run; the glossary defines each column."
+        "rounded exact value; `*` = on sampled distinct inputs, `apply` = with the fitted parameters), and how fast it "
+        "runs (timed on at least 2^24 elements, the source repeated; roofline: fraction of the fastest copy of the same "
+        "bytes; `-` where no figure was measured). Every figure is measured by this run; the glossary defines each column."
     )
 
 

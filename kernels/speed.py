@@ -7,9 +7,11 @@ time the statistics pass.
 One table of cases serves this script and the pytest-benchmark guards in
 ``tests/test_speed.py``.  Each case names our kernel, the numpy expression a
 user would otherwise write (or none), and the bytes it must move; the memory
-roofline is a parallel copy (or, for reductions, a parallel read) of the same
-bytes with the same threads, timed in the same process.  Times are the best
-of several repeats, interleaved, because these machines are shared and noisy.
+roofline is the fastest copy probe of the same bytes (:mod:`kernels.roofline`;
+for reductions, a parallel read), timed in the same process.  Times are the
+best of several repeats, interleaved, because these machines are shared and
+noisy; a roofline fraction above :data:`kernels.roofline.MAX_FRACTION` is a
+measurement error, printed as ``-`` with a ``RuntimeWarning``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from numba import get_num_threads
 
 from .cast import cast
 from .metrics import distinct
-from .roofline import copy_probe, read_probe
+from .roofline import MAX_FRACTION, probes, read_probe, roofline_fraction
 from .stats import fit
 from .transforms import transform
 
@@ -273,19 +275,31 @@ def best_time(fn, repeat: int) -> float:
 
 
 def measure(case: Case, n: int, repeat: int = 7) -> dict:
+    """One case timed against its peer and the roofline, interleaved; the
+    ``roofline_fraction`` is None (and a RuntimeWarning says why) above MAX_FRACTION."""
+    import warnings
+
     x, out = prepare(case, n)
     nbytes = case.nbytes(x, out)
-    src = np.ones((nbytes if case.reads_only else nbytes // 2) // 8, np.uint64)
-    dst = None if case.reads_only else np.empty_like(src)
-    probe = (lambda: read_probe(src)) if case.reads_only else (lambda: copy_probe(src, dst))
-    probe()
-    t_ours, t_np, t_probe = [], [], []
-    for _ in range(repeat):  # interleaved so drift hits all three alike
+    if case.reads_only:
+        src = np.ones(max(nbytes // 8, 1), np.uint64)
+        ps = {"parallel read": lambda: read_probe(src)}
+    else:
+        ps = probes(x.nbytes, out.nbytes)
+    for p in ps.values():
+        p()
+    t_ours, t_np, t_probe = [], [], {name: [] for name in ps}
+    for _ in range(repeat):  # interleaved so drift hits all alike
         t_ours.append(best_time(lambda: case.ours(x, out), 1))
-        t_probe.append(best_time(probe, 1))
+        for name, p in ps.items():
+            t_probe[name].append(best_time(p, 1))
         if case.numpy is not None:
             t_np.append(best_time(lambda: case.numpy(x, out), 1))
-    ours, roof = min(t_ours), min(t_probe)
+    ours = min(t_ours)
+    probe = min(t_probe, key=lambda name: min(t_probe[name]))
+    fraction, note = roofline_fraction(ours, min(t_probe[probe]), probe)
+    if note:
+        warnings.warn(f"{case.name}: {note}", RuntimeWarning, stacklevel=2)
     return {
         "case": case.name,
         "n": n,
@@ -293,7 +307,8 @@ def measure(case: Case, n: int, repeat: int = 7) -> dict:
         "numpy_s": min(t_np) if t_np else None,
         "vs_numpy": (min(t_np) / ours) if t_np else None,
         "peer": case.peer,
-        "roofline_fraction": roof / ours,
+        "roofline_fraction": fraction,
+        "probe": probe,
         "gb_per_s": nbytes / ours / 1e9,
         "target_numpy": case.target_numpy,
         "target_roofline": case.target_roofline,
@@ -319,31 +334,55 @@ def domain_sweep(dtype: str = "float32", lo: float | None = None, hi: float | No
     """Seconds to stream every value of a domain (default: every finite float32, the
     2**32 patterns but NaN and +-inf) through minmax (float64 compute, as the range
     overflows float32) -> float16, counting survivors, inverse round trips and range
-    events as it goes."""
-    from .domain import domain
-    from .measure import measure
+    events as it goes.  The sweep is timed here: a streamed measure's ``seconds``
+    is its apply kernel on 2**24 of the values, as for any other source."""
+    from .codecs import REGISTRY
+    from .domain import domain, sweep
+    from .transforms import DEFAULT_FORMULA, kernel_plan
 
-    kw = dict(output_dtype="float16", compute_dtype="float64")
-    measure(domain(dtype, 0, 1), "minmax", stream=True, progress=False, exact_points=16, **kw)  # compile
-    r = measure(domain(dtype, lo, hi), "minmax", exact_points=4096, **kw)
-    return {"values": r.n, "seconds": r.seconds, "distinct_out": r.distinct_out, "values_per_s": r.elements_per_s}
+    crow, out_row, formula = REGISTRY["float64"], REGISTRY["float16"], DEFAULT_FORMULA["minmax"]
+
+    def run(dom):
+        p = fit(np.array([dom.lo, dom.hi]).astype(dom.row.dtype), "minmax")  # a domain's min/max are its ends
+        kname, table = kernel_plan(p, formula, crow)
+        inv_kname, inv_table = kernel_plan(p, formula, crow, inverse=True)
+        return sweep(dom, crow, kname, table, inv_kname, inv_table, out_row, progress=False)
+
+    run(domain(dtype, 1, 2))  # compile
+    r = run(domain(dtype, lo, hi))
+    return {"values": r.values, "seconds": r.seconds, "distinct_out": r.distinct_out, "values_per_s": r.values / r.seconds}
 
 
 IN_CACHE = 1 << 20  # elements: in + out of every variant fit the 32 MiB L3 at twice this
 
 
+def _fraction(v) -> str:
+    """A roofline fraction or ceiling as printed: ``-`` where there is none."""
+    return "-" if v is None or v != v else f"{v:.2f}"
+
+
 def sweep_apply(
     n: int = 50_000_000, repeat: int = 5, inputs=("uint8", "uint16", "float16", "float32")
-) -> list[tuple[str, float, float]]:
+) -> list[tuple[str, float | None, float]]:
     """Roofline fraction of every apply-kernel variant (each input dtype in
     ``inputs``, each transform, formula, compute dtype float16/32/64, output
-    float16/float32/uint8), params fitted beforehand, ``out=`` given; printed worst first.
+    float16/float32/uint8), params fitted beforehand, ``out=`` given; printed
+    worst first.  The fraction is against the fastest copy probe of the same
+    bytes, interleaved with the kernel (:func:`kernels.roofline.time_against_roofline`);
+    above :data:`~kernels.roofline.MAX_FRACTION` it is a measurement error: None, ``-``.
 
-    Each row also has the variant's *in-cache ceiling*: the roofline fraction it
-    would reach if its time per element were what it takes on cache-resident
-    data, ``(t(2m) - t(m)) / m`` with ``m = IN_CACHE`` (the difference cancels the
-    wrapper's fixed cost).  A ceiling below 0.8 means the instructions alone take
-    longer than 0.8 of a copy of the bytes: the variant is compute-bound.
+    Each row also has the variant's *in-cache ceiling*: the roofline fraction
+    its arithmetic alone allows, ``min(1, t_copy / t_cache)``.  ``t_copy`` is
+    the probe's time for the bytes of n elements, ``t_cache`` the kernel's time
+    for n elements at its cache-resident rate, ``(t(2m) - t(m)) / m * n`` with
+    ``m = IN_CACHE`` (the difference cancels the call's fixed cost).  As in a
+    roofline model the attainable fraction is the lesser of the memory roof (1)
+    and the compute roof, so a ceiling is at most 1: 1 means the instructions
+    keep up with memory; below 0.8 the variant is compute-bound.  (Uncapped, the
+    ratio is no fraction: a memory-bound kernel on cache-resident data runs
+    several times faster than a copy through DRAM, and noise in a difference of
+    two sub-millisecond times made it 75 and more.)  NaN, printed ``-``: n too
+    small for the slices, or noise made ``t(2m) <= t(m)``.
     """
     import itertools
     import warnings
@@ -351,6 +390,7 @@ def sweep_apply(
     from rich.console import Console
 
     from .codecs import REGISTRY
+    from .roofline import time_against_roofline
     from .transforms import FORMULAS
 
     rng = np.random.default_rng(0)
@@ -363,6 +403,7 @@ def sweep_apply(
         "float64": lambda: rng.normal(0, 100, n),
     }
     rows = []
+    errors = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for iname in inputs:
@@ -381,34 +422,35 @@ def sweep_apply(
                     def run(data=x, dest=out):
                         transform(data, t, params=p, formula=f, compute_dtype=cd, output_dtype=od, out=dest)
 
-                    run()
-                    src = np.ones((x.nbytes + out.nbytes) // 16, np.uint64)
-                    dst = np.empty_like(src)
-                    copy_probe(src, dst)
-                    tk, tc = [], []
-                    for _ in range(repeat):
-                        tk.append(best_time(run, 1))
-                        tc.append(best_time(lambda: copy_probe(src, dst), 1))
+                    t_kernel, t_copy, probe = time_against_roofline(run, x.nbytes, out.nbytes, repeat)
+                    frac, note = roofline_fraction(t_kernel, t_copy, probe)
+                    errors += note is not None
                     ceiling = float("nan")
                     if m >= 1 << 14:
-                        t_small = best_time(lambda: run(small, out[:m]), 8 * repeat)
-                        t_double = best_time(lambda: run(double, out[: 2 * m]), 8 * repeat)
+                        t_small = t_double = float("inf")
+                        for _ in range(8 * repeat):  # interleaved, as the roofline is
+                            t_small = min(t_small, best_time(lambda: run(small, out[:m]), 1))
+                            t_double = min(t_double, best_time(lambda: run(double, out[: 2 * m]), 1))
                         if t_double > t_small:  # else timing noise swamped the difference
-                            ceiling = min(tc) / ((t_double - t_small) / m * n)
-                    rows.append((f"{iname}->{od} {t}/{f} compute={cd}", min(tc) / min(tk), ceiling))
+                            ceiling = min(1.0, t_copy / ((t_double - t_small) / m * n))
+                    rows.append((f"{iname}->{od} {t}/{f} compute={cd}", frac, ceiling))
             x = small = double = None  # free before the next input is made
-    rows.sort(key=lambda r: r[1])
+    rows.sort(key=lambda r: (r[1] is None, r[1] or 0.0))
     console = Console(soft_wrap=True)
-    fr = [r[1] for r in rows]
-    below = [r for r in rows if r[1] < 0.8]
+    fr = [r[1] for r in rows if r[1] is not None]
+    below = [r for r in rows if r[1] is not None and r[1] < 0.8]
+    summary = (f"roofline fraction min {fr[0]:.2f}, median {fr[len(fr) // 2]:.2f}, max {fr[-1]:.2f}; "
+               if fr else "no roofline fraction; ")
     console.print(
-        f"{len(rows)} apply variants, n={n:,}: roofline fraction min {fr[0]:.2f}, "
-        f"median {fr[len(fr) // 2]:.2f}, max {fr[-1]:.2f}; {len(below)} below 0.8, "
+        f"{len(rows)} apply variants, n={n:,}: {summary}{len(below)} below 0.8, "
         f"of which {sum(r[2] < 0.8 for r in below)} have an in-cache ceiling below 0.8 (compute-bound)"
     )
+    if errors:
+        console.print(f"{errors} variant(s) beat the fastest copy probe by more than {MAX_FRACTION}x: the probe was "
+                      "slowed (load?), a measurement error, printed as -")
     console.print("  roofline  in-cache ceiling  variant")
     for name, frac, ceiling in rows:
-        console.print(f"  {frac:8.2f}  {ceiling:16.2f}  {name}")
+        console.print(f"  {_fraction(frac):>8}  {_fraction(ceiling):>16}  {name}")
     return rows
 
 
@@ -444,7 +486,7 @@ def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None, d
             f"{r['numpy_s'] * 1e3:.2f}" if r["numpy_s"] else "-",
             (f"{r['vs_numpy']:.1f}x" + ("" if r["peer"] == "numpy" else f" ({r['peer']})")) if r["vs_numpy"] else "-",
             f">= {r['target_numpy']:g}x" if r["target_numpy"] else "",
-            f"{r['roofline_fraction']:.2f}",
+            _fraction(r["roofline_fraction"]),
             f"{r['gb_per_s']:.1f}",
         )
     naive = next((r for r in rows if r["case"] == "fit std naive f64acc"), None)

@@ -30,11 +30,13 @@ def test_numpy_peer(benchmark, case):
 
 
 def test_roofline_probes_copy_and_read():
+    from kernels import roofline
+
     src = np.arange(1000, dtype=np.uint64)
     dst = np.zeros_like(src)
-    speed.copy_probe(src, dst)
+    roofline.copy_probe(src, dst)
     assert np.array_equal(src, dst)
-    assert speed.read_probe(src) == src.sum()
+    assert roofline.read_probe(src) == src.sum()
 
 
 SWEEP = os.environ.get("PRECISION_BENCH_SWEEP", "1 2")  # "-3.4028235e38 3.4028235e38": every finite float32
