@@ -20,11 +20,12 @@ import re
 import numpy as np
 
 from .codecs import REGISTRY
+from .measure import TIMING_MIN
 
 QUESTION = "Can normalising inputs make a network blind to changes in its inputs?"
 
 NORMALISING = ("minmax", "standardize", "scale")  # affine normalisations; quantize reduces levels by design
-MIN_TIMED_N = 100_000  # below this many elements a timing is dominated by call overhead
+MIN_TIMED_N = 100_000  # records without timed_elements: fewer elements time the call overhead
 AVOID_SURVIVAL = 0.5  # "avoid" rows: the variant merges more than half the distinct values
 WORST_MERGES = 8  # merge claims listed in the verdict
 
@@ -59,9 +60,15 @@ def count(v) -> str:
 
 
 def timed(r: dict) -> bool:
-    """Whether the record's speed means something: timed (not streamed, so it
-    has a roofline), a finite rate, and enough elements to outweigh call overhead."""
-    return r.get("roofline_fraction") is not None and math.isfinite(num(r.get("elements_per_s"))) and r.get("n", 0) >= MIN_TIMED_N
+    """Whether the record's speed means something: a finite rate, measured on at
+    least 2**24 elements (``timed_elements``: every measure since the field exists
+    times that many); records written before it: timed with a roofline, at least
+    MIN_TIMED_N elements."""
+    if not math.isfinite(num(r.get("elements_per_s"))):
+        return False
+    if "timed_elements" in r:
+        return r["timed_elements"] >= TIMING_MIN
+    return r.get("roofline_fraction") is not None and r.get("n", 0) >= MIN_TIMED_N
 
 
 def mps(r: dict) -> str:
@@ -328,8 +335,8 @@ def verdict_blocks(report: dict) -> list[tuple]:
         blocks += [
             ("h3", "Decision table"),
             ("p", "Per source: the recommended output, compute dtype and formula; its cost (bytes per element; "
-                  f"M elem/s where the run is timed and has at least {MIN_TIMED_N:,} elements, else of the same variant on the largest "
-                  "such source of the same input dtype, else -); what it loses "
+                  f"M elem/s, timed on at least {TIMING_MIN:,} elements, the source repeated; else of the same variant on the "
+                  "largest timed source of the same input dtype, else -); what it loses "
                   f"(collisions; max error in the input's units); and what to avoid (variants that keep less than a share "
                   f"{AVOID_SURVIVAL:g} of the distinct values, or overflow)."),
         ]
@@ -362,10 +369,11 @@ GLOSSARY = (
     ("round trip (share)", "share of distinct inputs that the inverse transform, rounded to the input dtype, gives back exactly"),
     ("representable in range / utilization", "output-dtype values in [min y, max y], and the share of them the outputs use"),
     ("overflow / underflow / saturated (elements)", "finite -> inf; nonzero -> 0; clipped to an integer output's range"),
-    ("roofline (fraction of copy)", "time of a parallel copy of the same bytes / time of the transform; 1 = memory speed; "
-                                 "- for streamed domains"),
-    ("M elem/s", "millions of elements transformed per second; - where the speed means nothing (streamed, or fewer "
-                 f"than {MIN_TIMED_N:,} elements)"),
+    ("roofline (fraction of copy)", "time of the fastest copy of the same bytes / time of the transform, both timed in "
+                                    "alternating rounds; 1 = memory speed; - where the probe lost to the kernel by more "
+                                    "than 1.3 (a measurement error, not a result)"),
+    ("M elem/s", f"millions of elements transformed per second, timed on at least {TIMING_MIN:,} elements (small "
+                 "sources repeated to that size); - where nothing was timed"),
     ("compute dtype", "the dtype the arithmetic runs in (each operation rounded to it); the output dtype stores the result"),
     ("accumulator", "how standardize sums for its mean and variance: pairwise / naive / kahan, in acc dtype"),
     ("formulas", "sub_div (x - lo) / rng; sub_mul (x - lo) * (1 / rng); mul_add x * s + t (scikit-learn); "
