@@ -157,7 +157,7 @@ def test_report_quick_pipeline_writes_section_with_a_tiny_suite(tmp_path, capsys
     import kernels.report as report
 
     tiny = report.suite(True)[:1]
-    monkeypatch.setattr(report, "suite", lambda quick=False, data=None: [(tiny[0][0], tiny[0][1][:1])])
+    monkeypatch.setattr(report, "suite", lambda quick=False, data=None, key=None: [(tiny[0][0], tiny[0][1][:1])])
     # the Library conventions section has its own test (tests/test_report_presets.py)
     monkeypatch.setattr(report, "run_conventions", lambda quick=False: {"rows": [], "missing": [], "refused": []})
     out_dir = tmp_path / "rep"
