@@ -139,9 +139,9 @@ def step_table(record):
 
     from .codecs import REGISTRY
 
-    table = Table(title="per step (each rounds into its output dtype)")
     units = "counts" if REGISTRY[record.input_dtype].is_integer else f"{record.input_dtype} units"
-    for col in ("#", "step", "output", "compute", "distinct out", "collisions", f"merged span ({units})"):
+    table = Table(title=f"per step (each rounds into its output dtype; merged span in {units})")
+    for col in ("#", "step", "output", "compute", "distinct out", "collisions", "merged span"):
         left = col in ("step", "output", "compute")
         table.add_column(col, justify="left" if left else "right", overflow="fold", ratio=3 if col == "step" else None)
     for k, s in enumerate(record.steps, 1):

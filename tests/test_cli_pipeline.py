@@ -55,7 +55,12 @@ def test_measure_pipeline_table_has_per_step_rows(capsys):
         np.save(path, x)
         code, out, err = run(capsys, "measure", "--data", str(path), "--pipeline", spec, "--repeat", "1")
     assert code == 0, err
-    assert "per step" in out and "distinct_out" in out and "collisions" in out
+    # the same verdict line and grouped table as one transform, then the per-step rows
+    assert out.splitlines()[0].startswith(("lossless: ", "loses ")) and "float32 units" in out.splitlines()[0]
+    for heading in ("input", "survival", "error (vs the exact value)", "range events", "speed"):
+        assert f" {heading} " in out
+    assert "per step" in out and "collisions" in out and "merged span in float32 units" in " ".join(out.split())
+    assert "distinct_out" not in out and "max_ulp_error" not in out
 
 
 def test_measure_both_transform_and_pipeline_is_a_usage_error(capsys):
