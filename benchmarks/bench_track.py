@@ -11,6 +11,8 @@ track_values_lost                 ``collisions`` (distinct in - out)    values
 track_max_ulp_error_plus_1        ``max_ulp_error + 1``                 ulp
 track_info_bits_lost              ``info_lost_bits``                    bits
 track_roundtrip_failures          distinct inputs not given back        values
+track_max_merged_span_in          ``max_merged_span_in``                input units
+track_max_error_in                ``max_abs_error_in``                  input units
 ================================  ====================================  ======
 
 ``version`` is explicit: results stay comparable across commits until the
@@ -38,6 +40,8 @@ def _metrics(record) -> dict:
         "max_ulp_error_plus_1": float(record.max_ulp_error) + 1.0,
         "info_bits_lost": float(record.info_lost_bits),
         "roundtrip_failures": int(round(record.distinct_in * (1.0 - record.roundtrip_exact))),
+        "max_merged_span_in": float(record.max_merged_span_in),
+        "max_error_in": float(record.max_abs_error_in),
     }
 
 
@@ -49,7 +53,7 @@ def _measure(source, transform, out, axis=None, **options):
 
 
 class _Track:
-    """The four track_ benchmarks over a grid measured once in setup_cache.
+    """The track_ benchmarks over a grid measured once in setup_cache.
 
     Every public subclass must define ``setup_cache`` in its own body: asv keys the
     cache by "module:line of setup_cache's source"
@@ -78,7 +82,15 @@ class _Track:
     def track_roundtrip_failures(self, cache, *key):
         return cache[key]["roundtrip_failures"]
 
+    def track_max_merged_span_in(self, cache, *key):
+        return cache[key]["max_merged_span_in"]
+
+    def track_max_error_in(self, cache, *key):
+        return cache[key]["max_error_in"]
+
     track_values_lost.unit = "values"
+    track_max_merged_span_in.unit = "input units"
+    track_max_error_in.unit = "input units"
     track_max_ulp_error_plus_1.unit = "ulp"
     track_info_bits_lost.unit = "bits"
     track_roundtrip_failures.unit = "values"

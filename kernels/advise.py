@@ -5,23 +5,79 @@ dtypes and formulas that can change its answer (float16 compute only for
 16-bit outputs).  Every candidate is measured (:func:`kernels.measure`), then:
 
 1. a candidate *meets* the requirement when ``--lossless``: no collisions
-   (``distinct_out == distinct_in``); ``--max-ulp N``: ``max_ulp_error <= N``;
-   ``--min-survival F``: ``survival >= F``;
-2. among those that meet it, the cheapest wins: fewest bytes per element, then
-   lower ``max_ulp_error``, then more elements per second.
+   (``distinct_out == distinct_in``); ``--max-error-in N``:
+   ``max_abs_error_in <= N``; ``--max-span-in N``: ``max_merged_span_in <= N``
+   (both in the input's own units: counts for integer inputs); ``--max-ulp N``:
+   ``max_ulp_error <= N``; ``--min-survival F``: ``survival >= F``;
+2. among those that meet it, one ranking (:func:`rank_key`) decides: fewest
+   bytes per element, then the lower ``max_abs_error_in``, then the lower
+   ``mean_abs_error_in`` (errors in input units compare across output dtypes;
+   ULPs are each output dtype's own rounding quality and never rank), then a
+   fixed preference: float32 compute before float64 before 16-bit compute, the
+   transform's default formula before the others (``FORMULAS`` order), then
+   registry order of the output.  Speed is reported, never a tie-break: the
+   measured precision fields are deterministic, so the same command gives the
+   same answer every run.
 
-Every other candidate gets the reason it lost.
+Every other candidate gets the reason it lost, in those terms.  The report's
+recommendations (:func:`recommend_records`) use the same ranking on records
+given as dicts (``Record.to_dict``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
+from .codecs import REGISTRY
 from .measure import Record, measure
-from .transforms import FORMULAS
+from .transforms import DEFAULT_FORMULA, FORMULAS
 
 FLOAT_OUTPUTS = ("float16", "bfloat16", "float32", "float64")
+COMPUTE_ORDER = ("float32", "float64", "float16", "bfloat16")  # the fixed preference among compute dtypes
+DEFAULT_ACCUMULATOR = ("pairwise", "float64")
+_REGISTRY_ORDER = {name: i for i, name in enumerate(REGISTRY)}
+
+
+def units(input_dtype: str) -> str:
+    """What input-unit figures are measured in: counts of an integer input, else input units."""
+    row = REGISTRY.get(str(input_dtype))
+    return "counts" if row is not None and row.is_integer else "input units"
+
+
+def _num(v) -> float:
+    """A record field as a float: JSON's "inf"/"nan" strings and a missing field (None) too."""
+    if v is None:
+        return math.nan
+    if isinstance(v, str):
+        return {"inf": math.inf, "-inf": -math.inf}.get(v, math.nan)
+    return float(v)
+
+
+def fmt(v) -> str:
+    v = _num(v)
+    if math.isnan(v):
+        return "n/a"
+    if math.isinf(v):
+        return "inf"
+    return f"{v:.4g}"
+
+
+def _plain(v):
+    """A float for JSON (allow_nan=False): non-finite values as "inf"/"-inf"/"nan"."""
+    v = _num(v)
+    return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+
+
+def _bound(value, name: str):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={value!r} must be a number (e.g. {name}=1)")
+    if not (value >= 0):  # NaN too
+        raise ValueError(f"{name}={value!r} must be a number >= 0")
+    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,32 +85,102 @@ class Requirement:
     lossless: bool = False
     max_ulp: float | None = None
     min_survival: float | None = None
+    max_error_in: float | None = None  # input units (counts for integer inputs)
+    max_span_in: float | None = None  # input units
 
     def __post_init__(self):
-        given = sum([self.lossless, self.max_ulp is not None, self.min_survival is not None])
+        given = sum([bool(self.lossless)] + [v is not None for v in (self.max_ulp, self.min_survival, self.max_error_in, self.max_span_in)])
         if given != 1:
-            raise ValueError("give exactly one requirement: lossless, max_ulp=N or min_survival=F")
-        if self.max_ulp is not None and not (self.max_ulp >= 0):
-            raise ValueError(f"max_ulp={self.max_ulp!r} must be >= 0")
-        if self.min_survival is not None and not (0 <= self.min_survival <= 1):
-            raise ValueError(f"min_survival={self.min_survival!r} must be in [0, 1]")
+            raise ValueError("give exactly one requirement: lossless, max_error_in=N, max_span_in=N, max_ulp=N or min_survival=F")
+        for name in ("max_ulp", "max_error_in", "max_span_in"):
+            object.__setattr__(self, name, _bound(getattr(self, name), name))
+        if self.min_survival is not None:
+            if isinstance(self.min_survival, bool) or not isinstance(self.min_survival, numbers.Real):
+                raise TypeError(f"min_survival={self.min_survival!r} must be a number in [0, 1]")
+            if not (0 <= self.min_survival <= 1):
+                raise ValueError(f"min_survival={self.min_survival!r} must be in [0, 1]")
 
-    def describe(self) -> str:
+    def describe(self, unit: str = "input units") -> str:
         if self.lossless:
             return "lossless (no collisions)"
+        if self.max_error_in is not None:
+            return f"max error <= {self.max_error_in:g} {unit}"
+        if self.max_span_in is not None:
+            return f"max merged span <= {self.max_span_in:g} {unit}"
         if self.max_ulp is not None:
-            return f"max ULP error <= {self.max_ulp:g}"
+            return f"max ULP error <= {self.max_ulp:g} (ULPs of each output dtype)"
         return f"survival >= {self.min_survival:g}"
 
-    def failure(self, r: Record) -> str | None:
-        """Why the record fails the requirement, or None."""
-        if self.lossless and r.collisions != 0:
-            return f"{r.collisions:,} collisions (survival {r.survival:.4g})"
-        if self.max_ulp is not None and not (r.max_ulp_error <= self.max_ulp):
-            return f"max ULP error {r.max_ulp_error:g} > {self.max_ulp:g}"
-        if self.min_survival is not None and not (r.survival >= self.min_survival):
-            return f"survival {r.survival:.4g} < {self.min_survival:g}"
+    def failure(self, r) -> str | None:
+        """Why the record (a Record or its dict) fails the requirement, or None."""
+        get = r.get if isinstance(r, dict) else (lambda k, d=None: getattr(r, k, d))
+        u = units(get("input_dtype"))
+        if self.lossless and get("collisions") != 0:
+            return f"{get('collisions'):,} collisions (survival {_num(get('survival')):.4g})"
+        if self.max_error_in is not None:
+            e = _num(get("max_abs_error_in"))
+            if not (e <= self.max_error_in):
+                return f"max error {fmt(e)} {u} > {self.max_error_in:g}"
+        if self.max_span_in is not None:
+            s = _num(get("max_merged_span_in"))
+            if not (s <= self.max_span_in):
+                return f"max merged span {fmt(s)} {u} > {self.max_span_in:g}"
+        if self.max_ulp is not None:
+            ulp = _num(get("max_ulp_error"))
+            if not (ulp <= self.max_ulp):
+                return f"max ULP error {fmt(ulp)} > {self.max_ulp:g}"
+        if self.min_survival is not None:
+            s = _num(get("survival"))
+            if not (s >= self.min_survival):
+                return f"survival {s:.4g} < {self.min_survival:g}"
         return None
+
+
+def preference(transform: str, output_dtype: str, compute_dtype: str, formula: str,
+               accumulator: tuple = DEFAULT_ACCUMULATOR) -> tuple:
+    """The fixed preference (the ranking's last resort, never speed): compute dtype
+    (float32, float64, then 16-bit), the transform's default formula then
+    ``FORMULAS`` order, the output's registry order, the default accumulator first."""
+    order = [DEFAULT_FORMULA.get(transform)] + [f for f in FORMULAS.get(transform, ()) if f != DEFAULT_FORMULA.get(transform)]
+    c = COMPUTE_ORDER.index(compute_dtype) if compute_dtype in COMPUTE_ORDER else len(COMPUTE_ORDER)
+    f = order.index(formula) if formula in order else len(order)
+    o = _REGISTRY_ORDER.get(output_dtype, len(_REGISTRY_ORDER))
+    return (c, f, o, 0 if tuple(accumulator) == DEFAULT_ACCUMULATOR else 1)
+
+
+def rank_key(bytes_per_element: int, max_abs_error_in, mean_abs_error_in, pref: tuple) -> tuple:
+    """The one ranking: bytes, max then mean error in input units (NaN -> inf), preference."""
+    def inf_if_nan(v):
+        v = _num(v)
+        return math.inf if math.isnan(v) else v
+
+    return (bytes_per_element, inf_if_nan(max_abs_error_in), inf_if_nan(mean_abs_error_in), pref)
+
+
+def _per_element(nbytes: int) -> str:
+    return f"{nbytes} byte{'' if nbytes == 1 else 's'} per element"
+
+
+def why_lost(key: tuple, best_key: tuple, unit: str, names: dict, best_names: dict) -> str:
+    """Why a candidate with ``key`` ranks after the one with ``best_key``, in the ranking's terms.
+    ``names``: its output_dtype, compute_dtype, formula and accumulator (for the preference)."""
+    if key[0] != best_key[0]:
+        return f"{_per_element(key[0])} > {best_key[0]}"
+    if key[1] != best_key[1]:
+        return f"max error {fmt(key[1])} {unit} > {fmt(best_key[1])} at the same size"
+    if key[2] != best_key[2]:
+        return f"mean error {fmt(key[2])} {unit} > {fmt(best_key[2])} at the same size and max error"
+    p, bp = key[3], best_key[3]
+    if p[0] != bp[0]:
+        return f"same size and error; {best_names['compute_dtype']} compute preferred"
+    if p[1] != bp[1]:
+        default = " (the default)" if bp[1] == 0 else ""
+        return f"same size, error and compute; formula {best_names['formula']}{default} preferred"
+    if p[2] != bp[2]:
+        return f"same size and error; {best_names['output_dtype']} preferred (registry order)"
+    if p[3] != bp[3]:
+        return f"same size and error; the {'/'.join(DEFAULT_ACCUMULATOR)} accumulator preferred"
+    return "same size, error and preference; listed first"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,9 +194,17 @@ class Candidate:
 
     @property
     def bytes_per_element(self) -> int:
-        from .codecs import REGISTRY
-
         return REGISTRY[self.output_dtype].itemsize
+
+    @property
+    def units(self) -> str:
+        return units(self.record.input_dtype)
+
+    @property
+    def rank_key(self) -> tuple:
+        r = self.record
+        pref = preference(r.transform, self.output_dtype, self.compute_dtype, self.formula, (r.accumulator, r.acc_dtype))
+        return rank_key(self.bytes_per_element, r.max_abs_error_in, r.mean_abs_error_in, pref)
 
     def to_dict(self) -> dict:
         r = self.record
@@ -82,8 +216,16 @@ class Candidate:
             "distinct_in": r.distinct_in,
             "distinct_out": r.distinct_out,
             "survival": r.survival,
-            "max_ulp_error": r.max_ulp_error if math.isfinite(r.max_ulp_error) else str(r.max_ulp_error),
-            "elements_per_s": r.elements_per_s,
+            "units": self.units,
+            "max_merged_span_in": _plain(r.max_merged_span_in),
+            "max_abs_error_in": _plain(r.max_abs_error_in),
+            "mean_abs_error_in": _plain(r.mean_abs_error_in),
+            "effective_bits_in": _plain(r.effective_bits_in),
+            # each output dtype's own rounding quality: reported, never ranked
+            "max_ulp_error": _plain(r.max_ulp_error),
+            "mean_ulp_error": _plain(r.mean_ulp_error),
+            # reported, never ranked (timing noise must not change the answer)
+            "elements_per_s": _plain(r.elements_per_s),
             "verdict": self.verdict,
             "reason": self.reason,
         }
@@ -113,11 +255,6 @@ def candidates(transform: str, compute_dtypes=None, formulas=None) -> list[tuple
     return triples
 
 
-def _rank_key(c: Candidate):
-    ulp = c.record.max_ulp_error
-    return (c.bytes_per_element, ulp if not math.isnan(ulp) else math.inf, -c.record.elements_per_s)
-
-
 def choose(
     source, transform: str, requirement: Requirement, *, compute_dtypes=None, formulas=None, progress=None, **measure_kw
 ) -> tuple[Candidate | None, list[Candidate]]:
@@ -142,28 +279,29 @@ def choose(
     return _rank(measured, requirement)
 
 
+def _names(c: Candidate) -> dict:
+    return {"output_dtype": c.output_dtype, "compute_dtype": c.compute_dtype, "formula": c.formula}
+
+
 def _rank(measured: list, requirement: Requirement) -> tuple[Candidate | None, list[Candidate]]:
-    """Verdicts and reasons for measured (output, compute, formula, Record) tuples."""
-    meets = [(o, c, f, r) for o, c, f, r in measured if requirement.failure(r) is None]
-    provisional = [Candidate(o, c, f, r, "", "") for o, c, f, r in meets]
-    best = min(provisional, key=_rank_key) if provisional else None
+    """Verdicts and reasons for measured (output, compute, formula, Record) tuples,
+    ranked by :func:`rank_key` (ties keep the measuring order: deterministic)."""
+    provisional = [Candidate(o, c, f, r, "", "") for o, c, f, r in measured]
+    meets = [c for c in provisional if requirement.failure(c.record) is None]
+    best = min(meets, key=lambda c: c.rank_key) if meets else None
     out = []
-    for o, c, f, r in measured:
-        why = requirement.failure(r)
+    for cand in provisional:
+        why = requirement.failure(cand.record)
         if why is not None:
-            out.append(Candidate(o, c, f, r, "rejected", why))
-        elif best is not None and (o, c, f) == (best.output_dtype, best.compute_dtype, best.formula):
-            out.append(Candidate(o, c, f, r, "recommended", f"cheapest that meets {requirement.describe()}"))
+            out.append(dataclasses.replace(cand, verdict="rejected", reason=why))
+        elif cand is best:
+            out.append(dataclasses.replace(cand, verdict="recommended",
+                                           reason=f"cheapest that meets {requirement.describe(cand.units)}"))
         else:
-            cand = Candidate(o, c, f, r, "", "")
-            if cand.bytes_per_element > best.bytes_per_element:
-                why = f"{cand.bytes_per_element} bytes per element > {best.bytes_per_element}"
-            elif _rank_key(cand)[1] > _rank_key(best)[1]:
-                why = f"max ULP error {r.max_ulp_error:g} > {best.record.max_ulp_error:g} at the same size"
-            else:
-                why = "slower at the same size and error"
-            out.append(Candidate(o, c, f, r, "meets (costlier)", why))
-    out.sort(key=lambda c: ({"recommended": 0, "meets (costlier)": 1, "rejected": 2}[c.verdict], _rank_key(c)))
+            why = why_lost(cand.rank_key, best.rank_key, cand.units, _names(cand), _names(best))
+            out.append(dataclasses.replace(cand, verdict="meets (costlier)", reason=why))
+    verdicts = {"recommended": 0, "meets (costlier)": 1, "rejected": 2}
+    out.sort(key=lambda c: (verdicts[c.verdict], c.rank_key))
     rec = out[0] if out and out[0].verdict == "recommended" else None
     return rec, out
 
@@ -213,3 +351,83 @@ def choose_pipeline(source, pipe, requirement: Requirement, *, outputs=None, pro
             r = measure_pipeline(source, p, repeat=repeat, **kw)
         measured.append((o, r.compute_dtype, p.spec, r))
     return _rank(measured, requirement)
+
+
+# --------------------------------------------------------------------------
+# the report's recommendations: the same ranking on measured records (dicts)
+# --------------------------------------------------------------------------
+
+
+def _record_key(r: dict) -> tuple:
+    pref = preference(r["transform"], r["output_dtype"], r["compute_dtype"], r["formula"],
+                      (r.get("accumulator", DEFAULT_ACCUMULATOR[0]), r.get("acc_dtype", DEFAULT_ACCUMULATOR[1])))
+    # records of an older report.json have no *_in fields: NaN, which ranks as inf
+    return rank_key(REGISTRY[r["output_dtype"]].itemsize, r.get("max_abs_error_in"), r.get("mean_abs_error_in"), pref)
+
+
+def _describe_variant(r: dict) -> str:
+    acc = (r.get("accumulator"), r.get("acc_dtype"))
+    extra = f", {acc[0]}/{acc[1]} accumulator" if r["transform"] == "standardize" and acc != DEFAULT_ACCUMULATOR else ""
+    return f"compute {r['compute_dtype']}, {r['formula']}{extra}"
+
+
+def recommend_records(records: list[dict], universe: dict | None = None) -> list[dict]:
+    """Per (source, label): the recommended lossless record, ranked by :func:`rank_key`.
+
+    ``records``: dicts from ``Record.to_dict`` plus ``"label"`` (the report's name
+    of the transform).  ``universe``: ``{(source, label): [(output, compute), ...]}``,
+    the candidates a complete suite would measure there; those that were not
+    measured and could have changed the answer (every one when nothing is
+    lossless, else those no larger than the recommendation) are listed in
+    ``"not_measured"``: an output never measured by its name, one measured with
+    other compute dtypes as "OUTPUT (compute C)"."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["source"], r["label"]), []).append(r)
+    out = []
+    for (source, label), rs in groups.items():
+        unit = units(rs[0].get("input_dtype"))
+        lossless = [r for r in rs if r.get("collisions") == 0]
+        best = min(lossless, key=_record_key) if lossless else None
+        measured_pairs = {(r["output_dtype"], r["compute_dtype"]) for r in rs}
+        measured_outputs = list(dict.fromkeys(r["output_dtype"] for r in rs))
+        skipped = []
+        for o, c in (universe or {}).get((source, label), []):
+            if (o, c) in measured_pairs:
+                continue
+            if best is not None and REGISTRY[o].itemsize > REGISTRY[best["output_dtype"]].itemsize:
+                continue  # larger than the recommendation: cannot win
+            name = f"{o} (compute {c})" if o in measured_outputs else o
+            if name not in skipped:
+                skipped.append(name)
+        entry = {"source": source, "transform": label, "units": unit, "not_measured": skipped}
+        if best is not None:
+            bkey = _record_key(best)
+            alternatives = []
+            for r in sorted((r for r in lossless if r is not best), key=_record_key):
+                alternatives.append({
+                    "output_dtype": r["output_dtype"], "compute_dtype": r["compute_dtype"], "formula": r["formula"],
+                    "accumulator": r.get("accumulator"), "acc_dtype": r.get("acc_dtype"),
+                    "bytes_per_element": REGISTRY[r["output_dtype"]].itemsize,
+                    "max_abs_error_in": _plain(r.get("max_abs_error_in")),
+                    "why": why_lost(_record_key(r), bkey, unit, r, best),
+                })
+            nbytes = REGISTRY[best["output_dtype"]].itemsize
+            text = (f"{best['output_dtype']} ({_describe_variant(best)}): keeps all {best['distinct_in']:,} distinct values; "
+                    f"max error {fmt(best.get('max_abs_error_in'))} {unit} ({_per_element(nbytes)})")
+            if skipped:
+                text += f"; not measured: {', '.join(skipped)}"
+            entry.update(recommended=best["output_dtype"], compute_dtype=best["compute_dtype"], formula=best["formula"],
+                         bytes_per_element=nbytes, max_abs_error_in=_plain(best.get("max_abs_error_in")),
+                         max_merged_span_in=_plain(best.get("max_merged_span_in")), text=text, alternatives=alternatives)
+        else:
+            # the most values kept, then the ranking (fewer bytes, lower error, preference)
+            most = min(rs, key=lambda r: (-_num(r["survival"]), _record_key(r)))
+            text = (f"no measured output keeps every value (measured: {', '.join(measured_outputs)}; "
+                    f"not measured: {', '.join(skipped) or 'none'}); {most['output_dtype']} keeps the most: "
+                    f"{most['distinct_out']:,} of {most['distinct_in']:,} ({_describe_variant(most)}; max merged span "
+                    f"{fmt(most.get('max_merged_span_in'))} {unit})")
+            entry.update(recommended=None, compute_dtype=None, formula=None, bytes_per_element=None,
+                         max_abs_error_in=None, max_merged_span_in=None, text=text, alternatives=[])
+        out.append(entry)
+    return out

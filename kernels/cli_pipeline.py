@@ -173,24 +173,26 @@ def measure_cmd(args, pipe, source) -> int:
 def choose_cmd(args, pipe, source, req) -> int:
     import json
 
-    from .advise import choose_pipeline
+    from .advise import choose_pipeline, fmt
 
     check_build(pipe, source.dtype, "--pipeline" if args.pipeline is not None else "--preset")
     best, cands = choose_pipeline(source, pipe, req, repeat=args.repeat, exact_points=args.exact_points)
+    unit = cands[0].units if cands else "input units"
     if args.json:
         print(json.dumps({"recommended": best.output_dtype if best else None, "pipeline": best.formula if best else None,
-                          "requirement": req.describe(), "candidates": [c.to_dict() for c in cands]}))
+                          "units": unit, "requirement": req.describe(unit), "candidates": [c.to_dict() for c in cands]}))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{pipe.spec}: {req.describe()}")
-    for col in ("output", "pipeline", "bytes", "survival", "max ULP", "max merged span", "verdict", "why"):
+    table = Table(title=f"{pipe.spec}: {req.describe(unit)} (ranked by bytes, then error in {unit})")
+    for col in ("output", "pipeline", "bytes", "survival", f"max span ({unit})", f"max error ({unit})",
+                "max ULP (of its output dtype)", "verdict", "why"):
         table.add_column(col)
     for c in cands:
         r = c.record
-        table.add_row(c.output_dtype, c.formula, str(c.bytes_per_element), f"{r.survival:.4g}", f"{r.max_ulp_error:g}",
-                      f"{r.max_merged_span_in:.4g}", c.verdict, c.reason)
+        table.add_row(c.output_dtype, c.formula, str(c.bytes_per_element), f"{r.survival:.4g}", fmt(r.max_merged_span_in),
+                      fmt(r.max_abs_error_in), f"{fmt(r.max_ulp_error)} ({c.output_dtype})", c.verdict, c.reason)
     console = Console()
     console.print(table)
     console.print(f"recommended: {best.output_dtype} ({best.formula})" if best else "no candidate meets the requirement")

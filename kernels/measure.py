@@ -203,6 +203,7 @@ class _Feature:
 
 
 _IDEAL_CACHE: OrderedDict = OrderedDict()
+IDEAL_CACHE_BYTES = 64 << 20
 
 
 def _ideal_at(transform: str, stats: dict, opts: dict, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +222,9 @@ def _ideal_at(transform: str, stats: dict, opts: dict, points: np.ndarray) -> tu
         return _IDEAL_CACHE[key]
     value = Ideal(transform, stats, opts)(_as_float(points), tail=True)
     _IDEAL_CACHE[key] = value
-    while len(_IDEAL_CACHE) > 64:
+    # bounded by bytes, not entries: a 30-feature table needs 30 small entries per
+    # variant, a 65,536-point domain one large one
+    while len(_IDEAL_CACHE) > 1 and sum(a.nbytes for v in _IDEAL_CACHE.values() for a in v) > IDEAL_CACHE_BYTES:
         _IDEAL_CACHE.popitem(last=False)
     return value
 

@@ -21,7 +21,6 @@ import base64
 import dataclasses
 import datetime
 import html
-import io
 import json
 import math
 import os
@@ -39,6 +38,9 @@ from .measure import SCHEMA as RECORD_SCHEMA
 from .measure import Record, error_profile, measure, provenance
 from .report_pipelines import pipelines_html as _pipelines_html
 from .report_pipelines import pipelines_markdown as _pipelines_markdown
+from . import report_plots as _plots
+from . import report_verdict as _V
+from .report_sensitivity import render_sensitivity_html, render_sensitivity_markdown, run_sensitivity
 
 SCHEMA = "precision-bench/report/1"
 FILES = ("report.md", "report.html", "report.json", "survival.png", "merges.png", "throughput.png", "errors.png")
@@ -80,31 +82,36 @@ class Source:
 
 
 def _integer_variants(rng_max: float, quick: bool) -> list[Variant]:
+    """Integer sources are small (at most 65,536 distinct values): quick mode
+    measures every output and compute dtype of the full grid, so that its
+    recommendations are the full suite's; it leaves out only the naive float32
+    accumulator (an accumulator demo, same output and compute as pairwise)."""
     scale = (("divisor", float(rng_max)),)
-    v = [Variant("minmax", o) for o in (("float16", "bfloat16", "float32") if quick else ("float16", "bfloat16", "float32", "float64"))]
+    v = [Variant("minmax", o) for o in ("float16", "bfloat16", "float32", "float64")]
     v += [Variant("minmax", "float16", compute="float16")]
-    if not quick:
-        v += [Variant("minmax", "float16", compute="float64"), Variant("minmax", "uint8")]
-    v += [Variant("standardize", o) for o in (("float16", "float32") if quick else ("float16", "bfloat16", "float32"))]
+    v += [Variant("minmax", "float16", compute="float64"), Variant("minmax", "uint8")]
+    v += [Variant("standardize", o) for o in ("float16", "bfloat16", "float32")]
     v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float16")]
     if not quick:
         v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float32")]
-    v += [Variant("scale", o, options=scale) for o in (("float16",) if quick else ("float16", "bfloat16", "float32"))]
+    v += [Variant("scale", o, options=scale) for o in ("float16", "bfloat16", "float32")]
     v += [Variant("scale", "float16", compute="float16", options=scale)]
     v += [Variant("quantize", "uint8")]
     return v
 
 
 def _float_variants(quick: bool, standardize: bool = True) -> list[Variant]:
-    v = [Variant("minmax", o) for o in (("float16", "bfloat16", "float32") if quick else ("float16", "bfloat16", "float32"))]
-    if not quick:
-        v += [Variant("minmax", "float64", compute="float64"), Variant("minmax", "float16", compute="float16")]
+    """As :func:`_integer_variants`: quick mode keeps every output and compute
+    dtype (the first two, minmax to float16 and bfloat16, are what the quick
+    float32 domain measures) and leaves out the float32 accumulator demos."""
+    v = [Variant("minmax", o) for o in ("float16", "bfloat16", "float32")]
+    v += [Variant("minmax", "float64", compute="float64"), Variant("minmax", "float16", compute="float16")]
     if standardize:
-        v += [Variant("standardize", o) for o in (("float16", "float32") if quick else ("float16", "bfloat16", "float32"))]
+        v += [Variant("standardize", o) for o in ("float16", "bfloat16", "float32")]
         v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float16")]
+        v += [Variant("standardize", "float64", compute="float64")]
         if not quick:
             v += [
-                Variant("standardize", "float64", compute="float64"),
                 Variant("standardize", "float32", accumulator="naive", acc_dtype="float32"),
                 Variant("standardize", "float32", accumulator="kahan", acc_dtype="float32"),
             ]
@@ -282,6 +289,7 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
         "skipped": skipped,
         "recommendations": recommendations(records),
         "conventions": run_conventions(quick),
+        "sensitivity": run_sensitivity(quick),
     }
 
 
@@ -295,44 +303,34 @@ def _num(v) -> float:
     return float(v)
 
 
-def recommendations(records: list[dict]) -> list[dict]:
-    """Per (source, transform): the cheapest lossless output among the measured
-    variants: fewest bytes, then lower max and mean ULP error, then registry order
-    (float16 before bfloat16).  Unlike ``choose``, speed never decides here: the
-    published recommendation must not flip with timing noise between runs."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["source"], r["label"]), []).append(r)
-    order = {name: i for i, name in enumerate(REGISTRY)}
-    out = []
-    for (source, label), rs in groups.items():
-        def key(r):
-            ulp, mean = _num(r["max_ulp_error"]), _num(r["mean_ulp_error"])
-            return (
-                REGISTRY[r["output_dtype"]].itemsize,
-                ulp if not math.isnan(ulp) else math.inf,
-                mean if not math.isnan(mean) else math.inf,
-                order[r["output_dtype"]],
-                order[r["compute_dtype"]],
-            )
+def _candidate_universe(transform: str, integer: bool) -> list[tuple[str, str]]:
+    """(output, compute) pairs a complete suite measures for ``transform`` on an
+    integer or float source: the full grid, and every float output at float32
+    compute (not measured -> listed in a recommendation's ``not_measured``)."""
+    grid = _integer_variants(1.0, False) if integer else _float_variants(False)
+    pairs = [(v.output, v.compute) for v in grid if v.transform == transform]
+    if transform == "quantize":
+        pairs += [("uint16", "float32")]  # quantize(qdtype=uint16): not in the suite, may keep every value
+    else:
+        pairs += [(o, "float32") for o in ("float16", "bfloat16", "float32", "float64")]
+    return list(dict.fromkeys(pairs))
 
-        lossless = [r for r in rs if r["collisions"] == 0]
-        if lossless:
-            best = min(lossless, key=key)
-            text = (
-                f"{best['output_dtype']} (compute {best['compute_dtype']}): keeps all {best['distinct_in']:,} "
-                f"distinct values, max error {_fmt(best['max_ulp_error'])} ULP"
-            )
-            rec = best["output_dtype"]
-        else:
-            best = max(rs, key=lambda r: (r["survival"], -REGISTRY[r["output_dtype"]].itemsize))
-            text = (
-                f"no measured output keeps every value; {best['output_dtype']} (compute {best['compute_dtype']}) "
-                f"keeps the most: {best['distinct_out']:,} of {best['distinct_in']:,}"
-            )
-            rec = None
-        out.append({"source": source, "transform": label, "recommended": rec, "text": text})
-    return out
+
+def recommendations(records: list[dict]) -> list[dict]:
+    """Per (source, transform): the advisor's ranking (:func:`kernels.advise.recommend_records`)
+    of the measured variants: the smallest lossless output, then the lower max and
+    mean error in input units, then the fixed preference; speed never decides.
+    Candidates of the full grid that were not measured and could have changed the
+    answer are named (``not_measured``).  Records of an older report.json without
+    the *_in fields rank as if their error were infinite."""
+    from .advise import recommend_records
+
+    universe = {}
+    for r in records:
+        key = (r["source"], r["label"])
+        if key not in universe:
+            universe[key] = _candidate_universe(r["transform"], REGISTRY[r["input_dtype"]].is_integer)
+    return recommend_records(records, universe)
 
 
 # --------------------------------------------------------------------------
@@ -344,16 +342,20 @@ COLUMNS = [
     ("compute", lambda r: r["compute_dtype"]),
     ("formula", lambda r: r["formula"]),
     ("accumulator", lambda r: f"{r['accumulator']}/{r['acc_dtype']}" if r["transform"] == "standardize" else ""),
-    ("distinct in", lambda r: f"{r['distinct_in']:,}"),
-    ("distinct out", lambda r: f"{r['distinct_out']:,}"),
-    ("survival", lambda r: f"{r['survival']:.4g}"),
-    ("collisions", lambda r: f"{r['collisions']:,}"),
-    ("bits lost", lambda r: f"{_num(r['info_lost_bits']):.3g}"),
-    ("round trip", lambda r: f"{_num(r['roundtrip_exact']):.4g}"),
-    ("max ULP", lambda r: _fmt(r["max_ulp_error"]) + ("*" if r["error_sampled"] else "")),
-    ("max ULP (apply)", lambda r: _fmt(r["max_ulp_error_apply"])),
+    ("distinct in (values)", lambda r: f"{r['distinct_in']:,}"),
+    ("distinct out (values)", lambda r: f"{r['distinct_out']:,}"),
+    ("survival (share)", lambda r: f"{r['survival']:.4g}"),
+    ("collisions (values)", lambda r: f"{r['collisions']:,}"),
+    ("span (input units)", lambda r: _V.fmt(r.get("max_merged_span_in"))),
+    ("max error (input units)", lambda r: _V.fmt(r.get("max_abs_error_in"))),
+    ("mean error (input units)", lambda r: _V.fmt(r.get("mean_abs_error_in"))),
+    ("bits lost (bits/element)", lambda r: f"{_num(r['info_lost_bits']):.3g}"),
+    ("round trip (share)", lambda r: f"{_num(r['roundtrip_exact']):.4g}"),
+    ("max ULP (of output dtype)", lambda r: _fmt(r["max_ulp_error"]) + ("*" if r["error_sampled"] else "")),
+    ("max ULP apply (of output dtype)", lambda r: _fmt(r["max_ulp_error_apply"])),
     ("M elem/s", lambda r: f"{_num(r['elements_per_s']) / 1e6:.4g}"),
-    ("roofline", lambda r: "-" if r["roofline_fraction"] is None else f"{_num(r['roofline_fraction']):.2f}"),
+    ("roofline (share of copy)", lambda r: "-" if r["roofline_fraction"] is None else f"{_num(r['roofline_fraction']):.2f}"),
+    ("note", _V.note),
 ]
 
 
@@ -380,19 +382,15 @@ def _sections(report: dict):
 
 def render_markdown(report: dict) -> str:
     p = report["provenance"]
-    lines = [
-        "# precision-bench report",
-        "",
+    lines = ["# precision-bench report", ""] + _V.verdict_markdown(report) + [
         f"Generated by `precision-bench report{' --quick' if report['mode'] == 'quick' else ''}` "
         f"({report['mode']} suite) on {p.get('cpu')} ({p.get('threads')} threads), "
         f"commit `{(p.get('commit') or 'unknown')[:12]}`, numpy {p.get('numpy')}, numba {p.get('numba')}. "
         "Do not edit by hand: regenerate it.",
         "",
-        "How many distinct input values survive each transform, how wrong each output is (ULP against the "
-        "correctly rounded exact value; `*` = on sampled distinct inputs, `apply` = with the fitted parameters), "
-        "and how fast it runs (roofline: fraction of a parallel copy of the same bytes; `-` for streamed domains).",
+        _V.explanation(),
         "",
-        "![survival](survival.png)",
+        "![survival (share) by output dtype](survival.png)",
         "",
         "## Recommendations",
         "",
@@ -410,6 +408,8 @@ def render_markdown(report: dict) -> str:
             lines += ["", f"**Recommendation:** {rec}", ""]
     lines += render_conventions(report)
     lines += _pipelines_markdown(report.get("pipelines") or [])
+    if report.get("sensitivity"):  # absent from reports written before it existed
+        lines += ["", render_sensitivity_markdown(report["sensitivity"])]
     if report.get("skipped"):
         lines += ["", "## Skipped", ""] + [f"- {s['source']}: {s['reason']}" for s in report["skipped"]]
     lines += [
@@ -418,11 +418,12 @@ def render_markdown(report: dict) -> str:
         "",
         "![where values merge](merges.png)",
         "",
-        "![throughput](throughput.png)",
+        "![M elem/s](throughput.png)",
         "",
         "![error distribution](errors.png)",
         "",
     ]
+    lines += _V.glossary_markdown()
     return "\n".join(lines)
 
 
@@ -438,10 +439,12 @@ def render_html(report: dict, images: dict[str, bytes]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>precision-bench report</title>",
         "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:13px}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child,th:first-child{text-align:left}"
-        "img{max-width:100%}</style></head><body>",
+        "img{max-width:100%}caption{text-align:left;font-weight:bold;padding:6px 0}</style></head><body>",
         "<h1>precision-bench report</h1>",
+        *_V.verdict_html(report),
         f"<p>{e(report['mode'])} suite on {e(str(p.get('cpu')))} ({p.get('threads')} threads), commit "
         f"<code>{e((p.get('commit') or 'unknown')[:12])}</code>, generated {e(report['generated'])}.</p>",
+        f"<p>{e(_V.explanation())}</p>",
         img("survival.png"),
         "<h2>Recommendations</h2><table><tr><th>source</th><th>transform</th><th>recommended output</th></tr>",
     ]
@@ -456,17 +459,14 @@ def render_html(report: dict, images: dict[str, bytes]) -> str:
                 parts.append("<tr>" + "".join(f"<td>{e(f(r))}</td>" for _, f in COLUMNS) + "</tr>")
             parts.append(f"</table><p><b>Recommendation:</b> {e(rec)}</p>")
     parts += _pipelines_html(report.get("pipelines") or [])
-    parts += ["<h2>Plots</h2>", img("merges.png"), img("throughput.png"), img("errors.png"), "</body></html>"]
+    if report.get("sensitivity"):
+        parts.append(render_sensitivity_html(report["sensitivity"]))
+    parts += ["<h2>Plots</h2>", img("merges.png"), img("throughput.png"), img("errors.png")]
+    parts += _V.glossary_html() + ["</body></html>"]
     return "\n".join(parts)
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buf.getvalue()
+_png = _plots.png
 
 
 def render_plots(report: dict) -> dict[str, bytes]:
@@ -479,22 +479,7 @@ def render_plots(report: dict) -> dict[str, bytes]:
     recs = report["records"]
     images = {}
 
-    # survival by output dtype: minmax, float32 compute, per source
-    fig, ax = plt.subplots(figsize=(9, 0.45 * max(4, len({r["source"] for r in recs})) + 1))
-    outs = ["float16", "bfloat16", "float32", "float64"]
-    sources = list(dict.fromkeys(r["source"] for r in recs))
-    for k, o in enumerate(outs):
-        vals = []
-        for s in sources:
-            m = [r for r in recs if r["source"] == s and r["transform"] == "minmax" and r["output_dtype"] == o and r["compute_dtype"] == "float32"]
-            vals.append(m[0]["survival"] if m else np.nan)
-        ax.barh(np.arange(len(sources)) + k * 0.2, vals, height=0.2, label=o)
-    ax.set_yticks(np.arange(len(sources)) + 0.3, sources)
-    ax.invert_yaxis()
-    ax.set_xlabel("survival (distinct out / distinct in), minmax, float32 compute")
-    ax.set_xscale("log")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
-    images["survival.png"] = _png(fig)
+    images["survival.png"] = _plots.survival_plot(plt, recs)
 
     # where along the input range values merge: uint16 into float16 / bfloat16
     from .transforms import transform
@@ -507,23 +492,12 @@ def render_plots(report: dict) -> dict[str, bytes]:
         ax.plot(x, counts[inv], lw=0.8, label=f"uint16 -> minmax -> {o}")
     ax.set_yscale("log")
     ax.set_xlabel("input value")
-    ax.set_ylabel("inputs merged into its output")
+    ax.set_ylabel("max preimage (values): inputs merged into its output")
+    ax.set_title("where values merge along the input range: uint16 (all 65536), minmax")
     ax.legend()
     images["merges.png"] = _png(fig)
 
-    # throughput against the roofline, for sources large enough to time
-    big = [r for r in recs if r["n"] >= 100_000 and r["roofline_fraction"] is not None]
-    fig, ax = plt.subplots(figsize=(9, 0.22 * max(8, len(big)) + 1))
-    ax.barh(np.arange(len(big)), [_num(r["roofline_fraction"]) for r in big])
-    ax.set_yticks(
-        np.arange(len(big)),
-        [f"{r['source']} {r['label']} -> {r['output_dtype']} ({r['compute_dtype']})" for r in big],
-        fontsize=6,
-    )
-    ax.axvline(1.0, color="k", lw=0.8)
-    ax.invert_yaxis()
-    ax.set_xlabel("roofline fraction (1 = as fast as a parallel copy of the same bytes)")
-    images["throughput.png"] = _png(fig)
+    images["throughput.png"] = _plots.throughput_plot(plt, recs)
 
     # error distribution: standardize of gaussian float32 features
     fig, ax = plt.subplots(figsize=(9, 4))

@@ -46,6 +46,8 @@ METRICS = {
     "track_max_ulp_error_plus_1": lambda r: r.max_ulp_error + 1,
     "track_info_bits_lost": lambda r: r.info_lost_bits,
     "track_roundtrip_failures": lambda r: round(r.distinct_in * (1 - r.roundtrip_exact)),
+    "track_max_merged_span_in": lambda r: r.max_merged_span_in,
+    "track_max_error_in": lambda r: r.max_abs_error_in,
 }
 GRID_SIZE = len(METRICS) * (
     len(DOMAIN_CLASSES) * len(DOMAIN_TRANSFORMS) * len(OUTPUTS) + len(REAL) * len(REAL_TRANSFORMS) * len(OUTPUTS)
