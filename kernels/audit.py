@@ -29,8 +29,9 @@ distinct values apart, as ``measure(axis=...)`` does; the audit lists each
 channel's statistics.
 
 The recommendation (:func:`recommend`): the cheapest row (bytes per element)
-that keeps every distinct value, ties broken by ``max_abs_error_in``, then
-float32 compute before float64, then the table's order.
+that keeps every distinct value, ties broken by ``max_abs_error_in`` then
+``mean_abs_error_in``, then float32 compute before float64 (advise's shared
+ranking, :func:`kernels.advise.rank_key`), then the table's order.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ AUDIT_EXACT_POINTS = 4096
 # (output dtype, compute dtype) of every transform row
 FLOAT_ROWS = (("float16", "float32"), ("bfloat16", "float32"), ("float32", "float32"), ("float32", "float64"),
               ("float64", "float64"))
-COMPUTE_PREFERENCE = ("float32", "float64", "-")  # ties after bytes and error: float32 compute first
 
 
 def _merge(parts, row) -> Distinct:
@@ -199,11 +199,17 @@ def _row(name: str, feats: list, params: list, compute: str, output: str, exact_
 
 
 def rank_key(row: Row, index: int = 0):
-    """The recommendation's order: bytes per element, then max_abs_error_in (NaN
-    last), then float32 compute first, then the table's order (``index``).
-    Kept here until :mod:`kernels.advise` exposes the shared ranking."""
-    err = row.max_abs_error_in
-    return (row.bytes_per_element, err if not math.isnan(err) else math.inf, COMPUTE_PREFERENCE.index(row.compute), index)
+    """The recommendation's order, :func:`kernels.advise.rank_key` (the ranking
+    ``choose`` and the report use): bytes per element, then max and mean error in
+    input units (NaN last), then the fixed preference (float32 compute first; a
+    cast, which computes nothing, after both), then the table's order (``index``)."""
+    from .advise import preference
+    from .advise import rank_key as shared
+    from .transforms import DEFAULT_FORMULA
+
+    transform = row.name.split()[0]  # "scale /4095" -> "scale"
+    pref = preference(transform, row.output, row.compute, DEFAULT_FORMULA.get(transform, "-"))
+    return (*shared(row.bytes_per_element, row.max_abs_error_in, row.mean_abs_error_in, pref), index)
 
 
 def recommend(rows: list) -> Row | None:

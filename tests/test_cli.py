@@ -188,8 +188,9 @@ def _subparsers():
     return action.choices
 
 
-# options that have no default: a source, a requirement or a pipeline is given or not
-NO_DEFAULT = {"--data", "--transform", "--pipeline", "--preset", "--max-ulp", "--min-survival"}
+# options that have no default: what to run is given or not (and every option of a
+# "(one of)" group: a source, a requirement)
+NO_DEFAULT = {"--transform", "--pipeline", "--preset"}
 
 
 @pytest.mark.parametrize("command", list(_subparsers()))
@@ -198,13 +199,14 @@ def test_help_shows_every_default_and_choice(command):
 
     sub = _subparsers()[command]
     text = " ".join(sub.format_help().split())
+    one_of = {a.dest for g in sub._action_groups if "(one of)" in (g.title or "") for a in g._group_actions}
     for a in sub._actions:
         if not a.option_strings or a.help == argparse.SUPPRESS or isinstance(a, argparse._HelpAction):
             continue
         flag = a.option_strings[0]
         if a.default not in (None, False):
             assert f"default: {a.default}" in text, f"{command} {flag}: default {a.default!r} not in --help"
-        elif a.nargs != 0 and flag not in NO_DEFAULT and not (command == "report" and flag in ("--pipeline", "--preset")):
+        elif a.nargs != 0 and flag not in NO_DEFAULT and a.dest not in one_of:
             assert "default" in (a.help or ""), f"{command} {flag}: --help does not say what happens without it"
         for c in a.choices or ():
             assert c in text, f"{command} {flag}: choice {c!r} not in --help"
