@@ -34,7 +34,7 @@ def _speed(args) -> int:
     from .speed import select_cases
 
     if args.sweep and args.case:
-        raise UsageError("--case applies without --sweep only (--sweep times every apply variant; narrow it with --input)")
+        raise UsageError("--case applies without --sweep only (--sweep times every apply variant; narrow it with --input-dtype)")
     try:
         select_cases(args.case)  # names checked before anything is timed
     except ValueError as e:
@@ -42,21 +42,10 @@ def _speed(args) -> int:
     if args.sweep:
         from .speed import sweep_apply
 
-        sweep_apply(n=args.n, repeat=min(args.repeat, 5), **({"inputs": args.input} if args.input else {}))
+        sweep_apply(n=args.n, repeat=min(args.repeat, 5), **({"inputs": args.input_dtype} if args.input_dtype else {}))
     else:
         speed_main(n=args.n, repeat=args.repeat, cases=args.case or None, domain_sweep_too=not args.case)
     return 0
-
-
-SPEED_FIELDS = ("seconds", "fit_seconds", "elements_per_s", "bytes_per_s", "roofline_fraction")
-
-
-def metric_cell(key: str, v) -> str:
-    """One value of a record's metric table; a speed field without a figure (None,
-    NaN: not timed, or a roofline the probes could not measure) prints ``-``."""
-    if key in SPEED_FIELDS and (v is None or v == "nan" or (isinstance(v, float) and v != v)):
-        return "-"
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 def speed_cell(elements_per_s: float) -> str:
@@ -68,9 +57,32 @@ class UsageError(Exception):
     """A bad argument or file: reported on one line, exit status 2."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option with a default says it (argparse's ``%(default)s``), unless its
+    help already states the default (options whose default depends on the input);
+    choices are listed by argparse itself."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)  # sub-commands too: add_parser builds this class
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, no usage dump
         raise UsageError(message)
+
+
+class _Renamed(argparse.Action):
+    """A flag that was renamed: refused with the new name (one line, status 2)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise UsageError(f"{option_string} is now {self.const}: give {self.const} {values or ''}".rstrip())
 
 
 def load_array(path: str, key: str | None = None):
@@ -118,22 +130,82 @@ def _measure(args) -> int:
         name=args.data,
         **options,
     )
-    d = record.to_dict()
     if args.json:
-        print(json.dumps(d))
+        print(json.dumps(record.to_dict()))
         return 0
-    from rich.console import Console
+    print_record(record, f"{record.transform}/{record.formula} compute {record.compute_dtype}")
+    return 0
+
+
+def _units(record) -> str:
+    """The input's own units: counts for integer inputs."""
+    return "counts" if REGISTRY[record.input_dtype].is_integer else f"{record.input_dtype} units"
+
+
+def verdict(record) -> str:
+    """One line: lossless or how much is lost, and the error, in the input's units."""
+    units = _units(record)
+    events = [f"{v:,} {what}" for v, what in ((record.overflow_out, "overflow to inf"), (record.underflow_out, "underflow to 0"),
+                                             (record.saturated, "saturate")) if v]
+    tail = f"; {', '.join(events)}" if events else ""
+    if record.distinct_in == 0:
+        return f"no values to measure (all {record.nan_in:,} NaN){tail}"
+    if record.collisions == 0:
+        return (f"lossless: all {record.distinct_in:,} distinct values survive; "
+                f"max error {_num(record.max_abs_error_in)} {units}{tail}")
+    return (f"loses {record.collisions:,} of {record.distinct_in:,} values; inputs up to "
+            f"{_num(record.max_merged_span_in)} {units} apart merge; max error {_num(record.max_abs_error_in)} {units}{tail}")
+
+
+def record_table(record, what: str):
+    """A Record grouped for reading: input, survival, error, range events, speed."""
     from rich.table import Table
 
-    table = Table(title=f"{d['source']}: {d['transform']}/{d['formula']} compute {d['compute_dtype']} -> {d['output_dtype']}")
+    r, units = record, _units(record)
+    share = "share of distinct inputs"
+    table = Table(title=f"{r.source}: {what} -> {r.output_dtype}")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for k, v in d.items():
-        if k in ("schema", "provenance", "source", "transform", "formula", "compute_dtype", "output_dtype", "steps"):
-            continue
-        table.add_row(k, metric_cell(k, v))
-    Console().print(table)
-    return 0
+    table.add_column("unit")
+    sampled = "evenly spaced sample" if r.error_sampled else "every distinct input"
+    sections = {
+        "input": [("dtype", r.input_dtype, ""), ("elements", f"{r.n:,}", "elements"), ("NaN", f"{r.nan_in:,}", "elements"),
+                  ("inf", f"{r.inf_in:,}", "elements"), ("distinct values", f"{r.distinct_in:,}", "values"),
+                  ("effective bits", _num(r.effective_bits_in), "bits (log2 distinct)")],
+        "survival": [("distinct in -> out", f"{r.distinct_in:,} -> {r.distinct_out:,}", "values"),
+                     ("collisions", f"{r.collisions:,}", "values lost"), ("survival", _num(r.survival), share),
+                     ("max preimage", f"{r.max_preimage:,}", "inputs in one output"),
+                     ("merged span", _num(r.max_merged_span_in), f"{units} (widest merged range)"),
+                     ("information lost", _num(r.info_lost_bits), "bits per element (entropy)"),
+                     ("round trip exact", _num(r.roundtrip_exact), share)],
+        "error (vs the exact value)": [
+            ("max error", _num(r.max_abs_error_in), units), ("mean error", _num(r.mean_abs_error_in), f"{units}, per element"),
+            ("max ULP", _num(r.max_ulp_error), f"ULP of {r.output_dtype}"), ("mean ULP", _num(r.mean_ulp_error), f"ULP of {r.output_dtype}"),
+            ("max ULP, arithmetic only", _num(r.max_ulp_error_apply), "ULP (fitted parameters)"),
+            ("bits error", _num(r.max_bits_error), "bits (log2 of max ULP + 1)"),
+            ("checked at", f"{r.error_points:,}", sampled)],
+        "range events": [("overflow to inf", f"{r.overflow_out:,}", "elements"), ("underflow to 0", f"{r.underflow_out:,}", "elements"),
+                         ("saturated", f"{r.saturated:,}", "elements")],
+        "speed": [("apply", speed_cell(r.elements_per_s), "M elem/s"),
+                  ("roofline fraction", "-" if r.roofline_fraction is None else _num(r.roofline_fraction), "of a copy of the same bytes"),
+                  ("fit", _num(r.fit_seconds * 1e3), "ms")],
+    }
+    for k, (name, rows) in enumerate(sections.items()):
+        if k:
+            table.add_section()
+        table.add_row(f"[bold]{name}[/]", "", "")
+        for metric, value, unit in rows:
+            table.add_row(f"  {metric}", value, unit)
+    return table
+
+
+def print_record(record, what: str, console=None) -> None:
+    """The verdict line, then the grouped table (measure, and pipelines before their steps)."""
+    from rich.console import Console
+
+    console = console or Console()
+    console.print(verdict(record), soft_wrap=True)  # one line, whatever the width
+    console.print(record_table(record, what))
 
 
 def _source(args):
@@ -192,7 +264,7 @@ def _report(args) -> int:
 
         pipes = report_pipelines(args)  # specs checked before anything is measured
         check_out_dir(Path(args.out), args.force)
-        report = run_suite(quick=args.quick, data=args.data or None, pipelines=pipes)
+        report = run_suite(quick=args.quick, data=args.data or None, pipelines=pipes, key=args.key)
         written = write_report(report, Path(args.out), force=args.force)
     except (ReportError, AuditError) as e:
         raise UsageError(f"--data {e}" if isinstance(e, AuditError) else str(e)) from None
@@ -308,27 +380,60 @@ def _audit(args) -> int:
 
     pipe = cli_pipeline.resolve(args)
     if pipe is not None:
+        if args.axis is not None:
+            raise UsageError("--axis does not apply with --pipeline / --preset: give it to the steps, e.g. 'minmax(axis=(0, 1))'")
         return cli_pipeline.audit_cmd(args, pipe)
     try:
-        a = audit(args.file, args.key)
+        a = audit(args.file, args.key, axis=args.axis, exact_points=args.exact_points)
     except AuditError as e:
         raise UsageError(str(e)) from None
     if args.json:
         print(json.dumps(a.to_dict()))
         return 0
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    bits = f", {a.effective_bits_in:.3g} effective bits"
+    if a.bits_used is not None:
+        bits += f", {a.bits_used} of {a.dtype_bits} bits used"
     console.print(f"[bold]{a.path}[/]: {a.dtype}, shape {a.shape}, {a.n:,} values in [{a.lo:g}, {a.hi:g}], "
-                  f"{a.distinct:,} distinct, {a.nan:,} NaN, {a.inf:,} inf")
-    table = Table(title="distinct values that survive each pipeline")
-    for col in ("pipeline", "output", "distinct out", "survival"):
-        table.add_column(col)
+                  f"{a.distinct:,} distinct{bits}, {a.nan:,} NaN, {a.inf:,} inf", soft_wrap=True)
+    if a.note:
+        console.print(a.note, soft_wrap=True)
+    if a.channels:
+        ch = Table(title=f"per channel (statistics over axis {' '.join(str(k) for k in a.axis)})")
+        for col in ("channel", "min", "max", "mean", "std", "distinct"):
+            ch.add_column(col, justify="right")
+        for j, c in enumerate(a.channels):
+            ch.add_row(str(j), f"{c.lo:g}", f"{c.hi:g}", f"{c.mean:.6g}", f"{c.std:.6g}", f"{c.distinct:,}")
+        console.print(ch)
+    units = "counts" if a.bits_used is not None else f"{a.dtype} units"
+    per = ", summed over channels" if a.channels else ""
+    table = Table(title=f"what survives each pipeline (span and errors in input units: {units}{per}; ULP of the output)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("pipeline", "output", "compute", "bytes", "distinct out", "survival", "merged span",
+                "max error", "mean error", "max ULP"):
+        table.add_column(col, justify="left" if col in ("pipeline", "output", "compute") else "right",
+                         no_wrap=True, min_width=len(col))  # headers on one line
     for p in a.pipelines:
-        table.add_row(p.name, p.output, f"{p.distinct_out:,}", f"{p.survival:.4g}")
-    console.print(table)
+        mark = " *" if p is a.recommendation else ""
+        table.add_row(p.name + mark, p.output, p.compute, str(p.bytes_per_element), f"{p.distinct_out:,}",
+                      f"{p.survival:.4g}", _num(p.max_merged_span_in, 3), _num(p.max_abs_error_in, 3),
+                      _num(p.mean_abs_error_in, 3), _num(p.max_ulp_error, 3))
+    Console(width=max(console.width, 128)).print(table)  # 10 columns: never squeezed into ellipses
+    console.print(a.recommendation_text + (" (* in the table)" if a.recommendation is not None else ""), soft_wrap=True)
     return 0
+
+
+def _num(v, digits: int = 4) -> str:
+    """A metric for a table: ``digits`` significant digits, '-' when not measured."""
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{digits}g}"
 
 
 def _add_variant_args(p, *, formula=True, output=True):
@@ -338,25 +443,29 @@ def _add_variant_args(p, *, formula=True, output=True):
     src = p.add_argument_group("source (one of)")
     src.add_argument("--domain", action="store_true", help="every representable value of --input-dtype (in --range)")
     src.add_argument("--data", metavar="FILE", help=".npy, .npz (--key), .png or .tif(f) file (never unpickled)")
-    p.add_argument("--key", help="array name inside an .npz file")
-    p.add_argument("--input-dtype", choices=list(REGISTRY), help="domain dtype, or cast --data to it first")
+    p.add_argument("--key", help="array name inside an .npz file (default: its only array)")
+    p.add_argument("--input-dtype", choices=list(REGISTRY), help="domain dtype, or cast --data to it first (default: the file's dtype)")
     p.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="domain bounds (default: all finite values)")
     p.add_argument("--transform", choices=TRANSFORMS, help="one transform (or give --pipeline / --preset)")
     if formula:
-        p.add_argument("--formula", help="kernel formula (default: the transform's scikit-learn formula)")
-        p.add_argument("--compute-dtype", choices=COMPUTE_DTYPES, help="default float32")
+        from .transforms import DEFAULT_FORMULA, FORMULAS
+
+        listed = "; ".join(f"{t}: {', '.join(FORMULAS[t])}" for t in TRANSFORMS)
+        p.add_argument("--formula", help=f"kernel formula ({listed}) (default: the transform's scikit-learn formula: "
+                                         f"{', '.join(f'{t} {f}' for t, f in DEFAULT_FORMULA.items())})")
+        p.add_argument("--compute-dtype", choices=COMPUTE_DTYPES, help="the dtype the arithmetic happens in (default: float32)")
     if output:
-        p.add_argument("--output-dtype", choices=list(REGISTRY), help="default float64 for float64 input, else float32 (quantize: uint8)")
+        p.add_argument("--output-dtype", choices=list(REGISTRY), help="the dtype written (default: float64 for float64 input, else float32; quantize: uint8)")
     # defaults (pairwise, float64, raise) are filled in by cli_pipeline.resolve: None
     # here, so that a flag given next to --pipeline is refused rather than ignored
-    p.add_argument("--accumulator", choices=ACCUMULATORS, help="default pairwise")
-    p.add_argument("--acc-dtype", choices=ACC_DTYPES, help="default float64")
+    p.add_argument("--accumulator", choices=ACCUMULATORS, help="mean/variance summation (default: pairwise)")
+    p.add_argument("--acc-dtype", choices=ACC_DTYPES, help="dtype of the sums (default: float64)")
     p.add_argument("--divisor", type=float, help="scale: divide by this (default: the integer dtype's max)")
-    p.add_argument("--feature-range", nargs=2, type=float, metavar=("A", "B"), help="minmax target range (default 0 1)")
-    p.add_argument("--axis", nargs="+", type=int, help="per-feature statistics: 0 for columns of 2-D data, 0 1 for HWC images")
-    p.add_argument("--nan-policy", choices=NAN_POLICIES, help="default raise")
-    p.add_argument("--repeat", type=int, default=3, help="timed apply passes; the best is kept (default 3)")
-    p.add_argument("--exact-points", type=int, default=65536, help="distinct inputs checked exactly (default 65536)")
+    p.add_argument("--feature-range", nargs=2, type=float, metavar=("A", "B"), help="minmax target range (default: 0 1)")
+    p.add_argument("--axis", nargs="+", type=int, help="per-feature statistics: 0 for columns of 2-D data, 0 1 for HWC images (default: one set over all values)")
+    p.add_argument("--nan-policy", choices=NAN_POLICIES, help="what NaN in the data does (default: raise)")
+    p.add_argument("--repeat", type=int, default=3, help="timed apply passes; the best is kept")
+    p.add_argument("--exact-points", type=int, default=65536, help="distinct inputs checked exactly")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     from .cli_pipeline import add_args
 
@@ -376,18 +485,24 @@ def build_parser() -> argparse.ArgumentParser:
         "speed",
         help="time the kernels against numpy and the memory roofline, side by side in one process",
     )
-    p.add_argument("--n", type=int, default=50_000_000, help="elements per array (default 5e7)")
-    p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best is kept (default 7)")
-    p.add_argument("--case", action="append", help="run only this case (repeatable)")
+    p.add_argument("--n", type=int, default=50_000_000, help="elements per array")
+    p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best is kept")
+    p.add_argument("--case", action="append", help="run only this case (repeatable; default: every case)")
     p.add_argument(
         "--sweep", action="store_true", help="roofline fraction and in-cache ceiling of every apply-kernel variant (about 8 minutes)"
     )
+    import inspect
+
+    from .speed import sweep_apply
+
+    sweep_inputs = inspect.signature(sweep_apply).parameters["inputs"].default  # speed.py's own default, not a copy
     p.add_argument(
-        "--input",
+        "--input-dtype",
         action="append",
         choices=list(REGISTRY),
-        help="with --sweep: only this input dtype (repeatable; default uint8, uint16, float16, float32)",
+        help=f"with --sweep: only this input dtype (repeatable; default: {', '.join(sweep_inputs)})",
     )
+    p.add_argument("--input", action=_Renamed, const="--input-dtype", help=argparse.SUPPRESS)
     p.set_defaults(func=_speed)
 
     p = sub.add_parser("measure", help="measure one transform variant: survival, error against the exact value, speed")
@@ -395,9 +510,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_measure)
 
     p = sub.add_parser("report", help="run the default suite and write the precision report (the main job)")
-    p.add_argument("--quick", action="store_true", help="a smaller suite: 63 records, and the library presets on the uint8 and float16 domains only")
-    p.add_argument("--out", default="reports", metavar="DIR", help="output directory (default reports/)")
-    p.add_argument("--data", action="append", metavar="NAME|FILE", help="real data to use instead of the bundled sets (repeatable)")
+    from .datasets import NAMES
+
+    # the duration was measured (time ... report --quick) on 2 shared, loaded cores with a cold numba cache
+    p.add_argument("--quick", action="store_true", help="a smaller suite: 63 records, and the library presets on the uint8 and "
+                   "float16 domains only (measured: about 20 minutes wall on 2 shared, busy cores, 5.6 CPU minutes, "
+                   "cold numba cache)")
+    p.add_argument("--out", default="reports", metavar="DIR", help="output directory")
+    p.add_argument("--data", action="append", metavar="NAME|FILE",
+                   help=f"real data instead of the bundled sets: a bundled name ({', '.join(NAMES)}) or a .npy, .npz "
+                        "(--key), .png or .tif(f) file (repeatable; default: every bundled set)")
+    p.add_argument("--key", help="array name inside every --data .npz file (default: its only array)")
     p.add_argument("--force", action="store_true", help="write into a DIR that holds other files")
     from .cli_pipeline import add_args, presets_cmd
 
@@ -422,8 +545,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_choose)
 
     p = sub.add_parser("audit", help="dtype, range, distinct values and survival per pipeline of your file")
+    from .audit import AUDIT_EXACT_POINTS
+
     p.add_argument("file", help=".npy, .npz, .png or .tif(f)")
-    p.add_argument("--key", help="array name inside an .npz file")
+    p.add_argument("--key", help="array name inside an .npz file (default: its only array)")
+    p.add_argument("--axis", nargs="+", type=int,
+                   help="per-channel statistics over these axes, every axis but the last: 0 1 for HWC images, 0 for "
+                        "columns of 2-D data (default: one set over all values)")
+    p.add_argument("--exact-points", type=int, default=AUDIT_EXACT_POINTS,
+                   help="distinct inputs whose error is checked exactly (evenly spaced beyond it)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_args(p)
     p.set_defaults(func=_audit)

@@ -137,8 +137,11 @@ def report_pipelines(args) -> list:
 def step_table(record):
     from rich.table import Table
 
-    table = Table(title="per step (each rounds into its output dtype)")
-    for col in ("#", "step", "output", "compute", "distinct out", "collisions", "max merged span in"):
+    from .codecs import REGISTRY
+
+    units = "counts" if REGISTRY[record.input_dtype].is_integer else f"{record.input_dtype} units"
+    table = Table(title=f"per step (each rounds into its output dtype; merged span in {units})")
+    for col in ("#", "step", "output", "compute", "distinct out", "collisions", "merged span"):
         left = col in ("step", "output", "compute")
         table.add_column(col, justify="left" if left else "right", overflow="fold", ratio=3 if col == "step" else None)
     for k, s in enumerate(record.steps, 1):
@@ -150,27 +153,19 @@ def step_table(record):
 def measure_cmd(args, pipe, source) -> int:
     import json
 
-    from .cli import metric_cell
     from .measure_pipeline import measure_pipeline
 
     check_build(pipe, source.dtype, "--pipeline" if args.pipeline is not None else "--preset")
     record = measure_pipeline(source, pipe, repeat=args.repeat, exact_points=args.exact_points, name=args.data)
-    d = record.to_dict()
     if args.json:
-        print(json.dumps(d))
+        print(json.dumps(record.to_dict()))
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{d['source']}: {d['formula']} -> {d['output_dtype']}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for k, v in d.items():
-        if k in ("schema", "provenance", "source", "transform", "formula", "compute_dtype", "output_dtype", "steps", "options"):
-            continue
-        table.add_row(k, metric_cell(k, v))
+    from .cli import print_record
+
     console = Console()
-    console.print(table)
+    print_record(record, record.formula, console)
     console.print(step_table(record))
     return 0
 
@@ -230,8 +225,10 @@ def audit_cmd(args, pipe) -> int:
     console = Console()
     console.print(f"[bold]{args.file}[/]: {record.input_dtype}, shape {tuple(x.shape)}, {record.n:,} values, "
                   f"{record.distinct_in:,} distinct, {record.nan_in:,} NaN")
-    console.print(f"{pipe.spec} -> {record.output_dtype}: {record.distinct_out:,} distinct survive "
-                  f"(survival {record.survival:.4g}), max error {record.max_ulp_error:g} ULP")
+    from .cli import verdict
+
+    console.print(f"{pipe.spec} -> {record.output_dtype}: {verdict(record)} (max {record.max_ulp_error:g} ULP of {record.output_dtype})",
+                  soft_wrap=True)
     console.print(step_table(record))
     return 0
 

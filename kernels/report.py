@@ -130,7 +130,7 @@ def _dataset_source(name: str) -> Source:
     )
 
 
-def _file_source(path: str) -> Source:
+def _file_source(path: str, key: str | None = None) -> Source:
     """A ``--data`` file, loaded and checked before anything is measured.
 
     NaN is skipped (the file's variants fit with ``nan_policy="omit"``; records
@@ -138,7 +138,7 @@ def _file_source(path: str) -> Source:
     dtype, empty, inf, only NaN) is refused naming the file."""
     from .audit import AuditError, load_file
 
-    data = load_file(path)
+    data = load_file(path, key)  # key: the array of an .npz (report --key)
     try:
         row = lookup(data.dtype, "data dtype")
     except TypeError as e:
@@ -159,7 +159,7 @@ def _file_source(path: str) -> Source:
     return Source(Path(path).name, "file", lambda: data, integer_range=row.max if row.is_integer else None)
 
 
-def suite(quick: bool = False, data: list[str] | None = None) -> list[tuple[Source, list[Variant]]]:
+def suite(quick: bool = False, data: list[str] | None = None, key: str | None = None) -> list[tuple[Source, list[Variant]]]:
     """The sources and their variants, in report order."""
     out: list[tuple[Source, list[Variant]]] = []
     doms = [("uint8 (all 256)", "uint8", 0, 255), ("12-bit sensor (0..4095)", "uint16", 0, 4095), ("uint16 (all 65536)", "uint16", 0, 65535)]
@@ -178,7 +178,7 @@ def suite(quick: bool = False, data: list[str] | None = None) -> list[tuple[Sour
     else:
         names = ["camera", "astronaut", "coffee", "breast_cancer", "wine", "diabetes", "digits", "gaussian", "heavy_tailed"]
     for name in names:
-        src = _dataset_source(name) if name in datasets.NAMES else _file_source(name)
+        src = _dataset_source(name) if name in datasets.NAMES else _file_source(name, key)
         omit = (("nan_policy", "omit"),) if src.kind == "file" else ()  # see _file_source
         variants = _integer_variants(src.integer_range, quick) if src.integer_range is not None else _float_variants(quick)
         out.append((src, [dataclasses.replace(v, options=v.options + omit) for v in variants]))
@@ -193,16 +193,17 @@ def suite(quick: bool = False, data: list[str] | None = None) -> list[tuple[Sour
 from .report_presets import render_conventions, run_conventions  # noqa: E402  (a consumer, as this module)
 
 
-def pipeline_sources(data: list[str] | None = None) -> list[Source]:
+def pipeline_sources(data: list[str] | None = None, key: str | None = None) -> list[Source]:
     """Where ``report --pipeline`` runs each pipeline: the integer domains
     (uint8, 12-bit, uint16), or the ``--data`` sets and files instead."""
     if data:
-        return [_dataset_source(n) if n in datasets.NAMES else _file_source(n) for n in data]
+        return [_dataset_source(n) if n in datasets.NAMES else _file_source(n, key) for n in data]
     doms = [("uint8 (all 256)", "uint8", 0, 255), ("12-bit sensor (0..4095)", "uint16", 0, 4095), ("uint16 (all 65536)", "uint16", 0, 65535)]
     return [Source(name, "domain", (lambda dt=dt, lo=lo, hi=hi: domain(dt, lo, hi)), integer_range=float(hi)) for name, dt, lo, hi in doms]
 
 
-def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool | None = None, pipelines=()) -> dict:
+def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool | None = None, pipelines=(),
+              key: str | None = None) -> dict:
     """Measure the suite; returns the report dict (records in suite order).
 
     ``pipelines`` (Pipeline objects or specs): each is measured on
@@ -210,9 +211,9 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
     per-step losses (kept apart from ``records``: no transform/formula grid)."""
     from .measure_pipeline import as_pipeline, measure_pipeline
 
-    plan = suite(quick, data)
+    plan = suite(quick, data, key)
     pipes = [as_pipeline(p) for p in pipelines]
-    psources = pipeline_sources(data) if pipes else []
+    psources = pipeline_sources(data, key) if pipes else []
     exact_points = 8192 if quick else 65536
     repeat = 1 if quick else 3
     total = sum(len(v) for _, v in plan) + len(pipes) * len(psources)

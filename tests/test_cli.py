@@ -43,7 +43,32 @@ def test_measure_data_file_table(tmp_path, capsys):
         "--axis", "0", "--output-dtype", "float16",
     )
     assert code == 0, err
-    assert "distinct_out" in out and "max_ulp_error" in out
+    assert out.splitlines()[0].startswith("loses ")  # the verdict first
+    for heading in ("input", "survival", "error (vs the exact value)", "range events", "speed"):
+        assert f" {heading} " in out
+    assert "float32 units" in out and "ULP of float16" in out and "M elem/s" in out
+    assert not FIELD_NAMES & set(out.replace("│", " ").split())  # no dump of Record field names
+
+
+FIELD_NAMES = {"distinct_out", "max_ulp_error", "max_abs_error_in", "max_merged_span_in", "effective_bits_in", "elements_per_s",
+               "roofline_fraction", "overflow_out", "info_lost_bits"}
+
+
+@pytest.mark.parametrize("argv, first", [
+    (["--transform", "scale", "--output-dtype", "float32"], "lossless: all 4,096 distinct values survive; max error "),
+    (["--transform", "scale", "--output-dtype", "bfloat16"], "loses 3,327 of 4,096 values; inputs up to 15 counts apart merge"),
+], ids=["lossless-float32", "lossy-bfloat16"])
+def test_measure_table_verdict_line_in_input_units(argv, first, capsys):
+    code, out, err = run(capsys, "measure", "--domain", "--input-dtype", "uint16", "--range", "0", "4095", "--divisor", "4095",
+                         "--repeat", "1", *argv)
+    assert code == 0, err
+    verdict = out.splitlines()[0]
+    assert verdict.startswith(first) and verdict.rstrip().endswith("counts")
+    import kernels as K
+
+    r = K.measure(K.domain("uint16", 0, 4095), "scale", divisor=4095, output_dtype=argv[-1], repeat=1)
+    assert f"{r.collisions:,}" in out and f"{r.distinct_in:,} -> {r.distinct_out:,}" in out
+    assert "roofline fraction" in out and "counts (widest merged range)" in out
 
 
 def test_measure_data_npy_json_matches_library(tmp_path, capsys):
@@ -136,3 +161,168 @@ def test_report_out_under_a_file_fails_before_measuring(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "is a file, not a directory" in res.stderr
     assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+# ---------------------------------------------------------------- speed: one flag name
+
+
+def test_speed_takes_input_dtype_and_refuses_the_old_flag(capsys):
+    from kernels.cli import build_parser
+
+    assert build_parser().parse_args(["speed", "--sweep", "--input-dtype", "uint8"]).input_dtype == ["uint8"]
+    code, out, err = run(capsys, "speed", "--sweep", "--input", "uint8")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "--input is now --input-dtype" in err
+
+
+# ---------------------------------------------------------------- every --help: choices and defaults
+
+
+def _subparsers():
+    import argparse
+
+    from kernels.cli import build_parser
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+# options that have no default: what to run is given or not (and every option of a
+# "(one of)" group: a source, a requirement)
+NO_DEFAULT = {"--transform", "--pipeline", "--preset"}
+
+
+@pytest.mark.parametrize("command", list(_subparsers()))
+def test_help_shows_every_default_and_choice(command):
+    import argparse
+
+    sub = _subparsers()[command]
+    text = " ".join(sub.format_help().split())
+    one_of = {a.dest for g in sub._action_groups if "(one of)" in (g.title or "") for a in g._group_actions}
+    for a in sub._actions:
+        if not a.option_strings or a.help == argparse.SUPPRESS or isinstance(a, argparse._HelpAction):
+            continue
+        flag = a.option_strings[0]
+        if a.default not in (None, False):
+            assert f"default: {a.default}" in text, f"{command} {flag}: default {a.default!r} not in --help"
+        elif a.nargs != 0 and flag not in NO_DEFAULT and a.dest not in one_of:
+            assert "default" in (a.help or ""), f"{command} {flag}: --help does not say what happens without it"
+        for c in a.choices or ():
+            assert c in text, f"{command} {flag}: choice {c!r} not in --help"
+
+
+def test_report_help_lists_the_bundled_sets_and_key():
+    from kernels.datasets import NAMES
+
+    text = " ".join(_subparsers()["report"].format_help().split())
+    assert all(n in text for n in NAMES) and "--key" in text
+    assert "--quick" in text and "measured" in text
+
+
+def test_report_key_picks_the_npz_array(tmp_path, capsys, monkeypatch):
+    import kernels.report as R
+
+    f = tmp_path / "two.npz"
+    a, b = np.arange(300, dtype=np.float32), np.linspace(0, 1, 77, dtype=np.float32)
+    np.savez(f, a=a, b=b)
+    full = R.suite
+    monkeypatch.setattr(R, "suite", lambda quick=False, data=None, key=None: [(s, v[:1]) for s, v in full(quick, data, key)
+                                                                               if s.kind == "file"])
+    code, out, err = run(capsys, "report", "--quick", "--out", str(tmp_path / "rep"), "--data", str(f), "--key", "b")
+    assert code == 0, err
+    recs = json.loads((tmp_path / "rep" / "report.json").read_text())["records"]
+    assert recs and all(r["source"] == "two.npz" and r["distinct_in"] == b.size for r in recs)
+    code, out, err = run(capsys, "report", "--quick", "--out", str(tmp_path / "rep2"), "--data", str(f))
+    assert code == 2 and "choose one with --key" in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- audit
+
+
+def sensor_image():
+    """A synthetic 12-bit sensor image in uint16: every code 0..4095 once per channel, shuffled."""
+    rng = np.random.default_rng(12)
+    return np.stack([rng.permutation(4096) for _ in range(3)], axis=-1).reshape(64, 64, 3).astype(np.uint16)
+
+
+def save(img, path):
+    if path.suffix == ".npy":
+        np.save(path, img)
+    else:
+        import tifffile
+
+        tifffile.imwrite(path, img, photometric="rgb")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif"], ids=["npy", "tif"])
+def test_audit_12bit_sensor_in_uint16_suggests_4095(suffix, tmp_path, capsys):
+    img = sensor_image()
+    f = save(img, tmp_path / f"sensor{suffix}")
+    code, out, err = run(capsys, "audit", str(f), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert (d["dtype"], d["distinct"], d["bits_used"], d["dtype_bits"], d["divisor"]) == ("uint16", 4096, 12, 16, 4095.0)
+    assert d["effective_bits_in"] == 12.0 and "scale by 4095, not 65535" in d["note"]
+    rows = {(r["name"], r["output"], r["compute"]): r for r in d["pipelines"]}
+    assert {o for _, o, _ in rows} == {"float16", "bfloat16", "float32", "float64", "uint8"}
+    assert ("scale /4095", "float64", "float64") in rows and ("scale /65535", "float16", "float32") in rows
+    x = img.reshape(-1).astype(np.float32)
+    for divisor in (4095, 65535):
+        want = numpy_distinct((x / np.float32(divisor)).astype(np.float16))
+        assert rows[(f"scale /{divisor}", "float16", "float32")]["distinct_out"] == want
+    assert rows[("quantize", "uint8", "float32")]["distinct_out"] == 256
+    best = d["recommendation"]
+    lossless = [r for r in d["pipelines"] if r["collisions"] == 0]
+    assert best in lossless and best["bytes_per_element"] == min(r["bytes_per_element"] for r in lossless)
+    same = [r for r in lossless if r["bytes_per_element"] == best["bytes_per_element"]]
+    assert best["max_abs_error_in"] == min(r["max_abs_error_in"] for r in same)
+    code, out, err = run(capsys, "audit", str(f))
+    assert code == 0, err
+    assert "12 of 16 bits" in out and "scale by 4095, not 65535" in out and "counts" in out
+    assert out.strip().splitlines()[-1].startswith(f"recommended: {best['name']} -> {best['output']} (compute {best['compute']}")
+    for col in ("compute", "bytes", "merged span", "max error", "max ULP"):
+        assert col in out
+
+
+def numpy_distinct(y):
+    return np.unique(np.asarray(y).astype(np.float64)).size
+
+
+def test_audit_axis_per_channel_matches_measure(tmp_path, capsys):
+    import kernels as K
+
+    img = sensor_image()
+    img[..., 1] //= 16  # channel 1: 8 bits of data
+    f = save(img, tmp_path / "hwc.npy")
+    code, out, err = run(capsys, "audit", str(f), "--axis", "0", "1", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["axis"] == [0, 1] and [(c["lo"], c["hi"], c["distinct"]) for c in d["channels"]] == [
+        (float(img[..., j].min()), float(img[..., j].max()), numpy_distinct(img[..., j])) for j in range(3)]
+    rows = {(r["name"], r["output"], r["compute"]): r for r in d["pipelines"]}
+    for t in ("minmax", "standardize"):
+        r = K.measure(img, t, axis=(0, 1), output_dtype="float16", repeat=1)
+        assert rows[(t, "float16", "float32")]["distinct_out"] == r.distinct_out
+    code, out, err = run(capsys, "audit", str(f), "--axis", "0", "1")
+    assert code == 0 and "per channel" in out
+    code, out, err = run(capsys, "audit", str(f), "--axis", "1")
+    assert code == 2 and "--axis 1" in err and len(err.strip().splitlines()) == 1
+
+
+def test_audit_float64_rows_keep_float64(tmp_path, capsys):
+    x = np.random.default_rng(5).normal(0, 1, 3000)
+    f = tmp_path / "f64.npy"
+    np.save(f, x)
+    code, out, err = run(capsys, "audit", str(f), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["bits_used"] is None and d["note"] is None
+    rows = {(r["name"], r["output"], r["compute"]): r for r in d["pipelines"]}
+    assert ("minmax", "float64", "float64") in rows and ("quantize", "uint8", "float32") in rows
+    assert ("cast", "float32", "-") in rows and not any(k[0] == "cast" and k[1] == "float64" for k in rows)
+    assert rows[("cast", "float32", "-")]["distinct_out"] == numpy_distinct(x.astype(np.float32))
+    # 3,000 normal values all survive float32 (numpy agrees): a 4-byte row wins, not float64
+    assert numpy_distinct(x.astype(np.float32)) == x.size
+    assert d["recommendation"]["bytes_per_element"] == 4 and d["recommendation"]["collisions"] == 0

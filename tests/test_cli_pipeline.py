@@ -55,7 +55,12 @@ def test_measure_pipeline_table_has_per_step_rows(capsys):
         np.save(path, x)
         code, out, err = run(capsys, "measure", "--data", str(path), "--pipeline", spec, "--repeat", "1")
     assert code == 0, err
-    assert "per step" in out and "distinct_out" in out and "collisions" in out
+    # the same verdict line and grouped table as one transform, then the per-step rows
+    assert out.splitlines()[0].startswith(("lossless: ", "loses ")) and "float32 units" in out.splitlines()[0]
+    for heading in ("input", "survival", "error (vs the exact value)", "range events", "speed"):
+        assert f" {heading} " in out
+    assert "per step" in out and "collisions" in out and "merged span in float32 units" in " ".join(out.split())
+    assert "distinct_out" not in out and "max_ulp_error" not in out
 
 
 def test_measure_both_transform_and_pipeline_is_a_usage_error(capsys):
@@ -157,7 +162,7 @@ def test_report_quick_pipeline_writes_section_with_a_tiny_suite(tmp_path, capsys
     import kernels.report as report
 
     tiny = report.suite(True)[:1]
-    monkeypatch.setattr(report, "suite", lambda quick=False, data=None: [(tiny[0][0], tiny[0][1][:1])])
+    monkeypatch.setattr(report, "suite", lambda quick=False, data=None, key=None: [(tiny[0][0], tiny[0][1][:1])])
     # the Library conventions section has its own test (tests/test_report_presets.py)
     monkeypatch.setattr(report, "run_conventions", lambda quick=False: {"rows": [], "missing": [], "refused": []})
     out_dir = tmp_path / "rep"

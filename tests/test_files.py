@@ -322,8 +322,8 @@ def test_report_data_with_nan_skips_nan_and_counts_it(tmp_path, capsys, monkeypa
     np.save(f, x)
     full = R.suite
 
-    def only_files(quick=False, data=None):  # the domains are not what this test is about
-        return [(s, v) for s, v in full(quick, data) if s.kind == "file"]
+    def only_files(quick=False, data=None, key=None):  # the domains are not what this test is about
+        return [(s, v) for s, v in full(quick, data, key) if s.kind == "file"]
 
     monkeypatch.setattr(R, "suite", only_files)
     out = tmp_path / "rep"

@@ -219,3 +219,62 @@ def test_one_output_dtype_rule():
         K.cast(x, None)
     with pytest.raises(TypeError, match="compute_dtype=None"):
         K.transform(x, "minmax", compute_dtype=None)
+
+
+def _close_float64():
+    """float64 values that float32 cannot tell apart, before or after minmax (below
+    float32's smallest subnormal)."""
+    return np.r_[0.0, np.arange(1, 200) * 1e-50, 1.0]
+
+
+def _choose_lossless(x, _):
+    from kernels.advise import Requirement, choose
+
+    return choose(x, "minmax", Requirement(lossless=True), formulas=["mul_add"], repeat=1)[0].output_dtype
+
+
+def _cli_measure_json(x, tmp_path):
+    import json
+
+    from kernels.cli import main
+
+    f = tmp_path / "x.npy"
+    np.save(f, x)
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["measure", "--data", str(f), "--transform", "minmax", "--repeat", "1", "--json"]) == 0
+    return json.loads(buf.getvalue())["output_dtype"]
+
+
+def _audit_recommended(x, tmp_path):
+    from kernels.audit import audit
+
+    f = tmp_path / "x.npy"
+    np.save(f, x)
+    a = audit(str(f))
+    assert ("minmax", "float64", "float64") in {(r.name, r.output, r.compute) for r in a.pipelines}
+    return a.recommendation.output
+
+
+FLOAT64_DEFAULT = {
+    "transform": lambda x, _: K.transform(x, "minmax").dtype.name,
+    "inverse_transform": lambda x, _: K.inverse_transform(x, "minmax", K.fit(x, "minmax")).dtype.name,
+    "measure": lambda x, _: K.measure(x, "minmax", repeat=1).output_dtype,
+    "measure-cli": _cli_measure_json,
+    "pipeline-step": lambda x, _: K.pipeline("minmax").fit(x).transform(x).dtype.name,
+    "measure-pipeline": lambda x, _: K.measure(x, K.pipeline("minmax; scale(divisor=2)"), repeat=1).output_dtype,
+    "choose-lossless": _choose_lossless,
+    "audit-recommendation": _audit_recommended,
+}
+
+
+@pytest.mark.parametrize("entry", list(FLOAT64_DEFAULT))
+def test_float64_input_gives_float64_by_default(entry, tmp_path):
+    """As scikit-learn: float64 in, float64 out, unless asked otherwise (choose and
+    audit: float64 is a candidate, and the only lossless one here)."""
+    x = _close_float64()
+    assert np.unique(x.astype(np.float32)).size < x.size
+    assert FLOAT64_DEFAULT[entry](x, tmp_path) == "float64"
