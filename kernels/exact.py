@@ -224,7 +224,9 @@ class Ideal:
     def point(self, x: float, tail: bool = False) -> tuple:
         """(nearest, odd) float64 of the ideal y at one finite input x; with
         ``tail``, also ``y - nearest`` rounded to float64 (so an error
-        ``|out - y|`` is ``|(out - nearest) - tail|``, free of nearest's rounding)."""
+        ``|out - y|`` is ``|(out - nearest) - tail|``, free of nearest's rounding).
+        quantize: y is the real level ``clip(x / scale + zero_point)`` before its
+        rounding, nearest the correctly rounded integer."""
         if self.kind == "affine":
             q = (Fraction(x) - self.lo) * self.s + self.a
         elif self.kind == "sqrt":
@@ -232,9 +234,12 @@ class Ideal:
             r = _sqrt_ratio(t.numerator, t.denominator, self.var.numerator, self.var.denominator)
             return (*r, _sqrt_tail(t, self.var, r[0])) if tail else r
         elif self.kind == "quantize":
+            real = Fraction(x) / self.scale + self.zp
             q = round(Fraction(x) / self.scale) + self.zp  # round(): half to even
             q = min(max(q, 0), self.qmax)
-            return (float(q), float(q), 0.0) if tail else (float(q), float(q))
+            # the tail reaches the unrounded level: an error in input units is then the
+            # quantization error (up to scale / 2), not 0 for a correct rounding
+            return (float(q), float(q), float(min(max(real, 0), self.qmax) - q)) if tail else (float(q), float(q))
         else:
             q = (Fraction(x) - self.zp) * self.scale
         r = _rational(q.numerator, q.denominator)

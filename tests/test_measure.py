@@ -265,3 +265,22 @@ def test_pipeline_error_in_input_units_matches_fractions():
     assert r.max_merged_span_in == span == r.steps[-1]["max_merged_span_in"]
     assert r.max_abs_error_in == pytest.approx(emax, rel=1e-12)
     assert r.mean_abs_error_in == pytest.approx(emean, rel=1e-12)
+
+
+def test_quantize_error_in_input_units_is_the_quantization_error():
+    """quantize rounds by design: its error in input units is |q - (x/scale + zp)| * scale
+    against the unrounded level (so up to scale/2), never 0 for every point."""
+    x = np.linspace(-3, 5, 1001).astype(np.float32)
+    r = K.measure(x, "quantize", repeat=1)
+    p = K.fit(x, "quantize")
+    q = K.transform(x, "quantize", params=p).astype(np.float64)
+    scale, zp = Fraction(float(p["scale"][0])), int(p["zero_point"][0])
+    lo, hi = Fraction(float(x.min())), Fraction(float(x.max()))
+    exact_scale = (max(hi, 0) - min(lo, 0)) / 255
+    exact_zp = min(max(round(-min(lo, 0) / exact_scale), 0), 255)
+    errs = [abs(Fraction(qv) - min(max(Fraction(float(v)) / exact_scale + exact_zp, 0), 255)) * exact_scale
+            for v, qv in zip(x.tolist(), q.tolist())]
+    assert r.max_abs_error_in == pytest.approx(float(max(errs)), rel=1e-12)
+    # about half a level: float32 arithmetic may push a point just past the midpoint
+    assert float(exact_scale) / 4 < r.max_abs_error_in < float(exact_scale)
+    assert float(scale) == pytest.approx(float(exact_scale)) and zp == exact_zp
