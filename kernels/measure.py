@@ -260,7 +260,7 @@ def error_in_units(y: np.ndarray, ideal: tuple, slope: float) -> np.ndarray:
         # y - nearest is exact when they are within a factor 2 (Sterbenz); the tail
         # removes nearest's own rounding, which would otherwise dominate tiny errors
         e = np.abs((yf - nearest) - tail) / slope if slope > 0 and math.isfinite(slope) else np.full(yf.shape, np.nan)
-        e = np.where(yf == nearest, 0.0, e)  # equal infinities
+        e = np.where(np.isinf(yf) & (yf == nearest), 0.0, e)  # equal infinities
     e = np.where(np.isnan(yf) & ~np.isnan(nearest), np.inf, e)
     return np.where(np.isnan(nearest), np.nan, e)
 
