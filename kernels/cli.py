@@ -48,6 +48,9 @@ def _speed(args) -> int:
     return 0
 
 
+QUICK_DURATION = "measured: about 20 min wall with a cold numba cache on 2 cores busy with other jobs"
+
+
 def speed_cell(elements_per_s: float) -> str:
     """M elem/s as printed in a table, ``-`` where not measured."""
     return "-" if elements_per_s != elements_per_s else f"{elements_per_s / 1e6:.4g}"
@@ -512,10 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="run the default suite and write the precision report (the main job)")
     from .datasets import NAMES
 
-    # the duration was measured (time ... report --quick) on 2 shared, loaded cores with a cold numba cache
-    p.add_argument("--quick", action="store_true", help="a smaller suite: 63 records, and the library presets on the uint8 and "
-                   "float16 domains only (measured: about 20 minutes wall on 2 shared, busy cores, 5.6 CPU minutes, "
-                   "cold numba cache)")
+    from .report import suite
+
+    full, quick = (sum(len(v) for _, v in suite(q)) for q in (False, True))
+    # QUICK_DURATION: measured with `time precision-bench report --quick` (see the README)
+    p.add_argument("--quick", action="store_true", help=f"a smaller suite: {quick} of the {full} records, and the library "
+                   f"presets on the uint8 and float16 domains only ({QUICK_DURATION})")
     p.add_argument("--out", default="reports", metavar="DIR", help="output directory")
     p.add_argument("--data", action="append", metavar="NAME|FILE",
                    help=f"real data instead of the bundled sets: a bundled name ({', '.join(NAMES)}) or a .npy, .npz "
