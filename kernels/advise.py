@@ -30,6 +30,8 @@ import dataclasses
 import math
 import numbers
 
+from ._format import fmt as _fmt
+from ._format import num
 from .codecs import REGISTRY
 from .measure import Record, measure
 from .transforms import DEFAULT_FORMULA, FORMULAS
@@ -46,22 +48,12 @@ def units(input_dtype: str) -> str:
     return "counts" if row is not None and row.is_integer else "input units"
 
 
-def _num(v) -> float:
-    """A record field as a float: JSON's "inf"/"nan" strings and a missing field (None) too."""
-    if v is None:
-        return math.nan
-    if isinstance(v, str):
-        return {"inf": math.inf, "-inf": -math.inf}.get(v, math.nan)
-    return float(v)
+_num = num
 
 
 def fmt(v) -> str:
-    v = _num(v)
-    if math.isnan(v):
-        return "n/a"
-    if math.isinf(v):
-        return "inf"
-    return f"{v:.4g}"
+    """A figure in a reason or recommendation text (``n/a`` when not measured)."""
+    return _fmt(v, "n/a")
 
 
 def _plain(v):

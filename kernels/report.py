@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import datasets
+from ._format import fmt, num
 from ._progress import start_bar
 from .codecs import REGISTRY, lookup
 from .domain import Domain, domain
@@ -297,10 +298,7 @@ def _progress(total: int, progress: bool | None):
     return None if progress is False else start_bar("report", total)
 
 
-def _num(v) -> float:
-    if isinstance(v, str):
-        return {"inf": math.inf, "-inf": -math.inf}.get(v, math.nan)
-    return float(v)
+_num = num
 
 
 def _candidate_universe(transform: str, integer: bool) -> list[tuple[str, str]]:
@@ -366,12 +364,7 @@ def _speed(v, unit: float, spec: str) -> str:
 
 
 def _fmt(v) -> str:
-    v = _num(v)
-    if math.isnan(v):
-        return "n/a"
-    if math.isinf(v):
-        return "inf"
-    return f"{v:.4g}"
+    return fmt(v, "n/a")
 
 
 def _sections(report: dict):

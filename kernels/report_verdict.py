@@ -19,6 +19,7 @@ import re
 
 import numpy as np
 
+from ._format import fmt, num  # noqa: F401  (re-exported: tests format fields with them)
 from .codecs import REGISTRY
 from .measure import TIMING_MIN
 
@@ -35,23 +36,7 @@ WORST_MERGES = 8  # merge claims listed in the verdict
 # --------------------------------------------------------------------------
 
 
-def num(v) -> float:
-    """A record field as a float: JSON's "inf"/"-inf"/"nan" strings and None (NaN)."""
-    if v is None:
-        return math.nan
-    if isinstance(v, str):
-        return {"inf": math.inf, "-inf": -math.inf}.get(v, math.nan)
-    return float(v)
-
-
-def fmt(v) -> str:
-    """A measured quantity: 4 significant digits, ``inf``, ``-`` when absent or NaN."""
-    v = num(v)
-    if math.isnan(v):
-        return "-"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return f"{v:.4g}"
+# the test formats record fields with these same functions
 
 
 def count(v) -> str:
