@@ -61,11 +61,20 @@ sys.exit(main(["report", "--quick", "--out", sys.argv[1]]))
 """
 
 
+def _as_from_a_shell():
+    """The child starts as a shell starts it: SIGINT unblocked, default disposition.
+    A test worker's signal mask and handlers are inherited through fork and exec,
+    and in CI (2 loaded workers) the child twice never saw the SIGINT sent to it."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(out: Path, tmp_path: Path, pause: str = ""):
     marker = tmp_path / f"ready-{pause}"
     marker.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PAUSE": pause, "MARKER": str(marker)}
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_shell)
     return proc, marker
 
 
