@@ -33,6 +33,15 @@ def _speed(args) -> int:
     from .speed import main as speed_main
     from .speed import select_cases
 
+    if args.report and not args.cold:
+        raise UsageError("--report applies with --cold only (it adds report --quick and the full report, cold)")
+    if args.cold:
+        if args.sweep or args.case:
+            raise UsageError("--cold runs its own cases (each in a new process, empty cache); drop --sweep/--case")
+        from .speed_cold import main as cold_main
+
+        cold_main(report=args.report)
+        return 0
     if args.sweep and args.case:
         raise UsageError("--case applies without --sweep only (--sweep times every apply variant; narrow it with --input-dtype)")
     try:
@@ -506,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"with --sweep: only this input dtype (repeatable; default: {', '.join(sweep_inputs)})",
     )
     p.add_argument("--input", action=_Renamed, const="--input-dtype", help=argparse.SUPPRESS)
+    p.add_argument("--cold", action="store_true",
+                   help="cold start: each first call in a new process with an empty numba cache, then warm (about 1 min)")
+    p.add_argument("--report", action="store_true", help="with --cold: also report --quick and the full report, cold (many minutes)")
     p.set_defaults(func=_speed)
 
     p = sub.add_parser("measure", help="measure one transform variant: survival, error against the exact value, speed")

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._tags import Tag, tag_name
-from .codecs import JIT, target_has
+from ._jit import kernel
+from .codecs import target_has
 
 
 AVAILABLE = target_has("avx512vbmi")
@@ -95,11 +96,11 @@ def _lookup64_channels(typingctx, x, start, planes, chan, phase, ntag, out):
     return types.void(x, start, planes, chan, phase, ntag, out), codegen
 
 
-@njit(parallel=True, **JIT)
-def _apply_planes_channels(x, planes, chan, ntag, table, out):
+@kernel(align=lambda args: 64 * args[5].shape[1])
+def _apply_planes_channels(x, out, planes, chan, ntag, table):
     nfeat = table.shape[1]
     nblocks = x.size // 64
-    for blk in prange(nblocks):
+    for blk in range(nblocks):
         _lookup64_channels(x, blk * 64, planes, chan, (blk * 64) % nfeat, ntag, out)
     for i in range(nblocks * 64, x.size):
         out[i] = table[x[i], i % nfeat]
@@ -120,7 +121,7 @@ def _tables(x: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     t = np.ascontiguousarray(table.T)  # (nfeat, 256)
     planes = np.ascontiguousarray(t.view(np.uint8).reshape(nfeat, 256, t.itemsize).transpose(0, 2, 1))
     chan = ((np.arange(nfeat)[:, None] + np.arange(64)[None, :]) % nfeat).astype(np.uint8).reshape(-1)
-    _apply_planes_channels(x, planes.reshape(-1), chan, Tag("nfeat", str(nfeat)), np.ascontiguousarray(table), out)
+    _apply_planes_channels(x, out, planes.reshape(-1), chan, Tag("nfeat", str(nfeat)), np.ascontiguousarray(table))
 
 
 def apply_table(x: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:

@@ -52,13 +52,14 @@ import dataclasses
 import functools
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.core import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import lut
 from ._tags import Tag, TagType
+from ._jit import kernel
 from .codecs import (
     JIT,
     REGISTRY,
@@ -274,7 +275,7 @@ def _ov_run_ops(prog, consts, j, v):
     return ns["impl"]
 
 
-@njit(parallel=True, **JIT)
+@kernel(combine=max, align=lambda args: args[2].shape[0])
 def _program_kernel(x, out, consts, cin, prog, cout):
     """out = encode(cout, program(decode(x))) per element, one parallel pass.
 
@@ -283,13 +284,13 @@ def _program_kernel(x, out, consts, cin, prog, cout):
     nfeat = consts.shape[0]
     overflowed = np.uint8(0)
     if nfeat == 1:
-        for i in prange(x.size):
+        for i in range(x.size):
             v = decode(cin, x[i])
             e = encode(cout, run_ops(prog, consts, 0, v))
             out[i] = e
             overflowed = max(overflowed, np.uint8(is_overflow(cout, v, e)))
     else:
-        for r in prange(x.size // nfeat):
+        for r in range(x.size // nfeat):
             for j in range(nfeat):
                 i = r * nfeat + j
                 v = decode(cin, x[i])
@@ -320,15 +321,15 @@ def _interpret_kernel(x, out, consts, code, cin, cout):
     return overflowed
 
 
-@njit(parallel=True, **JIT)
-def _gather_kernel(x, table, out):
+@kernel(align=lambda args: args[2].shape[1])
+def _gather_kernel(x, out, table):
     """out[i] = table[x[i], i % nfeat]: the program's values looked up by code."""
     nfeat = table.shape[1]
     if nfeat == 1:
-        for i in prange(x.size):
+        for i in range(x.size):
             out[i] = table[x[i], 0]
     else:
-        for r in prange(x.size // nfeat):
+        for r in range(x.size // nfeat):
             for j in range(nfeat):
                 i = r * nfeat + j
                 out[i] = table[x[i], j]
@@ -393,7 +394,7 @@ class Program:
                 elif codes == 256 and lut.AVAILABLE and nfeat <= lut.MAX_CHANNELS:
                     lut.apply_tables(flat_x, values, flat_out)
                 else:
-                    _gather_kernel(flat_x, values, flat_out)
+                    _gather_kernel(flat_x, flat_out, values)
                 return 0
         use_fused = flat_x.size >= FUSE_MIN if fused is None else fused
         return write_counting_overflow(

@@ -30,7 +30,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+from numba.core import types
 from numba.extending import overload
 
 from ._tags import Tag, tag_name
@@ -38,6 +39,7 @@ from ._threads import serialised
 from .params import Frozen, Params, normalize_axis  # noqa: F401  (re-exported: kernels.stats.Params)
 from .given import GIVEN, GIVEN_AXIS, params  # noqa: F401  (re-exported)
 from ._validate import check_array, check_choice, check_dtype, check_real, check_reals
+from ._jit import kernel
 from .codecs import COMPUTE_DTYPES, JIT, as_arith, decode, key_is_nan, key_range, key_to_value, order_key, rnd, to_compute
 
 CHUNK = 1 << 16
@@ -57,25 +59,25 @@ _NAN_KEEP, _NAN_OMIT = Tag("nan", "keep"), Tag("nan", "omit")
 # --------------------------------------------------------------------------
 
 
-@njit(parallel=True, **JIT)
+@kernel(split=1, combine=lambda rs: (min(r[0] for r in rs), max(r[1] for r in rs)))
 def _key_extremes(x, cin, kmin, kmax):
     """(min key, max key) over a flat array, NaN keys included: the hot path of a
     min/max fit is two reductions in the key's own width (16 lanes per 256 bits for
     16-bit floats), without the NaN bookkeeping that widens the lanes."""
-    for i in prange(x.size):
+    for i in range(x.size):
         k = order_key(cin, x[i])
         kmin = min(kmin, k)
         kmax = max(kmax, k)
     return kmin, kmax
 
 
-@njit(parallel=True, **JIT)
+@kernel(split=1, combine=lambda rs: (min(r[0] for r in rs), max(r[1] for r in rs), sum(r[2] for r in rs)))
 def _minmax_flat(x, cin, kneg, kpos):
     """(min key, max key, NaN count) over a flat array, in order-key space."""
     kmin = kpos
     kmax = kneg
     nan = 0
-    for i in prange(x.size):
+    for i in range(x.size):
         k = order_key(cin, x[i])
         isnan = key_is_nan(cin, k, kneg, kpos)
         nan += isnan
@@ -84,7 +86,12 @@ def _minmax_flat(x, cin, kneg, kpos):
     return kmin, kmax, nan
 
 
-@njit(parallel=True, **JIT)
+def _merge_features(rs):
+    return (np.minimum.reduce([r[0] for r in rs]), np.maximum.reduce([r[1] for r in rs]),
+            np.add.reduce([r[2] for r in rs]))
+
+
+@kernel(split=1, combine=_merge_features, align=lambda args: args[1])
 def _minmax_features(x, nfeat, cin, kneg, kpos):
     """Per-feature (min key, max key, NaN count): row chunks in parallel, merged exactly."""
     rows = x.size // nfeat
@@ -93,7 +100,7 @@ def _minmax_features(x, nfeat, cin, kneg, kpos):
     lo = np.empty((nchunks, nfeat), dtype=np.int64)
     hi = np.empty((nchunks, nfeat), dtype=np.int64)
     nans = np.zeros((nchunks, nfeat), dtype=np.int64)
-    for c in prange(nchunks):
+    for c in range(nchunks):
         for j in range(nfeat):
             lo[c, j] = kpos
             hi[c, j] = kneg
@@ -107,10 +114,12 @@ def _minmax_features(x, nfeat, cin, kneg, kpos):
     out_lo = np.empty(nfeat, dtype=np.int64)
     out_hi = np.empty(nfeat, dtype=np.int64)
     out_nan = np.empty(nfeat, dtype=np.int64)
-    for j in range(nfeat):
-        out_lo[j] = lo[:, j].min()
-        out_hi[j] = hi[:, j].max()
-        out_nan[j] = nans[:, j].sum()
+    for j in range(nfeat):  # loops, not lo[:, j].min(): no strided-array reductions to compile
+        out_lo[j], out_hi[j], out_nan[j] = lo[0, j], hi[0, j], nans[0, j]
+        for c in range(1, nchunks):
+            out_lo[j] = min(out_lo[j], lo[c, j])
+            out_hi[j] = max(out_hi[j], hi[c, j])
+            out_nan[j] += nans[c, j]
     return out_lo, out_hi, out_nan
 
 
@@ -144,8 +153,24 @@ def _term(x, i, cin, ac, mean, square, nan):
 
 @overload(_term, jit_options=JIT)
 def _ov_term(x, i, cin, ac, mean, square, nan):
-    dev2 = tag_name(square, "term") == "dev2"
     omit = tag_name(nan, "nan") == "omit"
+    if isinstance(square, types.Boolean):
+        # a run-time choice: the two passes of a two-pass sum share one compiled
+        # loop (LLVM unswitches the invariant branch), half the compile of a cold fit
+        def impl(x, i, cin, ac, mean, square, nan):
+            v = to_compute(ac, decode(cin, x[i]))
+            valid = True
+            if omit:
+                valid = v == v
+            if square:
+                d = rnd(ac, v - mean)
+                v = rnd(ac, d * d)
+            if omit and not valid:
+                v = as_arith(ac, 0.0)
+            return v, valid
+
+        return impl
+    dev2 = tag_name(square, "term") == "dev2"
 
     def impl(x, i, cin, ac, mean, square, nan):
         v = to_compute(ac, decode(cin, x[i]))
@@ -305,11 +330,11 @@ def _ov_sum(acc, x, cin, ac, mean, square, nan, nlanes):
 @njit(**JIT)
 def _two_pass(acc, x, cin, ac, nan, nlanes):
     zero = as_arith(ac, 0.0)
-    s, k = _sum(acc, x, cin, ac, zero, _X, nan, nlanes)
+    s, k = _sum(acc, x, cin, ac, zero, False, nan, nlanes)
     if k == 0:
         return 0.0, zero, zero
     mean = rnd(ac, s / as_arith(ac, k))
-    m2, _ = _sum(acc, x, cin, ac, mean, _DEV2, nan, nlanes)
+    m2, _ = _sum(acc, x, cin, ac, mean, True, nan, nlanes)
     return float(k), mean, m2
 
 
@@ -360,9 +385,20 @@ def _ov_moments(acc, x, cin, ac, nan, nlanes):
     raise TypeError(name)
 
 
-@njit(parallel=True, **JIT)
-def _moments_kernel(x, nfeat, cin, ac, acc, nan, nlanes):
-    """Per-feature (count, mean, var, std), every op in the accumulator dtype.
+def _chunk_rows(nfeat: int) -> int:
+    return max(1, CHUNK // nfeat)
+
+
+def _concat_partials(rs):
+    return tuple(np.concatenate([r[i] for r in rs]) for i in range(3))
+
+
+@kernel(split=1, combine=_concat_partials, align=lambda args: _chunk_rows(args[1]) * args[1])
+def _moment_partials(x, nfeat, cin, ac, acc, nan, nlanes):
+    """Per chunk of ``CHUNK // nfeat`` rows and per feature: (count, mean, M2),
+    every op in the accumulator dtype.  Slices of x start on chunk boundaries
+    (the kernel's ``align``), so the chunks, and the bits, do not depend on the
+    thread count.
 
     ``nlanes`` (always LANES) arrives at run time on purpose: Numba leaves
     LLVM's SLP vectoriser off, so a lane loop with a constant trip count is
@@ -375,17 +411,28 @@ def _moments_kernel(x, nfeat, cin, ac, acc, nan, nlanes):
     cnt = np.zeros((nchunks, nfeat))
     mean = np.zeros((nchunks, nfeat))
     m2 = np.zeros((nchunks, nfeat))
-    for c in prange(nchunks):
+    for c in range(nchunks):
         r0 = c * per
         r1 = min(rows, r0 + per)
+        # a feature's column is copied to a contiguous buffer, so the accumulators
+        # compile for one array layout only (a strided view compiled them twice:
+        # about 2 s of a cold fit) and vectorise; same values in the same order
+        col = x[r0:r1] if nfeat == 1 else np.empty(r1 - r0, x.dtype)
         for j in range(nfeat):
-            if nfeat == 1:
-                k, m, q = _moments(acc, x[r0:r1], cin, ac, nan, nlanes)
-            else:
-                k, m, q = _moments(acc, x[r0 * nfeat + j : r1 * nfeat : nfeat], cin, ac, nan, nlanes)
+            if nfeat > 1:
+                for r in range(r1 - r0):
+                    col[r] = x[(r0 + r) * nfeat + j]
+            k, m, q = _moments(acc, col, cin, ac, nan, nlanes)
             cnt[c, j] = k
             mean[c, j] = m
             m2[c, j] = q
+    return cnt, mean, m2
+
+
+@njit(**JIT)
+def _merge_moments(cnt, mean, m2, ac):
+    """Chan's merge of the chunk partials, in chunk order: (count, mean, var, std) per feature."""
+    nchunks, nfeat = cnt.shape
     out = np.empty((4, nfeat))
     for j in range(nfeat):
         n, m, q = cnt[0, j], as_arith(ac, mean[0, j]), as_arith(ac, m2[0, j])
@@ -397,6 +444,12 @@ def _moments_kernel(x, nfeat, cin, ac, acc, nan, nlanes):
         out[2, j] = var
         out[3, j] = rnd(ac, np.sqrt(var))
     return out
+
+
+def _moments_kernel(x, nfeat, cin, ac, acc, nan, nlanes):
+    """Per-feature (count, mean, var, std): chunk partials in parallel, merged in order."""
+    cnt, mean, m2 = _moment_partials(x, nfeat, cin, ac, acc, nan, nlanes)
+    return _merge_moments(cnt, mean, m2, ac)
 
 
 # --------------------------------------------------------------------------
