@@ -40,3 +40,14 @@ def test_try_it_block_runs_as_written(tmp_path):
     audit = subprocess.run([sys.executable, "-m", "kernels", "audit", "pixels.npy"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=900)
     assert "4095" in audit.stdout
+
+
+def test_cold_start_benchmark_times_the_readme_example_as_written():
+    """``speed --cold`` times README's "Use" example: the two texts agree."""
+    from kernels.speed_cold import README_EXAMPLE
+
+    text = README.read_text()
+    section = text[text.index("## Use"):]
+    body = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert body == README_EXAMPLE
+    exec(compile(README_EXAMPLE, "README example", "exec"), {})  # and it runs
