@@ -276,7 +276,7 @@ def _report(args) -> int:
 
         pipes = report_pipelines(args)  # specs checked before anything is measured
         check_out_dir(Path(args.out), args.force)
-        report = run_suite(quick=args.quick, data=args.data or None, pipelines=pipes, key=args.key)
+        report = run_suite(quick=args.quick, data=args.data or None, pipelines=pipes, key=args.key, warm=not args.no_warm_up)
         written = write_report(report, Path(args.out), force=args.force)
     except (ReportError, AuditError) as e:
         raise UsageError(f"--data {e}" if isinstance(e, AuditError) else str(e)) from None
@@ -538,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"real data instead of the bundled sets: a bundled name ({', '.join(NAMES)}) or a .npy, .npz "
                         "(--key), .png or .tif(f) file (repeatable; default: every bundled set)")
     p.add_argument("--key", help="array name inside every --data .npz file (default: its only array)")
+    p.add_argument("--no-warm-up", action="store_true",
+                   help="do not compile the kernels in one worker process per core before measuring (on by default)")
     p.add_argument("--force", action="store_true", help="write into a DIR that holds other files")
     from .cli_pipeline import add_args, presets_cmd
 

@@ -77,6 +77,7 @@ class Source:
     loader: object  # () -> ndarray | Domain
     integer_range: float | None = None  # divisor of "scale" for integer data
     axis: object = None
+    spec: tuple | None = None  # how another process loads it (kernels.report_warmup); None: it cannot
 
     def load(self):
         return self.loader()
@@ -128,6 +129,7 @@ def _dataset_source(name: str) -> Source:
         lambda: datasets.load(name).data,
         integer_range=255.0 if ds_kind == "image" else None,
         axis=0 if ds_kind == "tabular" else None,
+        spec=("dataset", name),
     )
 
 
@@ -157,7 +159,8 @@ def _file_source(path: str, key: str | None = None) -> Source:
                              f"(x[np.isfinite(x)]) and save again, or use: measure --data {path} --nan-policy propagate")
         if nan == data.size:
             raise AuditError(f"{path} holds only NaN; nothing to measure")
-    return Source(Path(path).name, "file", lambda: data, integer_range=row.max if row.is_integer else None)
+    return Source(Path(path).name, "file", lambda: data, integer_range=row.max if row.is_integer else None,
+                  spec=("file", str(path), key))
 
 
 def suite(quick: bool = False, data: list[str] | None = None, key: str | None = None) -> list[tuple[Source, list[Variant]]]:
@@ -165,10 +168,13 @@ def suite(quick: bool = False, data: list[str] | None = None, key: str | None = 
     out: list[tuple[Source, list[Variant]]] = []
     doms = [("uint8 (all 256)", "uint8", 0, 255), ("12-bit sensor (0..4095)", "uint16", 0, 4095), ("uint16 (all 65536)", "uint16", 0, 65535)]
     for name, dt, lo, hi in doms:
-        out.append((Source(name, "domain", (lambda dt=dt, lo=lo, hi=hi: domain(dt, lo, hi)), integer_range=float(hi)), _integer_variants(hi, quick)))
-    out.append((Source("float16 [0, 1]", "domain", lambda: domain("float16", 0, 1)), _float_variants(quick)))
+        out.append((Source(name, "domain", (lambda dt=dt, lo=lo, hi=hi: domain(dt, lo, hi)), integer_range=float(hi),
+                           spec=("domain", dt, lo, hi)), _integer_variants(hi, quick)))
+    out.append((Source("float16 [0, 1]", "domain", lambda: domain("float16", 0, 1), spec=("domain", "float16", 0, 1)),
+                _float_variants(quick)))
     if quick:
-        out.append((Source("float32 [0.5, 1]", "domain", lambda: domain("float32", 0.5, 1)), _float_variants(True, standardize=False)[:2]))
+        out.append((Source("float32 [0.5, 1]", "domain", lambda: domain("float32", 0.5, 1), spec=("domain", "float32", 0.5, 1)),
+                    _float_variants(True, standardize=False)[:2]))
     else:
         f32 = [Variant("minmax", "float16"), Variant("minmax", "bfloat16"), Variant("quantize", "uint8")]
         out.append((Source("float32 [0, 1] (all 1,065,353,217)", "domain", lambda: domain("float32", 0, 1)), f32))
@@ -204,8 +210,11 @@ def pipeline_sources(data: list[str] | None = None, key: str | None = None) -> l
 
 
 def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool | None = None, pipelines=(),
-              key: str | None = None) -> dict:
+              key: str | None = None, warm: bool = True) -> dict:
     """Measure the suite; returns the report dict (records in suite order).
+
+    ``warm``: first compile every record's kernels in worker processes, one per
+    core (:mod:`kernels.report_warmup`), then measure in this one.
 
     ``pipelines`` (Pipeline objects or specs): each is measured on
     :func:`pipeline_sources` and listed in ``report["pipelines"]`` with its
@@ -219,6 +228,16 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
     repeat = 1 if quick else 3
     total = sum(len(v) for _, v in plan) + len(pipes) * len(psources)
     records, skipped = [], []
+    if warm:
+        from .report_warmup import warm_up
+
+        wbar = None if progress is False else start_bar("compiling kernels on every core",
+                                                        sum(len(v) for s, v in plan if s.spec is not None))
+        try:
+            warm_up(plan, on_done=(lambda n: wbar[0].advance(wbar[1], n)) if wbar else None)
+        finally:
+            if wbar:
+                wbar[0].stop()
     bar = _progress(total, progress)
     try:
         for src, variants in plan:

@@ -1,0 +1,100 @@
+"""Compile the report's kernels on every core before it measures (layer 6).
+
+On a fresh install most of a report's time is numba compiling the kernels its
+records touch, one after another on one core.  Compiling needs no quiet
+machine, timing does: so before measuring, :func:`warm_up` runs every record of
+the suite once in ``workers`` worker processes (spawned, numba's disk cache
+shared through the environment), on the real data but with the timed pass cut
+to a few thousand elements and few exact points, so a worker's time is mostly
+compiling.  The report then measures on one quiet process with every kernel
+loaded from the disk cache.  Nothing a worker computes is kept; a worker's
+failure only loses its warm-up (the report then compiles that kernel itself).
+
+Streamed domains (every float32 of [0, 1]) are left out: their sweep is the
+measurement itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+WARM_TIMING = 1 << 12  # elements of a worker's timed pass
+WARM_EXACT_POINTS = 256
+
+
+def _load(spec: tuple):
+    from . import datasets
+    from .domain import domain
+
+    kind = spec[0]
+    if kind == "domain":
+        return domain(*spec[1:])
+    if kind == "dataset":
+        return datasets.load(spec[1]).data
+    from .audit import load_file
+
+    return load_file(spec[1], spec[2])
+
+
+def _quiet_worker():
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the report's to handle: it stops the workers
+
+
+def _warm_source(spec: tuple, axis, name: str, variants: list) -> int:
+    """In a worker: every variant of one source, once (module doc)."""
+    from . import datasets
+    from . import measure as M
+    from .domain import Domain
+
+    M.TIMING_MIN = WARM_TIMING
+    try:
+        x = _load(spec)
+    except datasets.Unavailable:
+        return 0
+    if isinstance(x, Domain) and x.size > M.MATERIALIZE_LIMIT:
+        return 0
+    for v in variants:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            M.measure(x, v.transform, formula=v.formula, compute_dtype=v.compute, output_dtype=v.output,
+                      accumulator=v.accumulator, acc_dtype=v.acc_dtype, axis=axis, repeat=1,
+                      exact_points=WARM_EXACT_POINTS, progress=False, name=name, **dict(v.options))
+    return len(variants)
+
+
+def warm_up(plan, workers: int | None = None, on_done=None) -> int:
+    """Warm every source of ``plan`` (:func:`kernels.report.suite`'s list) that
+    has a ``spec``, in ``workers`` processes (default: one per CPU, at most one
+    per source); ``on_done(n)`` after each source with its variant count.
+    Returns the number of variants warmed.  Ctrl-C stops the workers and
+    propagates."""
+    tasks = [(src.spec, src.axis, src.name, list(variants)) for src, variants in plan if src.spec is not None]
+    workers = workers or min(os.cpu_count() or 1, len(tasks))
+    if workers < 2:
+        return 0  # one core (or one source): warming first would only add the workers' start-up
+    done = 0
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_quiet_worker)
+    try:
+        # the largest sources first, so no worker is left with a long one at the end
+        futures = [pool.submit(_warm_source, *t) for t in sorted(tasks, key=lambda t: -len(t[3]))]
+        for f in as_completed(futures):
+            try:
+                n = f.result()
+            except Exception:  # noqa: BLE001  a failed warm-up costs only its compile time later
+                n = 0
+            done += n
+            if on_done:
+                on_done(n)
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return done
