@@ -9,11 +9,28 @@ which holds one process-wide re-entrant lock around the call while the active
 layer is ``workqueue`` (re-entrant: ``transform`` calls ``fit``, ``measure``
 calls both).  Until the first parallel launch numba has not chosen a layer, so
 a request that may resolve to ``workqueue`` locks until the choice is known.
+
+The wait policy (why our times varied more than OpenCV's).  numba's ``omp``
+layer runs on libgomp, whose workers by default *spin* for a while after each
+parallel region (``OMP_WAIT_POLICY=active`` behaviour, ``GOMP_SPINCOUNT``).  On
+a 2-core machine a spinning worker holds a core that the next call, another
+library (OpenCV's pool, torch) or a neighbouring process needs: measured
+(issue 15) the uint8 -> float32 minmax apply took a median 22-24 ms next to
+cv2.normalize's 18 ms with the default policy, and 9.6-13 ms next to cv2's
+10.5-12.6 ms with ``OMP_WAIT_POLICY=passive`` (same bits: scheduling only).
+libgomp reads the policy once, when it is loaded, so :func:`launch` loads
+numba's threading layer with ``OMP_WAIT_POLICY=passive`` in the environment
+(unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``), then restores
+the environment, so child processes and libraries loaded later see the user's.
+Every :func:`serialised` entry point and the roofline probes call it first.  If
+libgomp was already loaded (torch imported before ``kernels`` and a parallel
+region run) the policy is the one it was loaded with.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import threading
 
 _LOCK = threading.RLock()
@@ -21,6 +38,29 @@ _needed: bool | None = None  # None: numba has not chosen its layer yet
 
 # requests that can never resolve to workqueue (numba raises if they cannot load)
 _SAFE_REQUESTS = ("tbb", "omp", "safe", "threadsafe")
+_launched = False
+
+
+def launch() -> None:
+    """Start numba's threading layer with libgomp's passive wait policy (see the
+    module doc); idempotent, cheap after the first call."""
+    global _launched
+    if _launched:
+        return
+    with _LOCK:
+        if _launched:
+            return
+        from numba.np.ufunc import parallel
+
+        user = any(k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
+        if not user:
+            os.environ["OMP_WAIT_POLICY"] = "passive"
+        try:
+            parallel._launch_threads()
+        finally:
+            if not user:
+                os.environ.pop("OMP_WAIT_POLICY", None)
+        _launched = True
 
 
 def lock_needed() -> bool:
@@ -46,6 +86,7 @@ def serialised(fn):
     def call(*args, **kwargs):
         if _needed is False:  # the common case: one global read, no lock
             return fn(*args, **kwargs)
+        launch()
         if not lock_needed():
             return fn(*args, **kwargs)
         with _LOCK:
