@@ -503,7 +503,7 @@ def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None, d
             f"{r['gb_per_s']:.1f}",
         )
     naive = next((r for r in rows if r["case"] == "fit std naive f64acc"), None)
-    console = Console()
+    console = Console(width=max(Console().width, 132))  # one line a case: the probe and the spread unwrapped
     console.print(table)
     console.print(f"best and median of {repeat} interleaved rounds; roofline: ours against the fastest probe (named) "
                   "of the same bytes")
