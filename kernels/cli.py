@@ -498,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the kernels against numpy and the memory roofline, side by side in one process",
     )
     p.add_argument("--n", type=int, default=50_000_000, help="elements per array")
-    p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best is kept")
+    p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best and the median are printed")
     p.add_argument("--case", action="append", help="run only this case (repeatable; default: every case)")
     p.add_argument(
         "--sweep", action="store_true", help="roofline fraction and in-cache ceiling of every apply-kernel variant (about 8 minutes)"

@@ -296,7 +296,7 @@ def measure(case: Case, n: int, repeat: int = 7) -> dict:
         if case.numpy is not None:
             t_np.append(best_time(lambda: case.numpy(x, out), 1))
     ours = min(t_ours)
-    probe = min(t_probe, key=lambda name: min(t_probe[name]))
+    probe = min(t_probe, key=lambda name: min(t_probe[name]))  # the probe that won: the machine's limit
     fraction, note = roofline_fraction(ours, min(t_probe[probe]), probe)
     if note:
         warnings.warn(f"{case.name}: {note}", RuntimeWarning, stacklevel=2)
@@ -304,7 +304,9 @@ def measure(case: Case, n: int, repeat: int = 7) -> dict:
         "case": case.name,
         "n": n,
         "ours_s": ours,
+        "ours_median_s": float(np.median(t_ours)),
         "numpy_s": min(t_np) if t_np else None,
+        "peer_median_s": float(np.median(t_np)) if t_np else None,
         "vs_numpy": (min(t_np) / ours) if t_np else None,
         "peer": case.peer,
         "roofline_fraction": fraction,
@@ -454,6 +456,13 @@ def sweep_apply(
     return rows
 
 
+def _spread(best: float | None, median: float | None) -> str:
+    """``best / median`` in ms as printed in the speed table, ``-`` when not timed."""
+    if not best:
+        return "-"
+    return f"{best * 1e3:.2f} / {median * 1e3:.2f}"
+
+
 def select_cases(names: list[str] | None) -> list[Case]:
     """The cases named (all when none), in table order; an unknown name is a
     ``ValueError`` listing the valid ones (an empty table helps nobody)."""
@@ -472,26 +481,32 @@ def main(n: int = 50_000_000, repeat: int = 7, cases: list[str] | None = None, d
     from rich.console import Console
     from rich.table import Table
 
+    from ._threads import launch
+
     selected = select_cases(cases)  # before any measuring
+    launch()  # before get_num_threads, which would start numba's threads with libgomp's default wait policy
     rows = []
     table = Table(title=f"precision-bench speed, n={n:,}, threads={get_num_threads()}, cpus={os.cpu_count()}")
-    for col in ("case", "ours ms", "peer ms", "x peer", "target", "roofline", "GB/s"):
-        table.add_column(col, justify="right" if col != "case" else "left")
+    for col in ("case", "ours ms (best / median)", "peer ms (best / median)", "x peer", "target", "roofline", "probe", "GB/s"):
+        table.add_column(col, justify="left" if col in ("case", "probe") else "right")
     for case in selected:
         r = measure(case, n, repeat)
         rows.append(r)
         table.add_row(
             r["case"],
-            f"{r['ours_s'] * 1e3:.2f}",
-            f"{r['numpy_s'] * 1e3:.2f}" if r["numpy_s"] else "-",
+            _spread(r["ours_s"], r["ours_median_s"]),
+            _spread(r["numpy_s"], r["peer_median_s"]),
             (f"{r['vs_numpy']:.1f}x" + ("" if r["peer"] == "numpy" else f" ({r['peer']})")) if r["vs_numpy"] else "-",
             f">= {r['target_numpy']:g}x" if r["target_numpy"] else "",
             _fraction(r["roofline_fraction"]),
+            r["probe"],
             f"{r['gb_per_s']:.1f}",
         )
     naive = next((r for r in rows if r["case"] == "fit std naive f64acc"), None)
-    console = Console()
+    console = Console(width=max(Console().width, 132))  # one line a case: the probe and the spread unwrapped
     console.print(table)
+    console.print(f"best and median of {repeat} interleaved rounds; roofline: ours against the fastest probe (named) "
+                  "of the same bytes")
     if naive:
         for r in rows:
             if r["case"].startswith("fit std") and r is not naive:

@@ -58,3 +58,17 @@ def test_domain_sweep(benchmark):
         s = np.float64(1) / (np.float64(dom.hi) - np.float64(dom.lo))
         y = (x * s + (np.float64(0) - np.float64(dom.lo) * s)).astype(np.float16)
         assert (r.distinct_in, r.distinct_out) == (x.size, numpy_distinct(y))
+
+
+def test_measure_reports_the_spread_and_the_winning_probe():
+    import warnings
+
+    from kernels import roofline
+
+    case = next(c for c in speed.CASES if c.name == "cast f32->f16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a loaded machine may slow a probe
+        r = speed.measure(case, 1 << 16, repeat=3)
+    assert r["probe"] in roofline.probes(4 << 16, 2 << 16)
+    assert 0 < r["ours_s"] <= r["ours_median_s"] and 0 < r["numpy_s"] <= r["peer_median_s"]
+    assert speed._spread(r["ours_s"], r["ours_median_s"]).count("/") == 1 and speed._spread(None, None) == "-"

@@ -120,12 +120,50 @@ def test_slow_probe_gives_none_and_a_runtime_warning(monkeypatch):
 
 def test_probes_move_the_kernels_bytes():
     ps = roofline.probes(1000 * 8, 4000 * 8)  # uint8 -> float32 reads a quarter of what it writes
-    assert set(ps) == {"prange copy", "numpy copyto", "read+write"}
-    assert set(roofline.probes(8000, 8000)) == {"prange copy", "numpy copyto"}  # symmetric: the copy is the probe
-    src = np.arange(1, 1001, dtype=np.uint64)
-    dst = np.zeros(4000, np.uint64)
-    roofline.read_write_probe(src, dst, 1)
-    assert (dst == np.bitwise_xor.reduce(src)).all()
+    copies = {"prange copy", "non-temporal copy", "threaded copyto"}
+    assert set(ps) == copies and set(roofline.probes(8000, 8000)) == copies
+    for p in ps.values():
+        a, b = (c.cell_contents for c in p.__closure__)
+        assert a.nbytes + b.nbytes == 5000 * 8  # bytes_in + bytes_out, read and written
+
+
+@pytest.mark.parametrize("offset", [0, 1, 3], ids=["aligned", "8-bytes-off", "24-bytes-off"])
+@pytest.mark.parametrize("size", [5, 8 * 8192 * 3 + 13], ids=["tail-only", "blocks-and-tail"])
+def test_non_temporal_and_threaded_copies_copy(offset, size):
+    src = np.random.default_rng(size).integers(0, 2**63, size + offset, dtype=np.uint64)[offset:]
+    for copy in (roofline.copy_nt, roofline.copyto_threads):
+        raw = np.zeros(size + offset + 1, np.uint64)
+        dst = raw[offset : offset + size]
+        copy(src, dst)
+        assert np.array_equal(dst, src), copy.__name__
+        assert raw[offset + size] == 0 and not raw[:offset].any()  # nothing written outside dst
+
+
+def test_probes_copy_their_source():
+    ps = roofline.probes(8 * 20000, 8 * 20000)
+    for name in ("non-temporal copy", "threaded copyto", "prange copy"):
+        cell = ps[name].__closure__  # the probe's (src, dst) views
+        a, b = (c.cell_contents for c in cell)
+        b[...] = 0
+        ps[name]()
+        assert np.array_equal(a, b) and a.nbytes + b.nbytes == 8 * 20000 * 2, name  # moves bytes_in + bytes_out
+
+
+def test_copy_nt_rejects_bad_arrays():
+    with pytest.raises(TypeError, match="uint64"):
+        roofline.copy_nt(np.zeros(8, np.float64), np.zeros(8, np.uint64))
+    with pytest.raises(ValueError, match="size"):
+        roofline.copy_nt(np.zeros(8, np.uint64), np.zeros(9, np.uint64))
+
+
+def test_launch_restores_the_environment():
+    import os
+
+    from kernels import _threads
+
+    before = os.environ.get("OMP_WAIT_POLICY")
+    _threads.launch()
+    assert os.environ.get("OMP_WAIT_POLICY") == before
 
 
 def test_cli_measure_table_prints_no_nan(capsys):
