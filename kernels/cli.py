@@ -35,6 +35,18 @@ def _speed(args) -> int:
 
     if args.sweep and args.case:
         raise UsageError("--case applies without --sweep only (--sweep times every apply variant; narrow it with --input-dtype)")
+    if args.sweep and args.peers:
+        raise UsageError("--peers and --sweep are two runs: give one (--peers times each shared job against the peers)")
+    if args.peers:
+        from .speed_peers import main as peers_main
+        from .speed_peers import select_jobs
+
+        try:
+            select_jobs(args.case)  # names checked before anything is timed
+        except ValueError as e:
+            raise UsageError(f"--case: {e}") from None
+        peers_main(n=args.n, repeat=args.repeat, jobs=args.case or None)
+        return 0
     try:
         select_cases(args.case)  # names checked before anything is timed
     except ValueError as e:
@@ -490,7 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--n", type=int, default=50_000_000, help="elements per array")
     p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best is kept")
-    p.add_argument("--case", action="append", help="run only this case (repeatable; default: every case)")
+    p.add_argument("--case", action="append", help="run only this case (with --peers: this job; repeatable; default: every case)")
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="each shared job against numpy, numexpr, OpenCV, torch, jax.jit and pychop: bits, best and median times, ratios",
+    )
     p.add_argument(
         "--sweep", action="store_true", help="roofline fraction and in-cache ceiling of every apply-kernel variant (about 8 minutes)"
     )
