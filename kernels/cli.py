@@ -36,14 +36,26 @@ def _speed(args) -> int:
     if args.report and not args.cold:
         raise UsageError("--report applies with --cold only (it adds report --quick and the full report, cold)")
     if args.cold:
-        if args.sweep or args.case:
-            raise UsageError("--cold runs its own cases (each in a new process, empty cache); drop --sweep/--case")
+        if args.sweep or args.case or args.peers:
+            raise UsageError("--cold runs its own cases (each in a new process, empty cache); drop --sweep/--case/--peers")
         from .speed_cold import main as cold_main
 
         cold_main(report=args.report)
         return 0
     if args.sweep and args.case:
         raise UsageError("--case applies without --sweep only (--sweep times every apply variant; narrow it with --input-dtype)")
+    if args.sweep and args.peers:
+        raise UsageError("--peers and --sweep are two runs: give one (--peers times each shared job against the peers)")
+    if args.peers:
+        from .speed_peers import main as peers_main
+        from .speed_peers import select_jobs
+
+        try:
+            select_jobs(args.case)  # names checked before anything is timed
+        except ValueError as e:
+            raise UsageError(f"--case: {e}") from None
+        peers_main(n=args.n, repeat=args.repeat, jobs=args.case or None)
+        return 0
     try:
         select_cases(args.case)  # names checked before anything is timed
     except ValueError as e:
@@ -499,7 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--n", type=int, default=50_000_000, help="elements per array")
     p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best and the median are printed")
-    p.add_argument("--case", action="append", help="run only this case (repeatable; default: every case)")
+    p.add_argument("--case", action="append", help="run only this case (with --peers: this job; repeatable; default: every case)")
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="each shared job against numpy, numexpr, OpenCV, torch, jax.jit and pychop: bits, best and median times, ratios",
+    )
     p.add_argument(
         "--sweep", action="store_true", help="roofline fraction and in-cache ceiling of every apply-kernel variant (about 8 minutes)"
     )
