@@ -33,6 +33,19 @@ def _speed(args) -> int:
     from .speed import main as speed_main
     from .speed import select_cases
 
+    if args.scale:
+        if args.sweep or args.case:
+            raise UsageError("--scale takes neither --sweep nor --case (narrow it with --input-dtype and --max-log2)")
+        from .speed_scale import DEFAULT_INPUTS, scale
+
+        if not 10 <= args.min_log2 <= args.max_log2 or args.step < 1:
+            raise UsageError(f"--min-log2 {args.min_log2} --max-log2 {args.max_log2} --step {args.step}: "
+                             "need 10 <= min <= max and a step of at least 1")
+        scale(tuple(args.input_dtype or DEFAULT_INPUTS), min_log2=args.min_log2, max_log2=args.max_log2, step=args.step,
+              repeat=args.repeat or 5, budget=args.budget)
+        return 0
+    if args.repeat is None:
+        args.repeat = 7
     if args.sweep and args.case:
         raise UsageError("--case applies without --sweep only (--sweep times every apply variant; narrow it with --input-dtype)")
     try:
@@ -489,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the kernels against numpy and the memory roofline, side by side in one process",
     )
     p.add_argument("--n", type=int, default=50_000_000, help="elements per array")
-    p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best is kept")
+    p.add_argument("--repeat", type=int, default=None, help="interleaved repeats; the best is kept (default 7; --scale: 5)")
     p.add_argument("--case", action="append", help="run only this case (repeatable; default: every case)")
     p.add_argument(
         "--sweep", action="store_true", help="roofline fraction and in-cache ceiling of every apply-kernel variant (about 8 minutes)"
@@ -503,9 +516,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-dtype",
         action="append",
         choices=list(REGISTRY),
-        help=f"with --sweep: only this input dtype (repeatable; default: {', '.join(sweep_inputs)})",
+        help=f"with --sweep or --scale: only this input dtype (repeatable; default: {', '.join(sweep_inputs)}; "
+             "--scale: uint8, uint16, float32)",
     )
     p.add_argument("--input", action=_Renamed, const="--input-dtype", help=argparse.SUPPRESS)
+    p.add_argument("--scale", action="store_true",
+                   help="elements/s of apply, fit, distinct and measure from 2^10 elements up, against a memory probe "
+                        "at each size, the cache knee, and where memory stops the sweep")
+    p.add_argument("--max-log2", type=int, default=30, help="with --scale: the largest size, 2^K elements (default 30)")
+    p.add_argument("--min-log2", type=int, default=10, help="with --scale: the smallest size (default 10)")
+    p.add_argument("--step", type=int, default=2, help="with --scale: step of log2 size (default 2)")
+    p.add_argument("--budget", type=float, default=8.0,
+                   help="with --scale: seconds per job and size after which fewer than --repeat rounds are kept")
     p.set_defaults(func=_speed)
 
     p = sub.add_parser("measure", help="measure one transform variant: survival, error against the exact value, speed")
@@ -600,7 +622,7 @@ def main(argv=None) -> int:
         if args.command is None:  # a command is required: the help, as an error
             parser.print_help(sys.stderr)
             return 2
-        if getattr(args, "n", 1) <= 0 or getattr(args, "repeat", 1) <= 0:
+        if getattr(args, "n", 1) <= 0 or (getattr(args, "repeat", 1) or 1) <= 0:
             raise UsageError("--n and --repeat must be positive")
         return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as e:
