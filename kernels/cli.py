@@ -523,9 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", action="store_true",
                    help="elements/s of apply, fit, distinct and measure from 2^10 elements up, against a memory probe "
                         "at each size, the cache knee, and where memory stops the sweep")
-    p.add_argument("--max-log2", type=int, default=30, help="with --scale: the largest size, 2^K elements (default 30)")
-    p.add_argument("--min-log2", type=int, default=10, help="with --scale: the smallest size (default 10)")
-    p.add_argument("--step", type=int, default=2, help="with --scale: step of log2 size (default 2)")
+    p.add_argument("--max-log2", type=int, default=30, help="with --scale: the largest size, 2^K elements")
+    p.add_argument("--min-log2", type=int, default=10, help="with --scale: the smallest size, 2^K elements")
+    p.add_argument("--step", type=int, default=2, help="with --scale: step of log2 size")
     p.add_argument("--budget", type=float, default=8.0,
                    help="with --scale: seconds per job and size after which fewer than --repeat rounds are kept")
     p.set_defaults(func=_speed)
