@@ -42,7 +42,7 @@ def _speed(args) -> int:
             raise UsageError(f"--min-log2 {args.min_log2} --max-log2 {args.max_log2} --step {args.step}: "
                              "need 10 <= min <= max and a step of at least 1")
         scale(tuple(args.input_dtype or DEFAULT_INPUTS), min_log2=args.min_log2, max_log2=args.max_log2, step=args.step,
-              repeat=args.repeat or 5, budget=args.budget)
+              repeat=args.repeat or 5, budget=args.budget, threads=args.threads, jobs=args.job)
         return 0
     if args.repeat is None:
         args.repeat = 7
@@ -528,6 +528,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, default=2, help="with --scale: step of log2 size")
     p.add_argument("--budget", type=float, default=8.0,
                    help="with --scale: seconds per job and size after which fewer than --repeat rounds are kept")
+    from .speed_scale import JOBS as SCALE_JOBS
+
+    p.add_argument("--job", action="append", choices=list(SCALE_JOBS),
+                   help="with --scale: only this job (repeatable; default: every job)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="with --scale: numba threads for the run (default: numba's, every core)")
     p.set_defaults(func=_speed)
 
     p = sub.add_parser("measure", help="measure one transform variant: survival, error against the exact value, speed")

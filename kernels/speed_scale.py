@@ -308,11 +308,28 @@ def scale(
     budget: float = 8.0,
     min_sample: float = MIN_SAMPLE,
     calibrate_log2: int | None = None,
+    threads: int | None = None,
     echo=print,
 ) -> tuple[list[Row], list[Stop]]:
     """Time every job at every size for every input dtype (the module docstring);
     ``echo`` gets each line as it is measured; ``jobs=None`` is :data:`JOBS`,
-    ``calibrate_log2=None`` is :data:`CALIBRATE_LOG2`.  Returns (rows, stops)."""
+    ``calibrate_log2=None`` is :data:`CALIBRATE_LOG2`; ``threads`` sets numba's
+    thread count for the run (None: as it is).  Returns (rows, stops)."""
+    import numba
+
+    if threads is None:
+        return _scale(input_dtypes, min_log2, max_log2, step, repeat, jobs, output_dtype, budget, min_sample, calibrate_log2, echo)
+    if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}, got {threads}")
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        return _scale(input_dtypes, min_log2, max_log2, step, repeat, jobs, output_dtype, budget, min_sample, calibrate_log2, echo)
+    finally:
+        numba.set_num_threads(old)
+
+
+def _scale(input_dtypes, min_log2, max_log2, step, repeat, jobs, output_dtype, budget, min_sample, calibrate_log2, echo):
     jobs = JOBS if jobs is None else tuple(jobs)
     calibrate_log2 = CALIBRATE_LOG2 if calibrate_log2 is None else calibrate_log2
     for name in input_dtypes:
@@ -326,8 +343,10 @@ def scale(
     if step < 1:
         raise ValueError(f"step must be at least 1, got {step}")
     caches = cache_sizes()
+    import numba
+
     echo("caches (cpu0): " + (", ".join(f"{k} {_gib(v)}" for k, v in caches.items()) or "unreadable")
-         + f"; MemAvailable {_gib(mem_available())}")
+         + f"; MemAvailable {_gib(mem_available())}; numba threads {numba.get_num_threads()}")
     rows: list[Row] = []
     stops: list[Stop] = []
     header = f"{'dtype':8} {'n':>6} {'job':16} {'ms/call':>10} {'M elem/s':>10} {'probe M elem/s':>15} {'ratio':>7}  probe (rounds x inner)"

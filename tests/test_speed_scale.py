@@ -58,6 +58,17 @@ def test_cli_scale_exits_0(monkeypatch, capsys):
     assert "2^12 apply" in out and "2^10 fit minmax" in out
 
 
+def test_cli_scale_one_job_one_thread(capsys):
+    import numba
+
+    before = numba.get_num_threads()
+    assert main(["speed", "--scale", "--input-dtype", "uint8", "--max-log2", "10", "--repeat", "1", "--job", "fit minmax",
+                 "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "numba threads 1" in out and "2^10 fit minmax" in out and "apply" not in out.split("threads 1", 1)[1].split("knee")[0]
+    assert numba.get_num_threads() == before  # restored
+
+
 def test_cli_scale_refuses_bad_sizes(capsys):
     assert main(["speed", "--scale", "--max-log2", "8"]) == 2
     err = capsys.readouterr().err
