@@ -36,12 +36,25 @@ def _speed(args) -> int:
     if args.report and not args.cold:
         raise UsageError("--report applies with --cold only (it adds report --quick and the full report, cold)")
     if args.cold:
-        if args.sweep or args.case or args.peers:
-            raise UsageError("--cold runs its own cases (each in a new process, empty cache); drop --sweep/--case/--peers")
+        if args.sweep or args.case or args.peers or args.scale:
+            raise UsageError("--cold runs its own cases (each in a new process, empty cache); drop --sweep/--case/--peers/--scale")
         from .speed_cold import main as cold_main
 
         cold_main(report=args.report)
         return 0
+    if args.scale:
+        if args.sweep or args.case or args.peers:
+            raise UsageError("--scale takes none of --sweep, --case, --peers (narrow it with --input-dtype and --max-log2)")
+        from .speed_scale import DEFAULT_INPUTS, scale
+
+        if not 10 <= args.min_log2 <= args.max_log2 or args.step < 1:
+            raise UsageError(f"--min-log2 {args.min_log2} --max-log2 {args.max_log2} --step {args.step}: "
+                             "need 10 <= min <= max and a step of at least 1")
+        scale(tuple(args.input_dtype or DEFAULT_INPUTS), min_log2=args.min_log2, max_log2=args.max_log2, step=args.step,
+              repeat=args.repeat or 5, budget=args.budget, threads=args.threads, jobs=args.job)
+        return 0
+    if args.repeat is None:
+        args.repeat = 7
     if args.sweep and args.case:
         raise UsageError("--case applies without --sweep only (--sweep times every apply variant; narrow it with --input-dtype)")
     if args.sweep and args.peers:
@@ -510,7 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the kernels against numpy and the memory roofline, side by side in one process",
     )
     p.add_argument("--n", type=int, default=50_000_000, help="elements per array")
-    p.add_argument("--repeat", type=int, default=7, help="interleaved repeats; the best and the median are printed")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="interleaved repeats; the best and the median are printed (default 7; --scale: 5)")
     p.add_argument("--case", action="append", help="run only this case (with --peers: this job; repeatable; default: every case)")
     p.add_argument(
         "--peers",
@@ -529,12 +543,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-dtype",
         action="append",
         choices=list(REGISTRY),
-        help=f"with --sweep: only this input dtype (repeatable; default: {', '.join(sweep_inputs)})",
+        help=f"with --sweep or --scale: only this input dtype (repeatable; default: {', '.join(sweep_inputs)}; "
+             "--scale: uint8, uint16, float32)",
     )
     p.add_argument("--input", action=_Renamed, const="--input-dtype", help=argparse.SUPPRESS)
     p.add_argument("--cold", action="store_true",
                    help="cold start: each first call in a new process with an empty numba cache, then warm (about 1 min)")
     p.add_argument("--report", action="store_true", help="with --cold: also report --quick and the full report, cold (many minutes)")
+    p.add_argument("--scale", action="store_true",
+                   help="elements/s of apply, fit, distinct and measure from 2^10 elements up, against a memory probe "
+                        "at each size, the cache knee, and where memory stops the sweep")
+    p.add_argument("--max-log2", type=int, default=30, help="with --scale: the largest size, 2^K elements")
+    p.add_argument("--min-log2", type=int, default=10, help="with --scale: the smallest size, 2^K elements")
+    p.add_argument("--step", type=int, default=2, help="with --scale: step of log2 size")
+    p.add_argument("--budget", type=float, default=8.0,
+                   help="with --scale: seconds per job and size after which fewer than --repeat rounds are kept")
+    from .speed_scale import JOBS as SCALE_JOBS
+
+    p.add_argument("--job", action="append", choices=list(SCALE_JOBS),
+                   help="with --scale: only this job (repeatable; default: every job)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="with --scale: numba threads for the run (default: numba's, every core)")
     p.set_defaults(func=_speed)
 
     p = sub.add_parser("measure", help="measure one transform variant: survival, error against the exact value, speed")
@@ -631,7 +660,7 @@ def main(argv=None) -> int:
         if args.command is None:  # a command is required: the help, as an error
             parser.print_help(sys.stderr)
             return 2
-        if getattr(args, "n", 1) <= 0 or getattr(args, "repeat", 1) <= 0:
+        if getattr(args, "n", 1) <= 0 or (getattr(args, "repeat", 1) or 1) <= 0:
             raise UsageError("--n and --repeat must be positive")
         return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as e:
