@@ -48,7 +48,7 @@ import llvmlite.binding as llvm
 import ml_dtypes
 import numpy as np
 from llvmlite import ir
-from numba import njit
+from numba import njit, prange
 from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
@@ -721,16 +721,16 @@ def key_to_value(name: str, keys: np.ndarray) -> np.ndarray:
 @kernel
 def _copy_kernel(x, out):
     """A cast into the same dtype is a copy: bits, NaN payloads included, as numpy's astype."""
-    for i in range(x.size):
+    for i in prange(x.size):
         out[i] = x[i]
 
 
-@kernel(combine=max)
+@kernel
 def _cast_kernel(x, out, cin, cout):
     """out[i] = encode(decode(x[i])): one rounding; returns 1 when a finite
     value became inf, else 0 (``count_overflow`` then counts them)."""
     overflowed = np.uint8(0)
-    for i in range(x.size):
+    for i in prange(x.size):
         v = decode(cin, x[i])
         y = encode(cout, v)
         out[i] = y
@@ -738,7 +738,7 @@ def _cast_kernel(x, out, cin, cout):
     return overflowed
 
 
-@kernel(combine=sum)
+@kernel
 def count_overflow(x, out, cin, cout):
     """How many finite inputs ``x`` ended as inf in ``out``, for the warning.
 
@@ -746,7 +746,7 @@ def count_overflow(x, out, cin, cout):
     second pass runs when it is set: a count inside a kernel is an int64
     reduction, which made float16 outputs 1.2-1.6x slower on cached data."""
     n = 0
-    for i in range(x.size):
+    for i in prange(x.size):
         n += np.int64(is_overflow(cout, decode(cin, x[i]), out[i]))
     return n
 

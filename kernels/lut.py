@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -96,11 +96,11 @@ def _lookup64_channels(typingctx, x, start, planes, chan, phase, ntag, out):
     return types.void(x, start, planes, chan, phase, ntag, out), codegen
 
 
-@kernel(align=lambda args: 64 * args[5].shape[1])
+@kernel
 def _apply_planes_channels(x, out, planes, chan, ntag, table):
     nfeat = table.shape[1]
     nblocks = x.size // 64
-    for blk in range(nblocks):
+    for blk in prange(nblocks):
         _lookup64_channels(x, blk * 64, planes, chan, (blk * 64) % nfeat, ntag, out)
     for i in range(nblocks * 64, x.size):
         out[i] = table[x[i], i % nfeat]

@@ -33,7 +33,7 @@ import dataclasses
 import math
 
 import numpy as np
-from numba import get_num_threads, njit
+from numba import get_num_threads, njit, prange
 
 from ._threads import serialised
 from ._validate import check_array
@@ -59,13 +59,19 @@ class Distinct:
         return int(self.values.size)
 
 
-@kernel(split=1, combine=lambda hs: np.add.reduce(hs))
-def _histogram(raw, nbins):
-    """Counts of each storage value (one histogram per slice of ``raw``, summed)."""
-    h = np.zeros(nbins, np.int64)
-    for i in range(raw.size):
-        h[raw[i]] += 1
-    return h
+@kernel
+def _histogram(raw, nbins, nparts):
+    """Counts of each storage value; one private histogram per part, summed."""
+    n = raw.size
+    per = np.zeros((nparts, nbins), np.int64)
+    for p in prange(nparts):
+        h = per[p]
+        for i in range(p * n // nparts, (p + 1) * n // nparts):
+            h[raw[i]] += 1
+    total = np.zeros(nbins, np.int64)
+    for p in range(nparts):
+        total += per[p]
+    return total
 
 
 @njit(**JIT)
@@ -128,7 +134,8 @@ def distinct(x) -> Distinct:
     if row.itemsize <= 2:
         raw = as_storage(flat, row)
         nbins = 1 << (8 * row.itemsize)
-        hist = _histogram(raw, nbins)
+        nparts = max(1, min(get_num_threads() * 4, raw.size // 65536))
+        hist = _histogram(raw, nbins, nparts)
         patterns = np.flatnonzero(hist)
         counts = hist[patterns]
         values = patterns.astype(row.storage).view(row.dtype)

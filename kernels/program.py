@@ -52,7 +52,7 @@ import dataclasses
 import functools
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.core import types
 from numba.core.errors import TypingError
 from numba.extending import overload
@@ -275,7 +275,7 @@ def _ov_run_ops(prog, consts, j, v):
     return ns["impl"]
 
 
-@kernel(combine=max, align=lambda args: args[2].shape[0])
+@kernel
 def _program_kernel(x, out, consts, cin, prog, cout):
     """out = encode(cout, program(decode(x))) per element, one parallel pass.
 
@@ -284,13 +284,13 @@ def _program_kernel(x, out, consts, cin, prog, cout):
     nfeat = consts.shape[0]
     overflowed = np.uint8(0)
     if nfeat == 1:
-        for i in range(x.size):
+        for i in prange(x.size):
             v = decode(cin, x[i])
             e = encode(cout, run_ops(prog, consts, 0, v))
             out[i] = e
             overflowed = max(overflowed, np.uint8(is_overflow(cout, v, e)))
     else:
-        for r in range(x.size // nfeat):
+        for r in prange(x.size // nfeat):
             for j in range(nfeat):
                 i = r * nfeat + j
                 v = decode(cin, x[i])
@@ -321,15 +321,15 @@ def _interpret_kernel(x, out, consts, code, cin, cout):
     return overflowed
 
 
-@kernel(align=lambda args: args[2].shape[1])
+@kernel
 def _gather_kernel(x, out, table):
     """out[i] = table[x[i], i % nfeat]: the program's values looked up by code."""
     nfeat = table.shape[1]
     if nfeat == 1:
-        for i in range(x.size):
+        for i in prange(x.size):
             out[i] = table[x[i], 0]
     else:
-        for r in range(x.size // nfeat):
+        for r in prange(x.size // nfeat):
             for j in range(nfeat):
                 i = r * nfeat + j
                 out[i] = table[x[i], j]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.core import types
 from numba.extending import overload
 
@@ -59,25 +59,25 @@ _NAN_KEEP, _NAN_OMIT = Tag("nan", "keep"), Tag("nan", "omit")
 # --------------------------------------------------------------------------
 
 
-@kernel(split=1, combine=lambda rs: (min(r[0] for r in rs), max(r[1] for r in rs)))
+@kernel
 def _key_extremes(x, cin, kmin, kmax):
     """(min key, max key) over a flat array, NaN keys included: the hot path of a
     min/max fit is two reductions in the key's own width (16 lanes per 256 bits for
     16-bit floats), without the NaN bookkeeping that widens the lanes."""
-    for i in range(x.size):
+    for i in prange(x.size):
         k = order_key(cin, x[i])
         kmin = min(kmin, k)
         kmax = max(kmax, k)
     return kmin, kmax
 
 
-@kernel(split=1, combine=lambda rs: (min(r[0] for r in rs), max(r[1] for r in rs), sum(r[2] for r in rs)))
+@kernel
 def _minmax_flat(x, cin, kneg, kpos):
     """(min key, max key, NaN count) over a flat array, in order-key space."""
     kmin = kpos
     kmax = kneg
     nan = 0
-    for i in range(x.size):
+    for i in prange(x.size):
         k = order_key(cin, x[i])
         isnan = key_is_nan(cin, k, kneg, kpos)
         nan += isnan
@@ -86,12 +86,7 @@ def _minmax_flat(x, cin, kneg, kpos):
     return kmin, kmax, nan
 
 
-def _merge_features(rs):
-    return (np.minimum.reduce([r[0] for r in rs]), np.maximum.reduce([r[1] for r in rs]),
-            np.add.reduce([r[2] for r in rs]))
-
-
-@kernel(split=1, combine=_merge_features, align=lambda args: args[1])
+@kernel
 def _minmax_features(x, nfeat, cin, kneg, kpos):
     """Per-feature (min key, max key, NaN count): row chunks in parallel, merged exactly."""
     rows = x.size // nfeat
@@ -100,7 +95,7 @@ def _minmax_features(x, nfeat, cin, kneg, kpos):
     lo = np.empty((nchunks, nfeat), dtype=np.int64)
     hi = np.empty((nchunks, nfeat), dtype=np.int64)
     nans = np.zeros((nchunks, nfeat), dtype=np.int64)
-    for c in range(nchunks):
+    for c in prange(nchunks):
         for j in range(nfeat):
             lo[c, j] = kpos
             hi[c, j] = kneg
@@ -385,20 +380,11 @@ def _ov_moments(acc, x, cin, ac, nan, nlanes):
     raise TypeError(name)
 
 
-def _chunk_rows(nfeat: int) -> int:
-    return max(1, CHUNK // nfeat)
-
-
-def _concat_partials(rs):
-    return tuple(np.concatenate([r[i] for r in rs]) for i in range(3))
-
-
-@kernel(split=1, combine=_concat_partials, align=lambda args: _chunk_rows(args[1]) * args[1])
+@kernel
 def _moment_partials(x, nfeat, cin, ac, acc, nan, nlanes):
     """Per chunk of ``CHUNK // nfeat`` rows and per feature: (count, mean, M2),
-    every op in the accumulator dtype.  Slices of x start on chunk boundaries
-    (the kernel's ``align``), so the chunks, and the bits, do not depend on the
-    thread count.
+    every op in the accumulator dtype.  The chunks, and so the bits, do not
+    depend on the thread count.
 
     ``nlanes`` (always LANES) arrives at run time on purpose: Numba leaves
     LLVM's SLP vectoriser off, so a lane loop with a constant trip count is
@@ -411,7 +397,7 @@ def _moment_partials(x, nfeat, cin, ac, acc, nan, nlanes):
     cnt = np.zeros((nchunks, nfeat))
     mean = np.zeros((nchunks, nfeat))
     m2 = np.zeros((nchunks, nfeat))
-    for c in range(nchunks):
+    for c in prange(nchunks):
         r0 = c * per
         r1 = min(rows, r0 + per)
         # a feature's column is copied to a contiguous buffer, so the accumulators

@@ -60,6 +60,7 @@ import warnings
 
 import ml_dtypes  # noqa: F401  (registers bfloat16 scalars used through the registry)
 import numpy as np
+from numba import prange
 from numba.extending import overload
 
 from . import lut
@@ -146,7 +147,7 @@ def _ov_evaluate(formula, cc, v, p0, p1, p2, p3):
     raise TypeError(name)
 
 
-@kernel(combine=max, align=lambda args: args[2].shape[0])
+@kernel
 def _apply_kernel(x, out, params, cin, cc, formula, cout):
     """out = encode(formula(to_compute(decode(x)))) per element, in one pass.
 
@@ -163,13 +164,13 @@ def _apply_kernel(x, out, params, cin, cc, formula, cout):
         p1 = params[0, 1]
         p2 = params[0, 2]
         p3 = params[0, 3]
-        for i in range(x.size):
+        for i in prange(x.size):
             v = decode(cin, x[i])
             e = encode(cout, evaluate(formula, cc, to_compute_from(cin, cc, v), p0, p1, p2, p3))
             out[i] = e
             overflowed = max(overflowed, np.uint8(is_overflow(cout, v, e)))
     else:
-        for r in range(x.size // nfeat):
+        for r in prange(x.size // nfeat):
             for j in range(nfeat):
                 i = r * nfeat + j
                 v = decode(cin, x[i])

@@ -243,7 +243,7 @@ def test_kernels_are_cached_on_disk():
         "import numpy as np, kernels; from kernels.transforms import _apply_kernel; "
         "from kernels.stats import _key_extremes; "
         "kernels.transform(np.arange(10, dtype=np.uint8), 'minmax', output_dtype='float16'); "
-        "print(sum(_apply_kernel.stats.cache_hits.values()), sum(_key_extremes.stats.cache_hits.values()))"
+        "print(sum(_apply_kernel.serial.stats.cache_hits.values()), sum(_key_extremes.serial.stats.cache_hits.values()))"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # writes the cache
     res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
