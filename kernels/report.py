@@ -210,7 +210,7 @@ def pipeline_sources(data: list[str] | None = None, key: str | None = None) -> l
 
 
 def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool | None = None, pipelines=(),
-              key: str | None = None, warm: bool = True) -> dict:
+              key: str | None = None, warm: bool = False) -> dict:
     """Measure the suite; returns the report dict (records in suite order).
 
     ``warm``: first compile every record's kernels in worker processes, one per

@@ -47,32 +47,52 @@ def _quiet_worker():
 
 def _warm_source(spec: tuple, axis, name: str, variants: list) -> int:
     """In a worker: every variant of one source, once (module doc)."""
+    import importlib
+
     from . import datasets
-    from . import measure as M
     from .domain import Domain
+
+    M = importlib.import_module(f"{__package__}.measure")  # the module: kernels.measure is also the function
 
     M.TIMING_MIN = WARM_TIMING
     try:
         x = _load(spec)
     except datasets.Unavailable:
-        return 0
+        return 0, 0
     if isinstance(x, Domain) and x.size > M.MATERIALIZE_LIMIT:
-        return 0
+        return 0, 0
+    before = _compiled()
     for v in variants:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             M.measure(x, v.transform, formula=v.formula, compute_dtype=v.compute, output_dtype=v.output,
                       accumulator=v.accumulator, acc_dtype=v.acc_dtype, axis=axis, repeat=1,
                       exact_points=WARM_EXACT_POINTS, progress=False, name=name, **dict(v.options))
-    return len(variants)
+    return len(variants), _compiled() - before
+
+
+def _compiled() -> int:
+    """How many kernel specialisations this process compiled (not loaded from the disk cache)."""
+    import sys
+
+    from ._jit import Kernel
+
+    n = 0
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("kernels."):
+            for v in list(vars(mod).values()):
+                if isinstance(v, Kernel):
+                    n += sum(sum(d.stats.cache_misses.values()) for d in (v.serial, v.parallel))
+    return n
 
 
 def warm_up(plan, workers: int | None = None, on_done=None) -> int:
     """Warm every source of ``plan`` (:func:`kernels.report.suite`'s list) that
     has a ``spec``, in ``workers`` processes (default: one per CPU, at most one
     per source); ``on_done(n)`` after each source with its variant count.
-    Returns the number of variants warmed.  Ctrl-C stops the workers and
-    propagates."""
+    When the first source to finish compiled nothing (the disk cache is warm)
+    the rest are cancelled.  Returns the number of variants warmed.  Ctrl-C
+    stops the workers and propagates."""
     tasks = [(src.spec, src.axis, src.name, list(variants)) for src, variants in plan if src.spec is not None]
     workers = workers or min(os.cpu_count() or 1, len(tasks))
     if workers < 2:
@@ -83,18 +103,30 @@ def warm_up(plan, workers: int | None = None, on_done=None) -> int:
     try:
         # the largest sources first, so no worker is left with a long one at the end
         futures = [pool.submit(_warm_source, *t) for t in sorted(tasks, key=lambda t: -len(t[3]))]
+        first = True
         for f in as_completed(futures):
             try:
-                n = f.result()
+                n, compiled = f.result()
             except Exception:  # noqa: BLE001  a failed warm-up costs only its compile time later
-                n = 0
+                n, compiled = 0, 1
             done += n
             if on_done:
                 on_done(n)
+            if first and n and not compiled:
+                break  # the first source found every kernel in the disk cache: it is warm, stop here
+            first = False
     except BaseException:
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        _stop(pool)
         raise
-    pool.shutdown()
+    _stop(pool)
     return done
+
+
+def _stop(pool) -> None:
+    """Cancel what is queued and end the workers now (a warm-up result is never needed)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(5)
