@@ -234,7 +234,8 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
         wbar = None if progress is False else start_bar("compiling kernels on every core",
                                                         sum(len(v) for s, v in plan if s.spec is not None))
         try:
-            warm_up(plan, on_done=(lambda n: wbar[0].advance(wbar[1], n)) if wbar else None)
+            warm_up(plan, on_done=(lambda n: wbar[0].advance(wbar[1], n)) if wbar else None,
+                    sections=("conventions", "sensitivity"), quick=quick)
         finally:
             if wbar:
                 wbar[0].stop()

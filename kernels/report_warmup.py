@@ -21,7 +21,9 @@ import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-WARM_TIMING = 1 << 12  # elements of a worker's timed pass
+from ._jit import SERIAL_MAX
+
+WARM_TIMING = SERIAL_MAX + 1  # elements of a worker's timed pass: just enough for the parallel compilation
 WARM_EXACT_POINTS = 256
 
 
@@ -71,6 +73,18 @@ def _warm_source(spec: tuple, axis, name: str, variants: list) -> int:
     return len(variants), _compiled() - before
 
 
+def _warm_section(name: str, quick: bool) -> tuple[int, int]:
+    """In a worker: the report's library-conventions or model-in-the-loop section, result dropped."""
+    import importlib
+
+    before = _compiled()
+    mod, fn = {"conventions": ("report_presets", "run_conventions"), "sensitivity": ("report_sensitivity", "run_sensitivity")}[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        getattr(importlib.import_module(f"{__package__}.{mod}"), fn)(quick)
+    return 0, _compiled() - before
+
+
 def _compiled() -> int:
     """How many kernel specialisations this process compiled (not loaded from the disk cache)."""
     import sys
@@ -86,15 +100,18 @@ def _compiled() -> int:
     return n
 
 
-def warm_up(plan, workers: int | None = None, on_done=None) -> int:
+def warm_up(plan, workers: int | None = None, on_done=None, sections: tuple = (), quick: bool = False) -> int:
     """Warm every source of ``plan`` (:func:`kernels.report.suite`'s list) that
     has a ``spec``, in ``workers`` processes (default: one per CPU, at most one
-    per source); ``on_done(n)`` after each source with its variant count.
+    per source), and the report ``sections`` ("conventions", "sensitivity") each
+    as one task; ``on_done(n)`` after each task with its variant count.
     When the first source to finish compiled nothing (the disk cache is warm)
     the rest are cancelled.  Returns the number of variants warmed.  Ctrl-C
     stops the workers and propagates."""
     tasks = [(src.spec, src.axis, src.name, list(variants)) for src, variants in plan if src.spec is not None]
-    workers = workers or min(os.cpu_count() or 1, len(tasks))
+    if not tasks:
+        return 0
+    workers = workers or min(os.cpu_count() or 1, len(tasks) + len(sections))
     if workers < 2:
         return 0  # one core (or one source): warming first would only add the workers' start-up
     done = 0
@@ -102,7 +119,8 @@ def warm_up(plan, workers: int | None = None, on_done=None) -> int:
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_quiet_worker)
     try:
         # the largest sources first, so no worker is left with a long one at the end
-        futures = [pool.submit(_warm_source, *t) for t in sorted(tasks, key=lambda t: -len(t[3]))]
+        futures = [pool.submit(_warm_section, name, quick) for name in sections]  # the longest tasks first
+        futures += [pool.submit(_warm_source, *t) for t in sorted(tasks, key=lambda t: -len(t[3]))]
         first = True
         for f in as_completed(futures):
             try:
@@ -112,7 +130,7 @@ def warm_up(plan, workers: int | None = None, on_done=None) -> int:
             done += n
             if on_done:
                 on_done(n)
-            if first and n and not compiled:
+            if first and not compiled:
                 break  # the first source found every kernel in the disk cache: it is warm, stop here
             first = False
     except BaseException:
