@@ -400,18 +400,23 @@ def _moment_partials(x, nfeat, cin, ac, acc, nan, nlanes):
     for c in prange(nchunks):
         r0 = c * per
         r1 = min(rows, r0 + per)
-        # a feature's column is copied to a contiguous buffer, so the accumulators
-        # compile for one array layout only (a strided view compiled them twice:
-        # about 2 s of a cold fit) and vectorise; same values in the same order
-        col = x[r0:r1] if nfeat == 1 else np.empty(r1 - r0, x.dtype)
-        for j in range(nfeat):
-            if nfeat > 1:
+        if nfeat == 1:
+            k, m, q = _moments(acc, x[r0:r1], cin, ac, nan, nlanes)
+            cnt[c, 0] = k
+            mean[c, 0] = m
+            m2[c, 0] = q
+        else:
+            # a feature's column is copied to a contiguous buffer, so the accumulators
+            # compile for one array layout only (a strided view compiled them twice:
+            # about 2 s of a cold fit) and vectorise; same values in the same order
+            col = np.empty(r1 - r0, x.dtype)
+            for j in range(nfeat):
                 for r in range(r1 - r0):
                     col[r] = x[(r0 + r) * nfeat + j]
-            k, m, q = _moments(acc, col, cin, ac, nan, nlanes)
-            cnt[c, j] = k
-            mean[c, j] = m
-            m2[c, j] = q
+                k, m, q = _moments(acc, col, cin, ac, nan, nlanes)
+                cnt[c, j] = k
+                mean[c, j] = m
+                m2[c, j] = q
     return cnt, mean, m2
 
 
