@@ -25,6 +25,7 @@ from ._jit import SERIAL_MAX
 
 WARM_TIMING = SERIAL_MAX + 1  # elements of a worker's timed pass: just enough for the parallel compilation
 WARM_EXACT_POINTS = 256
+WARM_ROWS_MAX = 1 << 20  # elements of a large array a worker keeps (leading rows)
 
 
 def _load(spec: tuple):
@@ -63,6 +64,10 @@ def _warm_source(spec: tuple, axis, name: str, variants: list) -> int:
         return 0, 0
     if isinstance(x, Domain) and x.size > M.MATERIALIZE_LIMIT:
         return 0, 0
+    if not isinstance(x, Domain) and x.ndim and x.size > WARM_ROWS_MAX:
+        # leading rows only: the same dtype and trailing shape compile the same kernels,
+        # without repeating the report's full passes over a large --data file
+        x = x[: max(1, WARM_ROWS_MAX // max(1, x.size // x.shape[0]))]
     before = _compiled()
     for v in variants:
         with warnings.catch_warnings():

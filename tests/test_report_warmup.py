@@ -45,3 +45,23 @@ def test_the_module_entry_point_does_not_run_the_cli_on_import():
     res = subprocess.run([sys.executable, "-c", "import runpy; runpy.run_module('kernels.__main__', run_name='__mp_main__')"],
                          capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout == ""
+
+
+def test_a_large_file_is_warmed_on_its_leading_rows(tmp_path, monkeypatch):
+    import numpy as np
+
+    from kernels import report_warmup as W
+
+    path = tmp_path / "big.npy"
+    np.save(path, np.random.default_rng(0).normal(0, 1, (5000, 3)).astype(np.float32))
+    seen = []
+    import importlib
+
+    M = importlib.import_module("kernels.measure")  # the module (kernels.measure is also the function)
+
+    monkeypatch.setattr(W, "WARM_ROWS_MAX", 3000)
+    orig = M.measure
+    monkeypatch.setattr(M, "measure", lambda x, *a, **k: (seen.append(x.shape), orig(x, *a, **k))[1])
+    v = [R.Variant("minmax", "float16")]
+    assert W._warm_source(("file", str(path), None), 0, "big.npy", v)[0] == 1
+    assert seen == [(1000, 3)]  # 3000 elements of leading rows, whole rows
