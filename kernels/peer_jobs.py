@@ -48,6 +48,15 @@ class Job:
     target_roofline: float | None = 0.8  # None: compute-bound (held against peers only)
 
 
+def _cv2_has(name: str) -> bool:
+    """Whether the installed OpenCV defines ``name`` (False when it does not import)."""
+    try:
+        import cv2
+    except ImportError:
+        return False
+    return hasattr(cv2, name)
+
+
 def _u8(n):
     return np.random.default_rng(0).integers(0, 256, n, dtype=np.uint8)
 
@@ -368,7 +377,8 @@ JOBS = [
         [
             Peer("ml_dtypes astype", _np_cast),
             Peer("numexpr", None, why_not=_NO_BF16_NUMEXPR),
-            Peer("cv2.multiply(x, 1, dtype=CV_16BF)", _cv2_mul_one("CV_16BF"), ("cv2",), same=False),
+            Peer("cv2.multiply(x, 1, dtype=CV_16BF)", _cv2_mul_one("CV_16BF") if _cv2_has("CV_16BF") else None, ("cv2",),
+                 same=False, why_not="this OpenCV has no CV_16BF (bfloat16 arrived in OpenCV 5.1)"),
             Peer("torch copy_", _torch_copy, ("torch",)),
             Peer("jax.jit astype", _jit(lambda a: a.astype("bfloat16")), ("jax",)),
         ],
