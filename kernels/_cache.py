@@ -2,7 +2,7 @@
 
 Numba invalidates a cached kernel only when the file that defines it changes,
 but our kernels inline codecs and formulas from other modules: after a change
-to ``codecs.py`` alone, a kernel in ``transforms.py`` would load stale machine
+to ``codecs/`` alone, a kernel in ``transforms.py`` would load stale machine
 code (asv comparing two commits in one checkout, or a developer switching
 branches, would measure the wrong code).  These locators keep numba's cache
 locations and add a hash of every module of the package that uses numba to
@@ -22,14 +22,15 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _package_hash() -> str:
-    """Hash of every module that uses numba (kernels, overloads, intrinsics): the
-    code a kernel can inline.  Pure-Python consumers (report, cli, ...) are left
+    """Hash of every module that uses numba (kernels, overloads, intrinsics) and of
+    the codecs package: the code a kernel can inline.  Pure-Python consumers (report, cli, ...) are left
     out, so editing them does not recompile the kernels."""
     h = hashlib.sha256()
-    for p in sorted(PACKAGE_DIR.glob("*.py")):
+    for p in sorted(PACKAGE_DIR.rglob("*.py")):
         src = p.read_bytes()
-        if re.search(rb"^(from|import) numba", src, re.MULTILINE):
-            h.update(p.name.encode())
+        # codecs/ is all kernel code (its family modules hold njit-compiled lambdas)
+        if p.parent != PACKAGE_DIR or re.search(rb"^(from|import) numba", src, re.MULTILINE):
+            h.update(p.relative_to(PACKAGE_DIR).as_posix().encode())
             h.update(src)
     return h.hexdigest()
 
@@ -39,7 +40,7 @@ PACKAGE_HASH = _package_hash()
 
 def _ours(py_file) -> bool:
     try:
-        return Path(py_file).resolve().parent == PACKAGE_DIR
+        return PACKAGE_DIR in Path(py_file).resolve().parents
     except OSError:
         return False
 

@@ -117,7 +117,7 @@ def test_overflow_is_counted_in_place_too(block, monkeypatch):
     block-sized temporary (block 4 here splits the data, per feature rows intact)."""
     import kernels.codecs
 
-    monkeypatch.setattr(kernels.codecs, "IN_PLACE_BLOCK", block)
+    monkeypatch.setattr(kernels.codecs.cast, "IN_PLACE_BLOCK", block)
     x = np.array([1, 16000, 16376, 16384, -20000, np.inf], np.float16)
     expected = int((np.isfinite(x) & (np.abs(x.astype(np.float32) * 4) >= 65520)).sum())
     assert expected == 2

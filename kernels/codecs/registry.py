@@ -1,0 +1,110 @@
+"""The dtype registry: one row per dtype, each pointing at its codec family.
+
+A family (``integer``, ``half``, ``ieee``, ...) is one module holding the
+Numba code of every dtype it covers; ``dispatch`` asks the row's family for
+the implementation of each codec operation when a kernel is compiled.  Adding
+a dtype is one row here (and, for a new kind of format, one family module);
+no kernel, transform or preset changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_dtypes
+import numpy as np
+
+from .._tags import Tag
+
+
+class Family:
+    """The codec operations of a group of dtypes held alike in kernels.
+
+    Each method returns a Numba-compilable ``impl`` for the dtype ``name``
+    (called at compile time, from the overloads in ``dispatch``), or works on
+    numpy arrays at the Python boundary (the ``*_np`` and ``key_range``
+    methods).  Compute families also implement ``to_compute``, ``rnd`` and
+    ``fma_c``."""
+
+    def counts_overflow(self, name) -> bool:
+        """Whether outputs of ``name`` are checked for finite inputs that became inf
+        (``is_overflow``); float64 outputs are not checked."""
+        return False
+
+    def decode(self, name):  # impl(codec, raw) -> float32/float64, exact
+        raise NotImplementedError
+
+    def encode(self, name, wide: bool):  # impl(codec, v) -> storage value
+        raise NotImplementedError
+
+    def order_key(self, name):  # impl(codec, raw) -> integer key in value order
+        raise NotImplementedError
+
+    def key_to_raw(self, name):  # impl(codec, k) -> raw value, inverse of order_key
+        raise NotImplementedError
+
+    def key_is_nan(self, name):  # impl(codec, k, kneg, kpos) -> bool
+        return lambda codec, k, kneg, kpos: (k > kpos) | (k < kneg)
+
+    def is_overflow(self, name):  # impl(codec, v, y) -> bool: finite v became inf y
+        return lambda codec, v, y: False
+
+    def value_to_key_np(self, name, a: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def keys_to_values_np(self, name, k: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def key_range(self, name):
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class DType:
+    """One row of the dtype registry."""
+
+    name: str
+    dtype: np.dtype  # the numpy dtype at the Python boundary
+    storage: np.dtype  # how kernels hold it (16-bit floats as uint16 bits)
+    is_integer: bool
+    scalar: type  # numpy scalar type, for constants computed in Python
+    tag: Tag
+    family: Family = dataclasses.field(compare=False, repr=False, default=None)
+    can_compute: bool = False  # whether arithmetic can be done (emulated) in this dtype
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def info(self):
+        return np.iinfo(self.dtype) if self.is_integer else ml_dtypes.finfo(self.dtype)
+
+    @property
+    def max(self) -> float:
+        return float(self.info.max)
+
+
+def row(name, np_dtype, storage, family: Family, can_compute=False) -> DType:
+    np_dtype = np.dtype(np_dtype)
+    is_integer = np.issubdtype(np_dtype, np.integer)
+    return DType(name, np_dtype, np.dtype(storage), is_integer, np_dtype.type, Tag("codec", name), family, can_compute)
+
+
+def holds_exactly(src: DType, dst: DType) -> bool:
+    """Whether every finite value of ``src`` is a value of ``dst`` (so converting
+    into ``dst`` needs no rounding): integers need ``dst``'s significand to span
+    their range; floats need a significand, a top exponent and a smallest
+    subnormal at least as wide."""
+    if dst.is_integer:
+        return src.name == dst.name
+    d = dst.info
+    if src.is_integer:
+        i = src.info
+        return max(abs(int(i.min)), int(i.max)) <= 2 ** (d.nmant + 1) and float(i.max) <= float(d.max)
+    s = src.info
+    return (
+        s.nmant <= d.nmant
+        and float(s.max) <= float(d.max)
+        and float(s.smallest_subnormal) >= float(d.smallest_subnormal)
+    )
