@@ -71,7 +71,7 @@ from ._bits import (
     target_has,
 )
 from .cast import IN_PLACE_BLOCK, _cast_kernel, _copy_kernel, count_overflow, write_counting_overflow
-from .dispatch import arith_type, key_range, key_to_value, keys_to_values, value_to_key
+from .dispatch import arith_type, counts_overflow, key_range, key_to_value, keys_to_values, value_to_key
 from .ops import (
     as_arith,
     decode,
@@ -85,7 +85,63 @@ from .ops import (
     to_compute,
     to_compute_from,
 )
-from .registry import DType, Family
+from .registry import DEFAULT_POLICY, ROUNDINGS, DType, Family, Policy, encoding_tag, parse_tag_name
 from .rows import COMPUTE_DTYPES, EXACT_IN, REGISTRY, as_storage, lookup, supported
 
-__all__ = [n for n in dir() if not n.startswith("__") and n != "annotations"]
+__all__ = [
+    "JIT",
+    "F16C",
+    "bf16_bits_to_f32",
+    "f16_bits_to_f32",
+    "f32_bits",
+    "f32_from_bits",
+    "f32_to_bf16_bits",
+    "f32_to_f16_bits",
+    "f64_bits",
+    "f64_from_bits",
+    "f64_to_f16_bits",
+    "fma",
+    "lrint32",
+    "maxnum",
+    "minnum",
+    "rint",
+    "round_to_odd_f32",
+    "sum_to_odd_f32",
+    "sum_to_odd_f64",
+    "target_has",
+    "IN_PLACE_BLOCK",
+    "_cast_kernel",
+    "_copy_kernel",
+    "count_overflow",
+    "write_counting_overflow",
+    "arith_type",
+    "counts_overflow",
+    "key_range",
+    "key_to_value",
+    "keys_to_values",
+    "value_to_key",
+    "as_arith",
+    "decode",
+    "encode",
+    "fma_c",
+    "is_overflow",
+    "key_is_nan",
+    "key_to_raw",
+    "order_key",
+    "rnd",
+    "to_compute",
+    "to_compute_from",
+    "DEFAULT_POLICY",
+    "ROUNDINGS",
+    "DType",
+    "Family",
+    "Policy",
+    "encoding_tag",
+    "parse_tag_name",
+    "COMPUTE_DTYPES",
+    "EXACT_IN",
+    "REGISTRY",
+    "as_storage",
+    "lookup",
+    "supported",
+]

@@ -7,7 +7,7 @@ from numba import prange
 
 from .._jit import kernel
 from .ops import decode, encode, is_overflow
-from .rows import REGISTRY
+from .dispatch import counts_overflow
 
 
 @kernel
@@ -58,7 +58,7 @@ def write_counting_overflow(run, flat_x, flat_out, cin, cout, row_len: int = 1) 
     block-sized temporary, each copied into ``flat_out`` once counted.
     """
     in_place = flat_out.__array_interface__["data"][0] == flat_x.__array_interface__["data"][0]
-    if not (in_place and REGISTRY[cout.name].family.counts_overflow(cout.name)):
+    if not (in_place and counts_overflow(cout)):
         return count_overflow(flat_x, flat_out, cin, cout) if run(flat_x, flat_out) else 0
     block = max(IN_PLACE_BLOCK // row_len, 1) * row_len
     tmp = np.empty(min(block, flat_out.size), flat_out.dtype)

@@ -12,21 +12,31 @@ from numba.extending import overload
 from .._jit import JIT
 from .._tags import tag_name
 from . import ops
+from .registry import DEFAULT_POLICY, parse_tag_name
 from .rows import EXACT_IN, REGISTRY
 
 
-def _row(codec, operation):
-    name = tag_name(codec, "codec")
+def _row_policy(codec, operation):
+    name, policy = parse_tag_name(tag_name(codec, "codec"))
     if name not in REGISTRY:
         raise TypingError(f"no {operation} for {name}")
-    return REGISTRY[name]
+    return REGISTRY[name], policy
+
+
+def _row(codec, operation):
+    """The row of a codec tag for an operation that ignores the encoding policy."""
+    return _row_policy(codec, operation)[0]
 
 
 def _compute_row(codec):
-    r = _row(codec, "compute")
+    r, policy = _row_policy(codec, "compute")
     if not r.can_compute:
         raise TypingError(f"{r.name} is not a compute dtype")
-    return r
+    return r, policy
+
+
+def _unsupported(r, policy, operation):
+    raise TypingError(f"{operation} of {r.name} has no {policy} implementation")
 
 
 def arith_type(name: str):
@@ -41,40 +51,48 @@ def _ov_decode(codec, raw):
 
 @overload(ops.encode, jit_options=JIT)
 def _ov_encode(codec, v):
-    r = _row(codec, "encode")
-    return r.family.encode(r.name, v == types.float64)
+    r, policy = _row_policy(codec, "encode")
+    if policy == DEFAULT_POLICY:
+        return r.family.encode(r.name, v == types.float64)
+    return r.family.encode_policy(r.name, v == types.float64, policy) or _unsupported(r, policy, "encode")
 
 
 @overload(ops.to_compute, jit_options=JIT)
 def _ov_to_compute(codec, v):
-    r = _compute_row(codec)
-    return r.family.to_compute(r.name)
+    r, policy = _compute_row(codec)
+    if policy == DEFAULT_POLICY:
+        return r.family.to_compute(r.name)
+    return r.family.to_compute_policy(r.name, policy) or _unsupported(r, policy, "to_compute")
 
 
 @overload(ops.to_compute_from, jit_options=JIT)
 def _ov_to_compute_from(cin, codec, v):
-    if tag_name(codec, "codec") in EXACT_IN[tag_name(cin, "codec")]:
+    if _row(codec, "to_compute").name in EXACT_IN[_row(cin, "decode").name]:
         return lambda cin, codec, v: ops.as_arith(codec, v)
     return lambda cin, codec, v: ops.to_compute(codec, v)
 
 
 @overload(ops.rnd, jit_options=JIT)
 def _ov_rnd(codec, v):
-    r = _compute_row(codec)
-    return r.family.rnd(r.name)
+    r, policy = _compute_row(codec)
+    if policy == DEFAULT_POLICY:
+        return r.family.rnd(r.name)
+    return r.family.rnd_policy(r.name, policy) or _unsupported(r, policy, "rnd")
 
 
 @overload(ops.as_arith, jit_options=JIT)
 def _ov_as_arith(codec, v):
-    if tag_name(codec, "codec") == "float64":
+    if _row(codec, "as_arith").name == "float64":
         return lambda codec, v: np.float64(v)
     return lambda codec, v: np.float32(v)
 
 
 @overload(ops.fma_c, jit_options=JIT)
 def _ov_fma_c(codec, a, b, c):
-    r = _compute_row(codec)
-    return r.family.fma_c(r.name)
+    r, policy = _compute_row(codec)
+    if policy == DEFAULT_POLICY:
+        return r.family.fma_c(r.name)
+    return r.family.fma_c_policy(r.name, policy) or _unsupported(r, policy, "fma_c")
 
 
 @overload(ops.order_key, jit_options=JIT)
@@ -97,8 +115,8 @@ def _ov_key_is_nan(codec, k, kneg, kpos):
 
 @overload(ops.is_overflow, jit_options=JIT)
 def _ov_is_overflow(codec, v, y):
-    r = _row(codec, "is_overflow")
-    if not r.family.counts_overflow(r.name):
+    r, policy = _row_policy(codec, "is_overflow")
+    if not r.family.counts_overflow(r.name, policy):
         return lambda codec, v, y: False
     return r.family.is_overflow(r.name)
 
@@ -124,3 +142,10 @@ def keys_to_values(name: str, keys) -> np.ndarray:
 def key_to_value(name: str, keys: np.ndarray) -> np.ndarray:
     """Inverse of order_key, as float64 values."""
     return keys_to_values(name, keys).astype(np.float64)
+
+
+def counts_overflow(codec_tag) -> bool:
+    """Whether encoding into this codec tag can turn a finite value into inf (so
+    ``is_overflow`` is checked and counted)."""
+    name, policy = parse_tag_name(codec_tag.name)
+    return REGISTRY[name].family.counts_overflow(name, policy)

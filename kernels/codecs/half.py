@@ -24,7 +24,7 @@ _POS_INF = {"float16": 0x7C00, "bfloat16": 0x7F80}
 
 
 class HalfFamily(Family):
-    def counts_overflow(self, name):
+    def counts_overflow(self, name, policy):
         return True
 
     def decode(self, name):

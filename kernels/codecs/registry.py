@@ -26,10 +26,28 @@ class Family:
     methods).  Compute families also implement ``to_compute``, ``rnd`` and
     ``fma_c``."""
 
-    def counts_overflow(self, name) -> bool:
-        """Whether outputs of ``name`` are checked for finite inputs that became inf
-        (``is_overflow``); float64 outputs are not checked."""
+    def counts_overflow(self, name, policy) -> bool:
+        """Whether outputs of ``name`` encoded under ``policy`` are checked for finite
+        inputs that became inf (``is_overflow``); float64 outputs are not checked."""
         return False
+
+    def supports(self, name, policy) -> bool:
+        """Whether ``name`` can encode under ``policy`` (checked before compiling)."""
+        return policy == DEFAULT_POLICY
+
+    # Encoding under a non-default Policy (rounding mode, saturation): an impl, or
+    # None when the family has none for it (a TypingError names the policy).
+    def encode_policy(self, name, wide: bool, policy):
+        return None
+
+    def to_compute_policy(self, name, policy):
+        return None
+
+    def rnd_policy(self, name, policy):
+        return None
+
+    def fma_c_policy(self, name, policy):
+        return None
 
     def decode(self, name):  # impl(codec, raw) -> float32/float64, exact
         raise NotImplementedError
@@ -108,3 +126,46 @@ def holds_exactly(src: DType, dst: DType) -> bool:
         and float(s.max) <= float(d.max)
         and float(s.smallest_subnormal) >= float(d.smallest_subnormal)
     )
+
+
+ROUNDINGS = ("nearest_even", "toward_zero", "up", "down", "nearest_away", "stochastic")
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """How an encode rounds and what overflow gives: part of the output codec's
+    compile-time tag (``encoding_tag``), so every kernel that encodes (cast,
+    transforms, pipelines) takes it without a new argument.  The defaults are
+    each format's own: round to nearest even, overflow as the format defines
+    it (``saturate=False``)."""
+
+    rounding: str = "nearest_even"
+    saturate: bool = False
+
+    def suffix(self) -> str:
+        parts = []
+        if self.rounding != "nearest_even":
+            parts.append(f"rounding={self.rounding}")
+        if self.saturate:
+            parts.append("saturate")
+        return "".join("|" + p for p in parts)
+
+
+DEFAULT_POLICY = Policy()
+
+
+def encoding_tag(r: DType, policy: Policy = DEFAULT_POLICY) -> Tag:
+    """The codec tag of ``r`` encoding under ``policy`` (``r.tag`` for the default)."""
+    return r.tag if policy == DEFAULT_POLICY else Tag("codec", r.name + policy.suffix())
+
+
+def parse_tag_name(tag: str) -> tuple[str, Policy]:
+    """(dtype name, policy) of a codec tag name made by ``encoding_tag``."""
+    name, *parts = tag.split("|")
+    kw = {}
+    for p in parts:
+        if p == "saturate":
+            kw["saturate"] = True
+        elif p.startswith("rounding="):
+            kw["rounding"] = p[len("rounding="):]
+    return name, Policy(**kw)
