@@ -11,7 +11,7 @@ from reference import NP, convert, f32_to_bf16_bits_reference, f32_to_f16_bits_r
 
 import kernels
 from kernels import REGISTRY, cast
-from kernels.codecs import (
+from kernels.codecs._bits import (
     _f16_to_f32_half,
     _f16_to_f32_soft,
     _f32_to_f16_half,
