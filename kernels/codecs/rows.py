@@ -8,11 +8,13 @@ import numpy as np
 from .half import HalfFamily
 from .ieee import IeeeFamily
 from .integer import IntegerFamily
+from .minifloat import FORMATS, MinifloatFamily
 from .registry import DType, holds_exactly, row
 
 _INTEGER = IntegerFamily(("uint8", "uint16"))
 _HALF = HalfFamily()
 _IEEE = IeeeFamily()
+_MINIFLOAT = MinifloatFamily()
 
 REGISTRY: dict[str, DType] = {
     r.name: r
@@ -23,6 +25,7 @@ REGISTRY: dict[str, DType] = {
         row("bfloat16", ml_dtypes.bfloat16, np.uint16, _HALF, can_compute=True),
         row("float32", np.float32, np.float32, _IEEE, can_compute=True),
         row("float64", np.float64, np.float64, _IEEE, can_compute=True),
+        *(row(name, getattr(ml_dtypes, name), np.uint8, _MINIFLOAT) for name in FORMATS),
     )
 }
 COMPUTE_DTYPES = tuple(n for n, r in REGISTRY.items() if r.can_compute)

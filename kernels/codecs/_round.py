@@ -1,0 +1,234 @@
+"""Rounding a float64 into any small binary format, by integer arithmetic on its bits.
+
+One generic encoder for every format held as a bit pattern (float8, float6,
+float4, the e8m0 scale; float16 and bfloat16 under a non-default rounding
+mode), described by a :class:`Format`.  A float32 input is widened to float64
+first (exact), so float32 and float64 inputs both round exactly once.
+
+For a finite ``|v| = M * 2**(E - 52)`` (``M`` the 53-bit significand, ``E`` its
+exponent), the quantum of the result is ``2**q`` with ``q = max(E, emin) - m``
+(``m`` mantissa bits, ``emin`` the smallest normal exponent), so the rounded
+magnitude is ``N * 2**q`` with ``N = M >> s`` (``s = q - E + 52``) plus the
+increment that the rounding mode gives for the remainder ``r = M mod 2**s``:
+
+================  =============================================
+rounding          increment
+================  =============================================
+nearest_even      ``r > half`` or (``r == half`` and ``N`` odd)
+nearest_away      ``r >= half``
+toward_zero       0
+up                ``r > 0`` and ``v > 0``
+down              ``r > 0`` and ``v < 0``
+stochastic        ``r > u`` for ``u`` uniform in ``[0, 2**s)``
+================  =============================================
+
+and the code is ``((max(E, emin) - emin) << m) + N`` (a carry out of ``N``
+moves into the exponent field by itself; subnormals are the codes below
+``2**m``).  Shifts past 62 bits keep a sticky bit, so ties stay exact.
+Overflow (a code past the largest finite one) and the special inputs follow
+the format's ``special`` rule and the policy (``saturate``); see
+:mod:`kernels.codecs.minifloat` for the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+from numba import njit
+from numba.extending import register_jitable
+
+from .._jit import JIT
+from ._bits import f64_bits
+
+# special: how the format spends its top codes
+#   "ieee"  the all-ones exponent holds +-inf (mantissa 0) and NaNs (float8_e5m2, float16, bfloat16)
+#   "fn"    only the all-ones code (either sign) is NaN; no inf (float8_e4m3fn)
+#   "fnuz"  the negative-zero code is the only NaN; no inf and no -0 (the fnuz formats)
+#   "none"  no NaN and no inf (float6/float4: the MX element types)
+#   "e8m0"  unsigned powers of two, no zero, no subnormals; 0xFF is NaN (float8_e8m0fnu)
+SPECIALS = ("ieee", "fn", "fnuz", "none", "e8m0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+    """A binary floating-point format: ``ebits`` exponent bits, ``mbits`` mantissa bits."""
+
+    ebits: int
+    mbits: int
+    bias: int
+    special: str
+    storage: type = np.uint8
+
+    @property
+    def signed(self) -> bool:
+        return self.special != "e8m0"
+
+    @property
+    def sign_bit(self) -> int:
+        return 1 << (self.ebits + self.mbits) if self.signed else 0
+
+    @property
+    def ncodes(self) -> int:
+        return 1 << (self.ebits + self.mbits + self.signed)
+
+    @property
+    def emin(self) -> int:
+        """The exponent of the smallest normal value."""
+        return -self.bias if self.special == "e8m0" else 1 - self.bias
+
+    @property
+    def max_code(self) -> int:
+        """The magnitude code of the largest finite value."""
+        top = (1 << (self.ebits + self.mbits)) - 1
+        return {"ieee": top - (1 << self.mbits), "fn": top - 1, "fnuz": top, "none": top, "e8m0": top - 1}[self.special]
+
+    @property
+    def nan_code(self) -> int:
+        """The code a positive NaN input encodes to (ml_dtypes' choice), or -1 when there is no NaN."""
+        top = (1 << (self.ebits + self.mbits)) - 1
+        return {"ieee": top - (1 << self.mbits) + 1 + (1 << max(self.mbits - 1, 0)), "fn": top, "fnuz": self.sign_bit,
+                "none": -1, "e8m0": top}[self.special]
+
+    def value(self, code: int) -> Fraction | float:
+        """The exact value of ``code`` (a Fraction), or a float inf/NaN: the reference decode."""
+        code &= self.ncodes - 1
+        sign = -1 if code & self.sign_bit else 1
+        mag = code & (self.sign_bit - 1) if self.signed else code
+        field, frac = mag >> self.mbits, mag & ((1 << self.mbits) - 1)
+        if self.special == "e8m0":
+            return float("nan") if mag == 0xFF else Fraction(2) ** (field - self.bias)
+        if self.special == "fnuz" and code == self.sign_bit:
+            return float("nan")
+        if mag > self.max_code:
+            if self.special == "ieee" and frac == 0:
+                return sign * float("inf")
+            return float("nan")
+        if field == 0:
+            return sign * Fraction(frac, 1 << self.mbits) * Fraction(2) ** self.emin
+        return sign * (1 + Fraction(frac, 1 << self.mbits)) * Fraction(2) ** (field - self.bias)
+
+    def decode_table(self) -> np.ndarray:
+        """float32 value of every code, from :meth:`value` (exact: every value fits float32)."""
+        out = np.empty(self.ncodes, np.float32)
+        for c in range(self.ncodes):
+            v = self.value(c)
+            out[c] = np.float32(v) if isinstance(v, float) else np.float32(float(v))
+            assert isinstance(v, float) or Fraction(float(out[c])) == v, (self, c)
+        return out
+
+
+# The rounding increments, one per mode: (negative, N, r, half, shift, u) -> 0 or 1.
+@njit(**JIT)
+def _inc_nearest_even(neg, n, r, half, shift, u):
+    return np.int64((r > half) | ((r == half) & ((n & 1) == 1)))
+
+
+@njit(**JIT)
+def _inc_nearest_away(neg, n, r, half, shift, u):
+    return np.int64(r >= half)
+
+
+@njit(**JIT)
+def _inc_toward_zero(neg, n, r, half, shift, u):
+    return np.int64(0)
+
+
+@njit(**JIT)
+def _inc_up(neg, n, r, half, shift, u):
+    return np.int64((r != 0) & (not neg))
+
+
+@njit(**JIT)
+def _inc_down(neg, n, r, half, shift, u):
+    return np.int64((r != 0) & neg)
+
+
+@njit(**JIT)
+def _inc_stochastic(neg, n, r, half, shift, u):
+    # the top ``shift`` bits of u are uniform on [0, 2**shift): increment with
+    # probability r / 2**shift, the distance to the lower neighbour in quanta
+    return np.int64(np.uint64(r) > (np.uint64(u) >> np.uint64(64 - shift)))
+
+
+INCREMENTS = {
+    "nearest_even": _inc_nearest_even,
+    "nearest_away": _inc_nearest_away,
+    "toward_zero": _inc_toward_zero,
+    "up": _inc_up,
+    "down": _inc_down,
+    "stochastic": _inc_stochastic,
+}
+
+
+def make_encoder(fmt: Format, rounding: str = "nearest_even", saturate: bool = False):
+    """A function callable from Numba code, ``encode(v, u) -> storage code`` of ``fmt`` under the policy
+    (``u``: 64 random bits, read by the stochastic mode only).  Every constant is
+    a closure value, so each (format, policy) compiles to straight-line code."""
+    inc = INCREMENTS[rounding]
+    st = fmt.storage
+    m, emin, max_code, sign_bit = fmt.mbits, fmt.emin, fmt.max_code, fmt.sign_bit
+    special, nan_code = fmt.special, fmt.nan_code
+    no_special, signed_nan, fnuz, e8m0 = special == "none", special in ("ieee", "fn"), special == "fnuz", special == "e8m0"
+    no_subnormals = e8m0
+    adj = (1 << m) if no_subnormals else 0  # e8m0: exponent emin is code 0
+    # what a finite overflow gives (rounded away from zero) and what inf gives
+    if saturate or special == "none":
+        over_away, inf_code = max_code, max_code
+    elif special == "ieee":
+        over_away, inf_code = max_code + 1, max_code + 1
+    else:
+        over_away, inf_code = -1, -1  # NaN
+    toward_zero_pos = rounding in ("toward_zero", "down")  # overflow of a positive value stays finite
+    toward_zero_neg = rounding in ("toward_zero", "up")
+
+    @register_jitable
+    def encode(v, u):
+        b = f64_bits(np.float64(v))
+        neg = (b >> np.uint64(63)) != 0
+        ab = b & np.uint64(0x7FFFFFFFFFFFFFFF)
+        sign = np.int64(sign_bit) if neg else np.int64(0)
+        if ab > np.uint64(0x7FF0000000000000):  # NaN
+            if no_special:  # ml_dtypes: a zero of the opposite sign
+                return st(np.int64(sign_bit) - sign)
+            if signed_nan:
+                return st(sign | nan_code)
+            return st(nan_code)
+        if e8m0 and (neg or ab == np.uint64(0)):
+            return st(nan_code)  # no zero and no sign: NaN, as ml_dtypes
+        if ab == np.uint64(0x7FF0000000000000):  # +-inf
+            if inf_code < 0:
+                return st(sign | nan_code) if signed_nan else st(nan_code)
+            return st(sign | inf_code)
+        if ab == np.uint64(0):
+            return st(0) if fnuz else st(sign)
+        e64 = np.int64(ab >> np.uint64(52))
+        mant = np.int64(ab & np.uint64(0xFFFFFFFFFFFFF))
+        if e64 == 0:  # float64 subnormal: far below every format's quantum
+            big_m, e = mant, np.int64(-1023)
+        else:
+            big_m, e = mant | np.int64(1 << 52), e64 - np.int64(1023)
+        eq = max(e, np.int64(emin))
+        shift = eq - np.int64(m) - e + np.int64(52)
+        if shift > 62:  # keep a sticky bit: the result is below half a quantum
+            big_m = (big_m >> (shift - 62) if shift - 62 < 64 else np.int64(0)) | np.int64(1)
+            shift = np.int64(62)
+        half = np.int64(1) << (shift - 1)
+        n = big_m >> shift
+        r = big_m & ((half << 1) - 1)
+        n += inc(neg, n, r, half, shift, u)
+        code = ((eq - np.int64(emin)) << np.int64(m)) + n - np.int64(adj)
+        if code < 0:  # e8m0 below its smallest power: the smallest, as ml_dtypes
+            code = np.int64(0)
+        if code > max_code:
+            if (toward_zero_neg if neg else toward_zero_pos):
+                return st(sign | max_code)
+            if over_away < 0:
+                return st(sign | nan_code) if signed_nan else st(nan_code)
+            return st(sign | over_away)
+        if code == 0 and fnuz:
+            return st(0)  # no -0: the negative-zero code is NaN
+        return st(sign | code)
+
+    return encode
