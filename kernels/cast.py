@@ -64,7 +64,7 @@ def cast(x, output_dtype, *, out=None, rounding="nearest_even", saturate=False) 
     if overflow:
         warnings.warn(
             f"overflow in cast to {row_out.name}: {overflow} finite value(s) of x exceed "
-            f"{row_out.max:g} and became inf",
+            f"{row_out.max:g} and became {row_out.family.overflow_to(row_out.name)}",
             RuntimeWarning,
             stacklevel=2,
         )

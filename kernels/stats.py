@@ -510,7 +510,8 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     accumulator = check_choice(accumulator, ACCUMULATORS, "accumulator")
     acc_row = check_dtype(acc_dtype, "acc_dtype")
     if not acc_row.can_compute:
-        raise TypeError(f"acc_dtype={acc_row.name!r} is not a float dtype; use one of: {', '.join(ACC_DTYPES)}")
+        raise TypeError(f"acc_dtype={acc_row.name!r} {acc_row.family.compute_refusal(acc_row.name)}; "
+                        f"use one of: {', '.join(ACC_DTYPES)}")
     nan_policy = check_choice(nan_policy, NAN_POLICIES, "nan_policy")
     unknown = set(options) - _OPTIONS[transform]
     if unknown:

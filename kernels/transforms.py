@@ -69,6 +69,7 @@ from ._threads import serialised
 from ._validate import check_array, check_choice, check_dtype, check_out, default_out_dtype
 from ._jit import kernel
 from .codecs import (
+    COMPUTE_DTYPES,
     JIT,
     as_storage,
     decode,
@@ -355,7 +356,7 @@ def _compute_row(compute_dtype):
     crow = check_dtype(compute_dtype, "compute_dtype")
     if not crow.can_compute:
         raise TypeError(
-            f"compute_dtype={crow.name!r} is not a float dtype; use one of: float16, bfloat16, float32, float64"
+            f"compute_dtype={crow.name!r} {crow.family.compute_refusal(crow.name)}; use one of: {', '.join(COMPUTE_DTYPES)}"
         )
     return crow
 

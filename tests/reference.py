@@ -30,7 +30,11 @@ NP = {
     "float32": np.dtype(np.float32),
     "float64": np.dtype(np.float64),
 }
-UINT_VIEW = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+# the formats of 8 bits and below (kernels.codecs.minifloat), as ml_dtypes types
+MINIFLOATS = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float6_e2m3fn",
+              "float6_e3m2fn", "float4_e2m1fn", "float8_e8m0fnu")
+NP.update({n: np.dtype(getattr(ml_dtypes, n)) for n in MINIFLOATS})
+UINT_VIEW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _neighbours(v, dtype):
@@ -95,6 +99,11 @@ def convert(values, name: str) -> np.ndarray:
         v = values.astype(np.float64)
         r = np.clip(np.rint(np.nan_to_num(v, nan=0.0)), 0, np.iinfo(target).max)
         return r.astype(target)
+    if name in MINIFLOATS:
+        if values.dtype == np.float64:
+            return minifloat_reference(values, name)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return values.astype(target)  # float32 and narrower: ml_dtypes, proven on all 2^32 patterns
     if values.dtype == np.float64 and name == "bfloat16":
         return round_exact(values, target)  # exact, whatever ml_dtypes' release does
     with np.errstate(over="ignore"):
@@ -259,3 +268,101 @@ def f32_to_bf16_bits_reference(bits, out):
             q = b >> 16
             rem = b & 0xFFFF
             out[i] = np.uint16(q + (1 if rem > 0x8000 or (rem == 0x8000 and (q & 1) == 1) else 0))
+
+
+# --- the formats of 8 bits and below: rounding by Fractions over the format's values ---
+# The overflow rules are the issue's table (ml_dtypes without saturation, ONNX's
+# clip-then-cast with it); everything else is decided by exact comparison.
+_NO_NAN_NO_INF = ("float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn")
+_HAS_INF = ("float8_e5m2",)
+
+
+class _Minifloat:
+    """The finite values of a format (from ml_dtypes' decoding of every code) as Fractions."""
+
+    def __init__(self, name):
+        self.name, dt = name, NP[name]
+        bits = 8 if name.startswith("float8") else int(name[5])
+        codes = np.arange(1 << bits, dtype=np.uint8)
+        vals = codes.view(dt).astype(np.float64)
+        self.code_of = {}
+        for c, v in zip(codes, vals):
+            if not np.isnan(v):
+                self.code_of.setdefault((float(v), bool(np.signbit(v))), int(c))
+        self.pos = sorted({Fraction(float(v)) for v in vals if np.isfinite(v) and v >= 0})
+        fi = ml_dtypes.finfo(dt)
+        self.vmax = self.pos[-1]
+        # the value one quantum past the largest: where rounding away from it overflows
+        self.vnext = self.vmax + Fraction(2) ** (int(fi.maxexp) - 1 - int(fi.nmant))
+        self.unsigned = name == "float8_e8m0fnu"
+        self.fnuz = name.endswith("fnuz")
+
+    def overflow(self, saturate):
+        if saturate or self.name in _NO_NAN_NO_INF:
+            return float(self.vmax)
+        return float("inf") if self.name in _HAS_INF else float("nan")
+
+    def round_magnitude(self, a: Fraction, negative: bool, rounding: str, saturate: bool):
+        import bisect
+
+        if a > self.vmax:
+            lo, hi = self.vmax, self.vnext
+        else:
+            i = bisect.bisect_left(self.pos, a)
+            if self.pos[i] == a:
+                return float(a)
+            if i == 0:  # below the smallest (e8m0 has no zero): the smallest, as ml_dtypes
+                return float(self.pos[0])
+            lo, hi = self.pos[i - 1], self.pos[i]
+        toward_zero = rounding == "toward_zero" or rounding == ("up" if negative else "down")
+        away = rounding == ("down" if negative else "up")
+        if toward_zero:
+            pick = lo
+        elif away:
+            pick = hi
+        elif a - lo != hi - a:
+            pick = lo if a - lo < hi - a else hi
+        elif rounding == "nearest_away":
+            pick = hi
+        else:  # a tie: the even multiple of the gap
+            gap = hi - lo
+            pick = lo if (lo / gap).numerator % 2 == 0 and (lo / gap).denominator == 1 else hi
+        return self.overflow(saturate) if pick == self.vnext else float(pick)
+
+    def round(self, v: float, rounding="nearest_even", saturate=False) -> float:
+        negative = bool(np.signbit(v))
+        if np.isnan(v) or (self.unsigned and (negative or v == 0)):
+            return float("nan")
+        if np.isinf(v):
+            r = float(self.vmax) if saturate or self.name in _NO_NAN_NO_INF else (
+                float("inf") if self.name in _HAS_INF else float("nan"))
+        else:
+            r = self.round_magnitude(abs(Fraction(v)), negative, rounding, saturate)
+        if r == 0 and self.fnuz:
+            return 0.0
+        return -r if negative else r
+
+    def code(self, r: float) -> int:
+        """The code of a rounded value (-1 for NaN)."""
+        if np.isnan(r):
+            return -1
+        return self.code_of[(abs(r) if r == 0 and not np.signbit(r) else r, bool(np.signbit(r)))]
+
+
+_MINI = {}
+
+
+def minifloat_codes_reference(values, name: str, rounding="nearest_even", saturate=False) -> np.ndarray:
+    """The code (int, -1 for NaN) that correct rounding of each float value into ``name`` gives."""
+    fmt = _MINI.get(name) or _MINI.setdefault(name, _Minifloat(name))
+    vals = np.asarray(values, dtype=np.float64).ravel()
+    return np.array([fmt.code(fmt.round(float(v), rounding, saturate)) for v in vals], dtype=np.int64)
+
+
+def minifloat_reference(values, name: str, rounding="nearest_even", saturate=False) -> np.ndarray:
+    """``minifloat_codes_reference`` as an array of ``name`` (NaN as the format's first NaN code)."""
+    codes = minifloat_codes_reference(values, name, rounding, saturate)
+    dt = NP[name]
+    nan_codes = np.flatnonzero(np.isnan(np.arange(256, dtype=np.uint8).view(dt).astype(np.float32)))
+    out = np.where(codes < 0, nan_codes[0] if nan_codes.size else 0, codes).astype(np.uint8)
+    return out.reshape(np.shape(values)).view(dt)

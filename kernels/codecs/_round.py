@@ -115,6 +115,8 @@ class Format:
         for c in range(self.ncodes):
             v = self.value(c)
             out[c] = np.float32(v) if isinstance(v, float) else np.float32(float(v))
+            if v == 0 and c & self.sign_bit:
+                out[c] = np.float32(-0.0)  # a Fraction has no -0
             assert isinstance(v, float) or Fraction(float(out[c])) == v, (self, c)
         return out
 

@@ -95,6 +95,9 @@ class MinifloatFamily(Family):
     def supports(self, name, policy):
         return policy.rounding != "stochastic"  # stochastic rounding needs an element index: cast only
 
+    def compute_refusal(self, name):
+        return COMPUTE_REFUSAL
+
     def counts_overflow(self, name, policy):
         return not policy.saturate and FORMATS[name].special != "none"
 

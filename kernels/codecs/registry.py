@@ -31,6 +31,14 @@ class Family:
         inputs that became inf (``is_overflow``); float64 outputs are not checked."""
         return False
 
+    def compute_refusal(self, name) -> str:
+        """Why ``name`` is not a compute dtype (asked of rows with ``can_compute=False``)."""
+        return "is not a float dtype"
+
+    def overflow_to(self, name) -> str:
+        """What a finite value past the largest becomes under the default policy."""
+        return "inf"
+
     def supports(self, name, policy) -> bool:
         """Whether ``name`` can encode under ``policy`` (checked before compiling)."""
         return policy == DEFAULT_POLICY
