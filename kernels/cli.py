@@ -10,22 +10,94 @@ from . import __version__
 from .codecs import REGISTRY
 
 
+def dtype_facts(row) -> dict:
+    """What a user asks of a format before choosing it, measured by the codec
+    itself: the largest finite value, the smallest subnormal, how many codes are
+    NaN and inf, and what a finite overflow and +inf become under each
+    ``saturate`` policy (``cast`` of 4 x max and of inf)."""
+    import warnings
+
+    import numpy as np
+
+    from .cast import cast
+    from .codecs import Policy
+
+    facts = {"name": row.name, "bytes": row.itemsize, "kind": "integer" if row.is_integer else "float",
+             "max": row.max, "compute": row.can_compute}
+    if row.is_integer:
+        facts.update(smallest_subnormal=None, nan_codes="none", inf_codes="none", overflow={False: "saturates", True: "saturates"})
+        return facts
+    facts["smallest_subnormal"] = float(row.info.smallest_subnormal)
+    if row.itemsize <= 2:
+        n = 1 << (16 if row.itemsize == 2 else _code_bits(row))
+        with np.errstate(invalid="ignore"):
+            codes = np.arange(n, dtype=np.uint64).astype(row.storage).view(row.dtype).astype(np.float64)
+        nan, inf = np.flatnonzero(np.isnan(codes)), np.flatnonzero(np.isinf(codes))
+        facts.update(nan_codes=_codes_text(nan), inf_codes=_codes_text(inf))
+        if not (codes[np.isfinite(codes)] == 0).any():
+            facts["smallest_subnormal"] = None  # e8m0: no zero, no subnormals
+    else:
+        facts.update(nan_codes=2 * (2 ** int(row.info.nmant) - 1), inf_codes=2)
+    facts["overflow"] = {}
+    for saturate in (False, True):
+        if not row.family.supports(row.name, Policy(saturate=saturate)):
+            facts["overflow"][saturate] = None
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            y = cast(np.array([4 * row.max, np.inf], np.float64), row.name, saturate=saturate).astype(np.float64)
+        facts["overflow"][saturate] = tuple(y.tolist())
+    return facts
+
+
+def _code_bits(row) -> int:
+    """Bits per code of a 1-byte format (float6 and float4 use the low 6 and 4)."""
+    import ml_dtypes
+
+    fi = ml_dtypes.finfo(row.dtype)
+    return min(8, int(fi.nexp) + int(fi.nmant) + (0 if row.name == "float8_e8m0fnu" else 1))
+
+
+def _codes_text(codes) -> str:
+    if codes.size == 0:
+        return "none"
+    if codes.size <= 6:
+        return ", ".join(f"0x{int(c):02x}" for c in codes)
+    return f"{codes.size} codes"
+
+
+def _describe_overflow(o, row) -> str:
+    if o is None:
+        return "-"
+    if isinstance(o, str):
+        return o
+    finite, inf = (("max" if v == row.max else "NaN" if v != v else f"{v:g}") for v in o)
+    return finite if finite == inf else f"{finite}; inf -> {inf}"
+
+
 def _dtypes(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="dtype registry")
-    for col in ("name", "bytes", "kind", "largest finite", "compute dtype"):
+    table = Table(title="dtype registry (overflow: what 4 x max and +inf become, measured by cast)")
+    for col in ("name", "bytes", "kind", "largest finite", "smallest subnormal", "NaN codes", "inf codes",
+                "overflow", "overflow, saturate=True", "compute dtype"):
         table.add_column(col)
     for row in REGISTRY.values():
+        f = dtype_facts(row)
         table.add_row(
             row.name,
             str(row.itemsize),
-            "integer" if row.is_integer else "float",
+            f["kind"],
             f"{row.max:g}",
+            "-" if f["smallest_subnormal"] is None else f"{f['smallest_subnormal']:g}",
+            str(f["nan_codes"]),
+            str(f["inf_codes"]),
+            _describe_overflow(f["overflow"][False], row),
+            _describe_overflow(f["overflow"][True], row),
             "yes" if row.can_compute else "no",
         )
-    Console().print(table)
+    Console(width=200).print(table)
     return 0
 
 

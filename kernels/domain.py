@@ -35,7 +35,7 @@ from .codecs import (
 from .metrics import Distinct, from_sorted_unique
 from .transforms import _FORMULA_TAGS, evaluate
 
-DOMAIN_DTYPES = ("uint8", "uint16", "float16", "bfloat16", "float32")
+DOMAIN_DTYPES = tuple(n for n, r in REGISTRY.items() if r.itemsize <= 4 and n != "float64")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ def domain(dtype, lo=None, hi=None) -> Domain:
     dtype's finite range (0..max for integers)."""
     row = check_dtype(dtype, "dtype")
     check_choice(row.name, DOMAIN_DTYPES, "dtype")
-    lo = (0.0 if row.is_integer else -row.max) if lo is None else lo
+    lo = (0.0 if row.is_integer else float(row.info.min)) if lo is None else lo
     hi = row.max if hi is None else hi
     for name, v in (("lo", lo), ("hi", hi)):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
@@ -92,7 +92,7 @@ def domain(dtype, lo=None, hi=None) -> Domain:
     lo, hi = float(lo), float(hi)
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         raise ValueError(f"domain bounds lo={lo!r}, hi={hi!r} must satisfy lo <= hi")
-    vmin = 0.0 if row.is_integer else -math.inf
+    vmin = 0.0 if row.is_integer else (-math.inf if row.info.min < 0 else float(row.info.min))
     lo_c, hi_c = max(lo, vmin), min(hi, row.max if row.is_integer else math.inf)
     if row.is_integer and (lo_c > hi_c or math.ceil(lo_c) > math.floor(hi_c)):
         # before any cast to the integer dtype, which would wrap (300 -> 44 in uint8)
@@ -112,7 +112,7 @@ def domain(dtype, lo=None, hi=None) -> Domain:
     skip = khi + 1
     if not row.is_integer:
         kneg0, kpos0 = (int(k) for k in value_to_key(row.name, np.array([-0.0, 0.0]).astype(row.dtype)))
-        if klo <= kneg0 and kpos0 <= khi:
+        if kneg0 != kpos0 and klo <= kneg0 and kpos0 <= khi:  # fnuz and e8m0 have no -0
             skip = kneg0
     vlo = float(keys_to_values(row.name, [klo])[0])
     vhi = float(keys_to_values(row.name, [khi])[0])

@@ -38,7 +38,7 @@ from numba import get_num_threads, njit, prange
 from ._threads import serialised
 from ._validate import check_array
 from ._jit import kernel
-from .codecs import JIT, REGISTRY, DType, as_storage, lookup
+from .codecs import JIT, REGISTRY, DType, as_storage, lookup, value_to_key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +184,12 @@ def ordinal(y: np.ndarray, row: DType) -> np.ndarray:
     y = np.asarray(y)
     if row.is_integer:
         return y.astype(np.int64)
+    if row.itemsize == 1:  # the formats of 8 bits and below: their order keys, +-0 joined
+        k = value_to_key(row.name, y)
+        kpos0, kneg0 = (int(v) for v in value_to_key(row.name, np.array([0.0, -0.0]).astype(row.dtype)))
+        if np.isnan(np.array(0.0).astype(row.dtype).astype(np.float64)):  # e8m0: no zero
+            return k
+        return np.where(k >= kpos0, k - kpos0, k - kneg0) if kneg0 < kpos0 else k - kpos0
     bits = y.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[row.itemsize]).astype(np.uint64)
     sign = np.uint64(1) << np.uint64(8 * row.itemsize - 1)
     mag = (bits & (sign - np.uint64(1))).astype(np.int64)
