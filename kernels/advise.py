@@ -37,6 +37,23 @@ from .measure import Record, measure
 from .transforms import DEFAULT_FORMULA, FORMULAS
 
 FLOAT_OUTPUTS = ("float16", "bfloat16", "float32", "float64")
+# outputs of 8 bits and below, considered when asked (``allow=``, ``choose --allow``):
+# they rarely keep every value, and a pipeline that wants them says so
+LOW_PRECISION = {
+    "float8": ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"),
+    "float6": ("float6_e2m3fn", "float6_e3m2fn"),
+    "float4": ("float4_e2m1fn",),
+}
+
+
+def allowed_outputs(allow=()) -> tuple[str, ...]:
+    """FLOAT_OUTPUTS plus the formats of the ``allow`` families (keys of LOW_PRECISION)."""
+    if isinstance(allow, str):
+        allow = (allow,)
+    unknown = [a for a in allow if a not in LOW_PRECISION]
+    if unknown:
+        raise ValueError(f"allow={unknown[0]!r} is not a format family; use any of: {', '.join(LOW_PRECISION)}")
+    return tuple(o for a in allow for o in LOW_PRECISION[a]) + FLOAT_OUTPUTS
 COMPUTE_ORDER = ("float32", "float64", "float16", "bfloat16")  # the fixed preference among compute dtypes
 DEFAULT_ACCUMULATOR = ("pairwise", "float64")
 _REGISTRY_ORDER = {name: i for i, name in enumerate(REGISTRY)}
@@ -223,15 +240,16 @@ class Candidate:
         }
 
 
-def candidates(transform: str, compute_dtypes=None, formulas=None) -> list[tuple[str, str, str]]:
+def candidates(transform: str, compute_dtypes=None, formulas=None, allow=()) -> list[tuple[str, str, str]]:
     """(output dtype, compute dtype, formula) triples worth measuring, optionally
-    restricted to the given compute dtypes and formulas."""
+    restricted to the given compute dtypes and formulas; ``allow`` adds the
+    float8/float6/float4 outputs (:data:`LOW_PRECISION`)."""
     if transform == "quantize":
         triples = [(q, c, "round") for q in ("uint8", "uint16") for c in ("float32", "float64")]
     else:
         triples = [
             (o, c, f)
-            for o in FLOAT_OUTPUTS
+            for o in allowed_outputs(allow)
             for c in ["float32", "float64"] + ([o] if o in ("float16", "bfloat16") else [])
             for f in FORMULAS[transform]
         ]
@@ -248,15 +266,17 @@ def candidates(transform: str, compute_dtypes=None, formulas=None) -> list[tuple
 
 
 def choose(
-    source, transform: str, requirement: Requirement, *, compute_dtypes=None, formulas=None, progress=None, **measure_kw
+    source, transform: str, requirement: Requirement, *, compute_dtypes=None, formulas=None, allow=(), progress=None,
+    **measure_kw
 ) -> tuple[Candidate | None, list[Candidate]]:
-    """Measure every candidate; return (the recommended one or None, all of them ranked)."""
+    """Measure every candidate; return (the recommended one or None, all of them ranked).
+    ``allow`` (e.g. ``("float8",)``) adds the outputs of 8 bits and below."""
     import warnings
 
     from .measure import _normalise_source
 
     source = _normalise_source(source)
-    triples = candidates(transform, compute_dtypes, formulas)
+    triples = candidates(transform, compute_dtypes, formulas, allow)
     measured = []
     for i, (o, c, f) in enumerate(triples):
         if progress:

@@ -449,7 +449,7 @@ def _choose(args) -> int:
     if args.axis is not None:
         kw["axis"] = tuple(args.axis)
     best, cands = choose(
-        source, args.transform, req, compute_dtypes=args.compute_dtype, formulas=args.formula,
+        source, args.transform, req, compute_dtypes=args.compute_dtype, formulas=args.formula, allow=tuple(args.allow),
         repeat=args.repeat, exact_points=args.exact_points, **kw,
     )
     unit = cands[0].units if cands else "input units"
@@ -679,6 +679,11 @@ def build_parser() -> argparse.ArgumentParser:
     req.add_argument("--min-survival", type=float, metavar="F", help="share of distinct values that must survive")
     p.add_argument("--compute-dtype", action="append", choices=COMPUTE_DTYPES, help="only these compute dtypes (repeatable; default all)")
     p.add_argument("--formula", action="append", help="only these formulas (repeatable; default all)")
+    from .advise import LOW_PRECISION
+
+    p.add_argument("--allow", action="append", choices=list(LOW_PRECISION), default=[],
+                   help="also consider these outputs of 8 bits and below (repeatable): "
+                        + "; ".join(f"{k}: {', '.join(v)}" for k, v in LOW_PRECISION.items()))
     p.set_defaults(func=_choose)
 
     p = sub.add_parser("audit", help="dtype, range, distinct values and survival per pipeline of your file")

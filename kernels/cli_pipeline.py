@@ -176,7 +176,12 @@ def choose_cmd(args, pipe, source, req) -> int:
     from .advise import choose_pipeline, fmt
 
     check_build(pipe, source.dtype, "--pipeline" if args.pipeline is not None else "--preset")
-    best, cands = choose_pipeline(source, pipe, req, repeat=args.repeat, exact_points=args.exact_points)
+    outputs = None
+    if getattr(args, "allow", None):
+        from .advise import allowed_outputs
+
+        outputs = allowed_outputs(tuple(args.allow))
+    best, cands = choose_pipeline(source, pipe, req, outputs=outputs, repeat=args.repeat, exact_points=args.exact_points)
     unit = cands[0].units if cands else "input units"
     if args.json:
         print(json.dumps({"recommended": best.output_dtype if best else None, "pipeline": best.formula if best else None,

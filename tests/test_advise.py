@@ -304,3 +304,22 @@ def test_report_recommendations_use_the_advisor_ranking(integer_suites):
         best = min(group, key=A._record_key)
         assert (r["recommended"], r["compute_dtype"], r["formula"]) == (best["output_dtype"], best["compute_dtype"], best["formula"])
         assert np.isclose(A._num(r["max_abs_error_in"]), A._num(best["max_abs_error_in"]), equal_nan=True)
+
+
+def test_choose_considers_float8_only_when_allowed():
+    """float16 [0, 1] to within 0.05: every float8 format's half-ulp below 1 is 2**-5
+    or less, so a 1-byte output meets it, but only ``allow=("float8",)`` measures one."""
+    from kernels.advise import LOW_PRECISION, Requirement, choose
+    from kernels.domain import domain
+
+    req = Requirement(max_error_in=0.05)
+    dom = domain("float16", 0, 1)
+    best, cands = choose(dom, "scale", req, compute_dtypes=("float32",), formulas=("mul",), divisor=1, repeat=1)
+    assert not {c.output_dtype for c in cands} & set(LOW_PRECISION["float8"])
+    best8, cands8 = choose(dom, "scale", req, compute_dtypes=("float32",), formulas=("mul",), allow=("float8",),
+                           divisor=1, repeat=1)
+    assert set(LOW_PRECISION["float8"]) <= {c.output_dtype for c in cands8}
+    assert best8.output_dtype in LOW_PRECISION["float8"] and best8.bytes_per_element == 1
+    assert best8.record.max_abs_error_in <= 0.05
+    with pytest.raises(ValueError, match="allow='float7'.*float8"):
+        choose(dom, "scale", req, allow=("float7",), divisor=1)
