@@ -41,8 +41,8 @@ in :mod:`kernels.codecs`).  Constants are rounded into D once, in Python, with
 computed another way computes it itself.  The last value is encoded into the
 output dtype with the conversion rule of :mod:`kernels.codecs`.
 
-8-bit inputs run the program on their 256 codes (per feature) and look every
-element up (:mod:`kernels.lut`); 16-bit inputs on their 65,536 codes when the
+8-bit integer inputs run the program on their 256 codes (per feature) and look every
+element up by bit pattern (:mod:`kernels.lut`); 16-bit ones on their 65,536 codes when the
 array is larger than the table.  Same bits, fewer operations.
 """
 
@@ -385,16 +385,19 @@ class Program:
 
         if fused is None and in_row.is_integer and flat_x.size >= 4 * codes * nfeat:
             # every possible code once, per feature; then look elements up
+            # codes in bit-pattern order (int8 -128 is pattern 128), looked up by pattern
+            bits = np.dtype(f"u{in_row.itemsize}")
             values = np.empty(codes * nfeat, out_row.storage)
-            grid = np.repeat(np.arange(codes, dtype=in_row.storage), nfeat)
+            grid = np.repeat(np.arange(codes, dtype=bits).view(in_row.storage), nfeat)
             if not kernel(grid, values, False):
                 values = values.reshape(codes, nfeat)
+                index = flat_x.view(bits)
                 if codes == 256 and lut.AVAILABLE and nfeat == 1:
-                    lut.apply_table(flat_x, np.ascontiguousarray(values[:, 0]), flat_out)
+                    lut.apply_table(index, np.ascontiguousarray(values[:, 0]), flat_out)
                 elif codes == 256 and lut.AVAILABLE and nfeat <= lut.MAX_CHANNELS:
-                    lut.apply_tables(flat_x, values, flat_out)
+                    lut.apply_tables(index, values, flat_out)
                 else:
-                    _gather_kernel(flat_x, flat_out, values)
+                    _gather_kernel(index, flat_out, values)
                 return 0
         use_fused = flat_x.size >= FUSE_MIN if fused is None else fused
         return write_counting_overflow(

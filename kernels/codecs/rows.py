@@ -10,7 +10,7 @@ from .ieee import IeeeFamily
 from .integer import IntegerFamily
 from .registry import DType, holds_exactly, row
 
-_INTEGER = IntegerFamily(("uint8", "uint16"))
+_INTEGER = IntegerFamily(("uint8", "uint16", "int8", "int16"))
 _HALF = HalfFamily()
 _IEEE = IeeeFamily()
 
@@ -19,6 +19,8 @@ REGISTRY: dict[str, DType] = {
     for r in (
         row("uint8", np.uint8, np.uint8, _INTEGER),
         row("uint16", np.uint16, np.uint16, _INTEGER),
+        row("int8", np.int8, np.int8, _INTEGER),
+        row("int16", np.int16, np.int16, _INTEGER),
         row("float16", np.float16, np.uint16, _HALF, can_compute=True),
         row("bfloat16", ml_dtypes.bfloat16, np.uint16, _HALF, can_compute=True),
         row("float32", np.float32, np.float32, _IEEE, can_compute=True),

@@ -44,7 +44,8 @@ _SRC_DYN = ("onnx/reference/ops/op_dynamic_quantize_linear.py (onnx 1.23.2); onn
 
 # TensorProto data type numbers, so options may be given as ONNX integers too
 _TENSOR_TYPES = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5}
-_QUANT_OUT = {"uint8": 255, "uint16": 65535}  # the quantized types this project's dtypes hold
+# the quantized types this project's dtypes hold, and their ranges
+_QUANT_OUT = {"uint8": (0, 255), "uint16": (0, 65535), "int8": (-128, 127), "int16": (-32768, 32767)}
 _FLOAT_IN = ("float32", "float16")  # x dtypes QuantizeLinear takes that the project models
 
 
@@ -81,18 +82,20 @@ def _qtype(value) -> str:
                      + ", ".join(f"{k} ({_TENSOR_TYPES[k]})" for k in _QUANT_OUT))
 
 
-def _zero_point(value, qtype: str, argument: str) -> int:
+def _zero_point(value, qtype: str | None, argument: str) -> int:
+    """An integer zero point in ``qtype``'s range (any quantized type's when None)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) or float(value) != int(value):
         raise TypeError(f"{argument}={value!r} must be an integer")
-    if not 0 <= int(value) <= _QUANT_OUT[qtype]:
-        raise ValueError(f"{argument}={value!r} is outside {qtype} [0, {_QUANT_OUT[qtype]}]")
+    lo, hi = _QUANT_OUT[qtype] if qtype else (-32768, 65535)
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{argument}={value!r} is outside {qtype or 'int16 and uint16'} [{lo}, {hi}]")
     return int(value)
 
 
-_ONNX_TYPE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "bfloat16": "bfloat16",
+_ONNX_TYPE = {"uint8": "uint8", "uint16": "uint16", "int8": "int8", "int16": "int16", "float16": "float16", "bfloat16": "bfloat16",
               "float32": "float", "float64": "double"}
 # x types each op's schema (opset 21) accepts, among the project's dtypes
-_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16"),
+_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16", "int8", "int16"),
              "DynamicQuantizeLinear": ("float32",)}
 
 
@@ -170,7 +173,7 @@ def _q_build(in_dtype, stats=None, **options) -> Built:
 
 def _q_ideal(exact_stats=None, **options):
     scale, zp, qtype, _ = _q_parse(options)
-    return (affine(1 / Fraction(scale), zp), Exact("clip", (0, _QUANT_OUT[qtype])))
+    return (affine(1 / Fraction(scale), zp), Exact("clip", _QUANT_OUT[qtype]))
 
 
 # --------------------------------------------------------------------------
@@ -180,7 +183,7 @@ def _q_ideal(exact_stats=None, **options):
 _DQ_OPTIONS = {"x_scale": REQUIRED, "x_zero_point": 0}
 
 
-def _dq_parse(options, x_dtype="uint8"):
+def _dq_parse(options, x_dtype=None):
     o = _check_options(options, _DQ_OPTIONS, "DequantizeLinear")
     return _scale(o["x_scale"], "x_scale", "float32"), _zero_point(o["x_zero_point"], x_dtype, "x_zero_point")
 
