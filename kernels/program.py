@@ -31,7 +31,9 @@ op             meaning                         notes
                                                and |v| >= 2**63 -> 0), ``cv`` (OpenCV's
                                                ``saturate_cast``: ``lrint`` to int32,
                                                NaN/inf/out of int32 -> INT_MIN, then
-                                               saturate: 0 for unsigned T)
+                                               saturate: 0 for unsigned T),
+                                               ``saturate_nan_min`` (clip to T, NaN
+                                               -> T's min: onnxruntime's QuantizeLinear)
 =============  ==============================  =========================================
 
 Arithmetic in D: float64 natively; float32 natively (numba float32 ops);
@@ -75,7 +77,7 @@ from .codecs import (
 ARITH = ("add", "sub", "mul", "div", "rsub", "rdiv")
 KINDS = ARITH + ("round", "fma", "abs", "rint", "clip", "int")
 ROUNDINGS = ("half_even", "toward_zero", "floor", "half_away")
-OVERFLOWS = ("saturate", "wrap", "cv")
+OVERFLOWS = ("saturate", "wrap", "cv", "saturate_nan_min")
 # integer types an ``int`` op may produce: (bits, signed)
 INT_TYPES = {
     "uint8": (8, False),
@@ -200,9 +202,9 @@ def _int_value(v, d, rounding, overflow):
     else:  # half away from zero, C's round(); v - trunc(v) is exact, floor(|v| + 0.5) is not
         t = np.trunc(v)
         r = t + np.copysign(1.0, v) if abs(v - t) >= 0.5 else t
-    if overflow == 0:  # saturate; NaN -> 0
+    if overflow == 0 or overflow == 3:  # saturate; NaN -> 0 (saturate) or lo (saturate_nan_min)
         if r != r:
-            return 0.0
+            return 0.0 if overflow == 0 else lo
         return lo if r < lo else (hi if r > hi else r)
     if overflow == 1:  # wrap: NaN, inf and past int64 are x86's 'indefinite' value, 0 here
         if not abs(r) < 9.223372036854775808e18:
