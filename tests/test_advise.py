@@ -304,3 +304,13 @@ def test_report_recommendations_use_the_advisor_ranking(integer_suites):
         best = min(group, key=A._record_key)
         assert (r["recommended"], r["compute_dtype"], r["formula"]) == (best["output_dtype"], best["compute_dtype"], best["formula"])
         assert np.isclose(A._num(r["max_abs_error_in"]), A._num(best["max_abs_error_in"]), equal_nan=True)
+
+
+def test_quantize_candidates_include_signed_targets():
+    """int8/int16 are quantize targets of the same size as uint8/uint16: measured, and on a
+    tie the ranking's last resort (registry order) keeps the unsigned first."""
+    from kernels.advise import candidates, preference
+
+    outs = {o for o, _, _ in candidates("quantize")}
+    assert outs == {"uint8", "uint16", "int8", "int16"}
+    assert preference("quantize", "uint8", "float32", "round") < preference("quantize", "int8", "float32", "round")
