@@ -34,6 +34,7 @@ from ._format import fmt as _fmt
 from ._format import num
 from .codecs import REGISTRY
 from .measure import Record, measure
+from .stats import QDTYPES
 from .transforms import DEFAULT_FORMULA, FORMULAS
 
 FLOAT_OUTPUTS = ("float16", "bfloat16", "float32", "float64")
@@ -54,6 +55,7 @@ def allowed_outputs(allow=()) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"allow={unknown[0]!r} is not a format family; use any of: {', '.join(LOW_PRECISION)}")
     return tuple(o for a in allow for o in LOW_PRECISION[a]) + FLOAT_OUTPUTS
+INT_OUTPUTS = tuple(n for n, r in REGISTRY.items() if r.is_integer)  # uint8, uint16, int8, int16
 COMPUTE_ORDER = ("float32", "float64", "float16", "bfloat16")  # the fixed preference among compute dtypes
 DEFAULT_ACCUMULATOR = ("pairwise", "float64")
 _REGISTRY_ORDER = {name: i for i, name in enumerate(REGISTRY)}
@@ -245,7 +247,9 @@ def candidates(transform: str, compute_dtypes=None, formulas=None, allow=()) -> 
     restricted to the given compute dtypes and formulas; ``allow`` adds the
     float8/float6/float4 outputs (:data:`LOW_PRECISION`)."""
     if transform == "quantize":
-        triples = [(q, c, "round") for q in ("uint8", "uint16") for c in ("float32", "float64")]
+        # int8/int16 cost what uint8/uint16 cost; with the asymmetric rule they keep the
+        # same levels (the ranking then prefers the unsigned, registry order)
+        triples = [(q, c, "round") for q in QDTYPES for c in ("float32", "float64")]
     else:
         triples = [
             (o, c, f)
@@ -351,7 +355,7 @@ def choose_pipeline(source, pipe, requirement: Requirement, *, outputs=None, pro
     if outputs is None:
         in_dtype = source.dtype if hasattr(source, "dtype") else None
         natural = pipe.program(str(in_dtype))[1] if in_dtype is not None else None
-        outputs = FLOAT_OUTPUTS if natural is None or natural in FLOAT_OUTPUTS else ("uint8", "uint16", *FLOAT_OUTPUTS)
+        outputs = FLOAT_OUTPUTS if natural is None or natural in FLOAT_OUTPUTS else (*INT_OUTPUTS, *FLOAT_OUTPUTS)
     cands = pipeline_candidates(pipe, outputs)
     measured = []
     kw = {} if exact_points is None else {"exact_points": exact_points}

@@ -19,6 +19,9 @@ unsigned int    scale by 2**bits - 1 (the bits the data uses: 4095 for a
                 differs, minmax, standardize -> float16, bfloat16, float32
                 (compute float32), float32 (compute float64), float64
                 (compute float64); quantize -> uint8
+signed int      the same, scaled by 2**(bits - 1) - 1 (bits counting the sign:
+                2047 for 12-bit signed data in int16) and by the dtype's max;
+                quantize -> uint8 (int8 keeps the same levels, shifted by 128)
 float           minmax, standardize -> the same outputs; quantize -> uint8,
                 uint16; cast -> every other float dtype
 ==============  ============================================================
@@ -274,7 +277,13 @@ def audit(path: str, key: str | None = None, *, axis=None, exact_points: int = A
 
     bits_used = divisor = note = None
     dtype_bits = row.itemsize * 8 if row.is_integer else None
-    if row.is_integer:
+    if row.is_integer and row.min < 0:  # two's complement: magnitude bits plus the sign
+        bits_used = max(1, max(int(whole.hi), -int(whole.lo) - 1).bit_length()) + 1
+        divisor = float(2 ** (bits_used - 1) - 1)
+        if bits_used < dtype_bits:
+            note = (f"the data uses {bits_used} of {dtype_bits} bits ({whole.lo:g}..{whole.hi:g} within "
+                    f"+-2**{bits_used - 1}): scale by {divisor:g}, not {row.max:g}")
+    elif row.is_integer:
         bits_used = max(1, int(whole.hi).bit_length())  # ceil(log2(max + 1)), at least 1
         divisor = float(2**bits_used - 1)
         if bits_used < dtype_bits:
@@ -299,6 +308,8 @@ def audit(path: str, key: str | None = None, *, axis=None, exact_points: int = A
         means, stds = [c.mean for c in chans], [c.std for c in chans]
         plans.append(("standardize", given_params("standardize", input_dtype=row.name, mean=means if axis is not None else means[0],
                                                   std=stds if axis is not None else stds[0]), FLOAT_ROWS))
+        # unsigned targets only: an asymmetric int8/int16 quantization keeps the same
+        # levels as uint8/uint16 (the zero point shifted by 128 / 32768), so no new row
         for q in ("uint8",) if row.is_integer else ("uint8", "uint16"):
             pq = fit(lo_hi if axis is not None else lo_hi[:, :1], "quantize", axis=fit_axis, qdtype=q)
             plans.append(("quantize", pq, ((q, "float32"),)))

@@ -36,8 +36,12 @@ def cast(x, output_dtype, *, out=None, rounding="nearest_even", saturate=False) 
       past the largest finite become +-inf with a ``RuntimeWarning`` as numpy's
       cast gives; NaN stays NaN.
     - into uint8 / uint16: round half to even, then saturate to [0, max];
-      NaN -> 0.  (numpy's ``astype`` wraps or is undefined there.)
-    - float16 / bfloat16 / integers into float32 / float64: exact.
+      NaN -> 0, so negative values (int8 -5 too) become 0.  (numpy's ``astype``
+      wraps or is undefined there.)
+    - into int8 / int16: round half to even, then saturate to [min, max]
+      (-2.5 -> -2, -128.7 -> -128 in int8); NaN -> 0.
+    - float16 / bfloat16 / integers into float32 / float64: exact (and 8-bit
+      integers into float16 / bfloat16).
     - into x's own dtype: a copy of the bits (NaN payloads included), as ``astype``.
 
     ``rounding`` (one of ``codecs.ROUNDINGS``) and ``saturate`` (overflow to +-max

@@ -326,7 +326,7 @@ def _source(args):
         raise UsageError("give exactly one source: --domain (with --input-dtype) or --data FILE")
     if args.domain:
         if args.input_dtype is None:
-            raise UsageError("--domain needs --input-dtype (uint8, uint16, float16, bfloat16 or float32)")
+            raise UsageError("--domain needs --input-dtype (uint8, uint16, int8, int16, float16, bfloat16 or float32)")
         lo, hi = _domain_range(args.input_dtype, args.range) if args.range else (None, None)
         return domain(args.input_dtype, lo, hi)
     if args.range:
@@ -344,7 +344,7 @@ def _domain_range(dtype: str, bounds) -> tuple[float, float]:
 
     lo, hi = bounds
     row = REGISTRY[dtype]
-    vmin, vmax = (0.0 if row.is_integer else -row.max), row.max
+    vmin, vmax = row.min, row.max
     held = f"{dtype} holds {vmin:g} to {vmax:g}"
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise UsageError(f"--range {lo:g} {hi:g}: bounds must be finite numbers ({held})")

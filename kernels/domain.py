@@ -81,10 +81,10 @@ def from_domain_sample(dom: Domain, max_points: int) -> Distinct:
 
 def domain(dtype, lo=None, hi=None) -> Domain:
     """Every representable value of ``dtype`` in [lo, hi]; bounds default to the
-    dtype's finite range (0..max for integers)."""
+    dtype's finite range (min..max for integers: 0..255 for uint8, -128..127 for int8)."""
     row = check_dtype(dtype, "dtype")
     check_choice(row.name, DOMAIN_DTYPES, "dtype")
-    lo = (0.0 if row.is_integer else float(row.info.min)) if lo is None else lo
+    lo = row.min if lo is None else lo
     hi = row.max if hi is None else hi
     for name, v in (("lo", lo), ("hi", hi)):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
@@ -92,11 +92,11 @@ def domain(dtype, lo=None, hi=None) -> Domain:
     lo, hi = float(lo), float(hi)
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         raise ValueError(f"domain bounds lo={lo!r}, hi={hi!r} must satisfy lo <= hi")
-    vmin = 0.0 if row.is_integer else (-math.inf if row.info.min < 0 else float(row.info.min))
+    vmin = row.min if row.is_integer else (-math.inf if row.min < 0 else row.min)
     lo_c, hi_c = max(lo, vmin), min(hi, row.max if row.is_integer else math.inf)
     if row.is_integer and (lo_c > hi_c or math.ceil(lo_c) > math.floor(hi_c)):
         # before any cast to the integer dtype, which would wrap (300 -> 44 in uint8)
-        raise ValueError(f"no {row.name} value lies in [{lo!r}, {hi!r}]; {row.name} holds 0..{row.max:g}")
+        raise ValueError(f"no {row.name} value lies in [{lo!r}, {hi!r}]; {row.name} holds {row.min:g}..{row.max:g}")
     # nearest representable values, then step inwards past the bounds
     cand = np.array([lo_c, hi_c]).astype(np.float64)
     if row.is_integer:
@@ -132,7 +132,7 @@ F_FIRST, F_LAST, F_SUM_RLOGR, F_MIN, F_MAX, F_FIRST_LO, F_FIRST_HI, F_LAST_LO, F
 
 
 @njit(parallel=True, **JIT)
-def _sweep_kernel(k_start, k_stop, skip, nparts, cin, cc, formula, table, inv_formula, inv_table, cout, qmax, ints, floats):
+def _sweep_kernel(k_start, k_stop, skip, nparts, cin, cc, formula, table, inv_formula, inv_table, cout, qmin, qmax, ints, floats):
     p0, p1, p2, p3 = table[0, 0], table[0, 1], table[0, 2], table[0, 3]
     q0, q1, q2, q3 = inv_table[0, 0], inv_table[0, 1], inv_table[0, 2], inv_table[0, 3]
     total = k_stop - k_start
@@ -168,8 +168,8 @@ def _sweep_kernel(k_start, k_stop, skip, nparts, cin, cc, formula, table, inv_fo
             e = encode(cout, c)
             y = np.float64(decode(cout, e))
             values += 1
-            if qmax > 0:  # integer output: clipped when the rounded value left [0, qmax]
-                saturated += int((c != c) or np.rint(c) < 0 or np.rint(c) > qmax)
+            if qmax > 0:  # integer output: clipped when the rounded value left [qmin, qmax]
+                saturated += int((c != c) or np.rint(c) < qmin or np.rint(c) > qmax)
             else:
                 underflow += int((y == 0) and (c != 0) and (c == c))
             if y != y:
@@ -308,9 +308,10 @@ def sweep(dom: Domain, cc_row, kname: str, table, inv_kname: str, inv_table, out
     n_keys = dom.key_hi - dom.key_lo + 1
     batch = 1 << 24
     nparts = 8 * get_num_threads()
-    qmax = float(out_row.max) if out_row.is_integer else 0.0
+    qmin, qmax = (float(out_row.min), float(out_row.max)) if out_row.is_integer else (0.0, 0.0)
     result = SweepResult()
-    args = (dom.row.tag, cc_row.tag, _FORMULA_TAGS[kname], table, _FORMULA_TAGS[inv_kname], inv_table, out_row.tag, qmax)
+    args = (dom.row.tag, cc_row.tag, _FORMULA_TAGS[kname], table, _FORMULA_TAGS[inv_kname], inv_table, out_row.tag,
+            qmin, qmax)
     bar = None
     t0 = time.perf_counter()
     start = dom.key_lo

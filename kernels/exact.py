@@ -9,9 +9,11 @@ transform       ideal y (exact rationals unless noted)
 minmax          ``a + (x - lo) * (b - a) / rng``, ``rng = hi - lo`` (1 when 0)
 standardize     ``(x - mean) / sqrt(var)`` (var 0 -> 1); irrational in general
 scale, maxabs   ``x / d``, ``x / m`` (m 0 -> 1)
-quantize        ``clip(round_half_even(x / scale) + zero_point, 0, qmax)``, exact
-                ``scale = (max(hi, 0) - min(lo, 0)) / qmax`` (1 when 0) and
-                ``zero_point = clip(round_half_even(-min(lo, 0) / scale), 0, qmax)``
+quantize        ``clip(round_half_even(x / scale) + zero_point, qmin, qmax)``, exact
+                ``scale = (max(hi, 0) - min(lo, 0)) / (qmax - qmin)`` (1 when 0) and
+                ``zero_point = clip(round_half_even(qmin - min(lo, 0) / scale), qmin, qmax)``
+                (0 when the scale is); ``symmetric``: onnxruntime's range and zero
+                point (:func:`kernels.stats.quantize_scale_zp`), exactly
 dequantize      ``(q - zero_point) * scale``
 ==============  ===================================================================
 
@@ -178,7 +180,8 @@ class Ideal:
 
     ``stats`` holds exact statistics as Fractions (``min``, ``max``, ``mean``,
     ``var``, ``maxabs``, ``divisor``, ``scale``, ``zero_point``) and ``options``
-    the transform's options (``feature_range``, ``qdtype`` max).
+    the transform's options (``feature_range``; ``qmax`` and ``qmin``, the ``qdtype``'s
+    range, ``qmin`` 0 when not given).
     """
 
     def __init__(self, transform: str, stats: dict, options: dict, inverse: bool = False):
@@ -200,6 +203,7 @@ class Ideal:
             self.lo, self.s, self.a = Fraction(0), one / d, Fraction(0)
         elif transform in ("quantize", "dequantize"):
             self.scale, self.zp, self.qmax = stats["scale"] or one, stats["zero_point"], options["qmax"]
+            self.qmin = options.get("qmin", 0)
             self.kind = "quantize" if (transform == "quantize") != inverse else "dequantize"
         else:
             raise ValueError(f"no ideal for transform={transform!r}")
@@ -236,10 +240,10 @@ class Ideal:
         elif self.kind == "quantize":
             real = Fraction(x) / self.scale + self.zp
             q = round(Fraction(x) / self.scale) + self.zp  # round(): half to even
-            q = min(max(q, 0), self.qmax)
+            q = min(max(q, self.qmin), self.qmax)
             # the tail reaches the unrounded level: an error in input units is then the
             # quantization error (up to scale / 2), not 0 for a correct rounding
-            return (float(q), float(q), float(min(max(real, 0), self.qmax) - q)) if tail else (float(q), float(q))
+            return (float(q), float(q), float(min(max(real, self.qmin), self.qmax) - q)) if tail else (float(q), float(q))
         else:
             q = (Fraction(x) - self.zp) * self.scale
         r = _rational(q.numerator, q.denominator)
@@ -268,7 +272,7 @@ class Ideal:
         if self.kind == "sqrt":
             return v
         if self.kind == "quantize":
-            return float(self.qmax) if v > 0 else 0.0
+            return float(self.qmax) if v > 0 else float(self.qmin)
         return v * float(np.sign(float(self.scale)))
 
 
@@ -288,15 +292,25 @@ def exact_stats(params: Params, feature: int, values: np.ndarray, counts: np.nda
     if "divisor" in params.stats:
         out["divisor"] = Fraction(float(params["divisor"][feature]))
     if params.transform in ("quantize", "dequantize"):
-        qmax = int(np.iinfo(np.dtype(params.options["qdtype"])).max)
+        qmin, qmax = qrange_of(params)
         if params.options["scale_given"]:
             out["scale"] = Fraction(float(params["scale"][feature]))
             out["zero_point"] = int(params["zero_point"][feature])
         else:
             rmin, rmax = min(lo, Fraction(0)), max(hi, Fraction(0))
-            scale = (rmax - rmin) / qmax or Fraction(1)
-            out["scale"] = scale
-            out["zero_point"] = min(max(round(-rmin / scale), 0), qmax)
+            lo_q, hi_q = qmin, qmax
+            if params.options.get("symmetric", False):
+                if qmin < 0:  # onnxruntime's symmetric range of a signed type: [-qmax, qmax]
+                    lo_q = -qmax
+                rmax = max(-rmin, rmax)
+                rmin = -rmax
+            scale = (rmax - rmin) / (hi_q - lo_q)
+            if scale == 0:
+                out["scale"], out["zero_point"] = Fraction(1), 0
+            else:
+                out["scale"] = scale
+                z = Fraction(lo_q + hi_q, 2) if params.options.get("symmetric", False) else lo_q - rmin / scale
+                out["zero_point"] = min(max(round(z), qmin), qmax)  # round(): half to even
     return out
 
 
@@ -317,3 +331,12 @@ def fitted_stats(params: Params, feature: int) -> dict:
 def qmax_of(params: Params) -> int | None:
     q = params.options.get("qdtype")
     return int(np.iinfo(np.dtype(q)).max) if q else None
+
+
+def qrange_of(params: Params) -> tuple[int, int] | None:
+    """(qmin, qmax) of a quantize/dequantize's ``qdtype`` (-128, 127 for int8), else None."""
+    q = params.options.get("qdtype")
+    if not q:
+        return None
+    info = np.iinfo(np.dtype(q))
+    return int(info.min), int(info.max)

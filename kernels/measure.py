@@ -38,7 +38,7 @@ from ._validate import check_array, check_choice, check_dtype, check_int
 from .cast import cast
 from .codecs import REGISTRY, DType, keys_to_values, lookup
 from .domain import Domain, from_domain_sample, sweep
-from .exact import Ideal, exact_stats, fitted_stats, qmax_of
+from .exact import Ideal, exact_stats, fitted_stats, qrange_of
 from .metrics import Distinct, distinct, entropy_bits, from_sorted_unique, group_outputs, representable_between, ulp_distance
 from .roofline import roofline_fraction, time_against_roofline
 from .stats import TRANSFORMS, Params, fit
@@ -301,7 +301,7 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
     overflow = int(c[np.isinf(yf) & np.isfinite(uf)].sum())
     if out_row.is_integer:
         r = np.rint(pre)
-        saturated = int(c[np.isnan(pre) | (r < 0) | (r > out_row.max)].sum())
+        saturated = int(c[np.isnan(pre) | (r < out_row.min) | (r > out_row.max)].sum())
         underflow = 0
     else:
         saturated = 0
@@ -312,7 +312,8 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
     ulps = ulps_apply = err_in = np.full(points.size, np.nan)  # no reference: data or params not finite
     if points.size:
         y_pts = apply(points)
-        opts = {"feature_range": params.options.get("feature_range", (0.0, 1.0)), "qmax": qmax_of(params)}
+        qmin, qmax = qrange_of(params) or (0, None)
+        opts = {"feature_range": params.options.get("feature_range", (0.0, 1.0)), "qmin": qmin, "qmax": qmax}
         try:
             stats = exact_stats(params, 0, u, c)
             ideal = _ideal_at(params.transform, stats, opts, points)

@@ -242,9 +242,9 @@ def _errors(pipe: Pipeline, j: int, d, y: np.ndarray, pts: np.ndarray, w: np.nda
         nearest = ideal[0]
         err_in = error_in_units(y_pts, ideal, slope)
         yf = y_pts.astype(np.float64)
-        if out_row.is_integer:  # the ideal rounds outside [0, max]: the output saturated
+        if out_row.is_integer:  # the ideal rounds outside [min, max]: the output saturated
             r = np.rint(nearest)
-            saturated = int(w[(r < 0) | (r > out_row.max)].sum())
+            saturated = int(w[(r < out_row.min) | (r > out_row.max)].sum())
         else:  # a nonzero ideal that came out as zero
             underflow = int(w[(yf == 0) & (nearest != 0) & np.isfinite(nearest)].sum())
     return ulps, ulps_apply, (underflow, saturated), err_in

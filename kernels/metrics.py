@@ -132,13 +132,19 @@ def distinct(x) -> Distinct:
     x, row = check_array(x)
     flat = x.reshape(-1)
     if row.itemsize <= 2:
-        raw = as_storage(flat, row)
+        # bins by bit pattern: signed storage (int8, int16) is read as its unsigned
+        # view, so a negative value is a bin like any other (no negative index)
+        bits = np.dtype(f"u{row.itemsize}")
+        raw = as_storage(flat, row).view(bits)
         nbins = 1 << (8 * row.itemsize)
         nparts = max(1, min(get_num_threads() * 4, raw.size // 65536))
         hist = _histogram(raw, nbins, nparts)
         patterns = np.flatnonzero(hist)
         counts = hist[patterns]
-        values = patterns.astype(row.storage).view(row.dtype)
+        values = patterns.astype(bits).view(row.storage).view(row.dtype)
+        if row.is_integer and row.min < 0:  # two's complement: negative patterns sort last
+            order = np.argsort(values, kind="stable")
+            values, counts = values[order], counts[order]
         nan = 0
         if not row.is_integer:
             is_nan = np.isnan(values.astype(np.float32))

@@ -31,7 +31,9 @@ op             meaning                         notes
                                                and |v| >= 2**63 -> 0), ``cv`` (OpenCV's
                                                ``saturate_cast``: ``lrint`` to int32,
                                                NaN/inf/out of int32 -> INT_MIN, then
-                                               saturate: 0 for unsigned T)
+                                               saturate: 0 for unsigned T),
+                                               ``saturate_nan_min`` (clip to T, NaN
+                                               -> T's min: onnxruntime's QuantizeLinear)
 =============  ==============================  =========================================
 
 Arithmetic in D: float64 natively; float32 natively (numba float32 ops);
@@ -41,8 +43,8 @@ in :mod:`kernels.codecs`).  Constants are rounded into D once, in Python, with
 computed another way computes it itself.  The last value is encoded into the
 output dtype with the conversion rule of :mod:`kernels.codecs`.
 
-8-bit inputs run the program on their 256 codes (per feature) and look every
-element up (:mod:`kernels.lut`); 16-bit inputs on their 65,536 codes when the
+8-bit integer inputs run the program on their 256 codes (per feature) and look every
+element up by bit pattern (:mod:`kernels.lut`); 16-bit ones on their 65,536 codes when the
 array is larger than the table.  Same bits, fewer operations.
 """
 
@@ -75,7 +77,7 @@ from .codecs import (
 ARITH = ("add", "sub", "mul", "div", "rsub", "rdiv")
 KINDS = ARITH + ("round", "fma", "abs", "rint", "clip", "int")
 ROUNDINGS = ("half_even", "toward_zero", "floor", "half_away")
-OVERFLOWS = ("saturate", "wrap", "cv")
+OVERFLOWS = ("saturate", "wrap", "cv", "saturate_nan_min")
 # integer types an ``int`` op may produce: (bits, signed)
 INT_TYPES = {
     "uint8": (8, False),
@@ -200,9 +202,9 @@ def _int_value(v, d, rounding, overflow):
     else:  # half away from zero, C's round(); v - trunc(v) is exact, floor(|v| + 0.5) is not
         t = np.trunc(v)
         r = t + np.copysign(1.0, v) if abs(v - t) >= 0.5 else t
-    if overflow == 0:  # saturate; NaN -> 0
+    if overflow == 0 or overflow == 3:  # saturate; NaN -> 0 (saturate) or lo (saturate_nan_min)
         if r != r:
-            return 0.0
+            return 0.0 if overflow == 0 else lo
         return lo if r < lo else (hi if r > hi else r)
     if overflow == 1:  # wrap: NaN, inf and past int64 are x86's 'indefinite' value, 0 here
         if not abs(r) < 9.223372036854775808e18:
@@ -385,16 +387,19 @@ class Program:
 
         if fused is None and in_row.is_integer and flat_x.size >= 4 * codes * nfeat:
             # every possible code once, per feature; then look elements up
+            # codes in bit-pattern order (int8 -128 is pattern 128), looked up by pattern
+            bits = np.dtype(f"u{in_row.itemsize}")
             values = np.empty(codes * nfeat, out_row.storage)
-            grid = np.repeat(np.arange(codes, dtype=in_row.storage), nfeat)
+            grid = np.repeat(np.arange(codes, dtype=bits).view(in_row.storage), nfeat)
             if not kernel(grid, values, False):
                 values = values.reshape(codes, nfeat)
+                index = flat_x.view(bits)
                 if codes == 256 and lut.AVAILABLE and nfeat == 1:
-                    lut.apply_table(flat_x, np.ascontiguousarray(values[:, 0]), flat_out)
+                    lut.apply_table(index, np.ascontiguousarray(values[:, 0]), flat_out)
                 elif codes == 256 and lut.AVAILABLE and nfeat <= lut.MAX_CHANNELS:
-                    lut.apply_tables(flat_x, values, flat_out)
+                    lut.apply_tables(index, values, flat_out)
                 else:
-                    _gather_kernel(flat_x, flat_out, values)
+                    _gather_kernel(index, flat_out, values)
                 return 0
         use_fused = flat_x.size >= FUSE_MIN if fused is None else fused
         return write_counting_overflow(

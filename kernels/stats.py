@@ -467,9 +467,45 @@ _OPTIONS = {
     "standardize": set(),
     "scale": {"divisor"},
     "maxabs": set(),
-    "quantize": {"qdtype", "scale", "zero_point"},
+    "quantize": {"qdtype", "scale", "zero_point", "symmetric"},
     "dequantize": {"qdtype", "scale", "zero_point"},
 }
+
+
+QDTYPES = ("uint8", "uint16", "int8", "int16")  # quantize targets (ONNX QuantizeLinear's integer types)
+# onnxruntime's symmetric range of a signed type (quant_utils.ONNX_INT_TYPE_SYMMETRIC_RANGE)
+_SYMMETRIC_RANGE = {"int8": (-127.0, 127.0), "int16": (-32767.0, 32767.0)}
+
+
+def quantize_scale_zp(lo, hi, qrow, symmetric: bool, input_dtype: str):
+    """(scale, zero_point) float64 arrays from per-feature min/max, as onnxruntime's
+    ``quantization.quant_utils.compute_scale_zp`` (1.32.0) computes them: the range
+    extended to hold 0 (and made [-m, m] when ``symmetric``), ``scale = (rmax -
+    rmin) / (qmax - qmin)`` in float64, ``zero_point = round(qmin - rmin / scale)``
+    (ties to even; ``round((qmin + qmax) / 2)`` when symmetric), and scale 1, zero
+    point 0 when the scale is below ``input_dtype``'s smallest normal.  For uint8
+    this is ONNX DynamicQuantizeLinear's rule, in float64."""
+    qmin, qmax = qrow.min, qrow.max
+    if symmetric:
+        qmin, qmax = _SYMMETRIC_RANGE.get(qrow.name, (qmin, qmax))
+    rmin = np.minimum(np.asarray(lo, dtype=np.float64), 0.0)
+    rmax = np.maximum(np.asarray(hi, dtype=np.float64), 0.0)
+    if symmetric:
+        absmax = np.maximum(np.abs(rmin), np.abs(rmax))
+        rmin, rmax = -absmax, absmax
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        scale = (rmax - rmin) / (qmax - qmin)
+        if symmetric:
+            zp = np.full(scale.shape, np.rint((qmin + qmax) / 2.0))
+        else:
+            zp = np.clip(np.rint(qmin - rmin / scale), qrow.min, qrow.max)
+    # onnxruntime's floor: the data dtype's smallest normal (float16: the stored
+    # float16 scale must not be 0); x's of other dtypes are float32 to it
+    if input_dtype == "float16":
+        tiny = scale.astype(np.float16) == 0
+    else:
+        tiny = scale < np.finfo(np.float64 if input_dtype == "float64" else np.float32).tiny
+    return np.where(tiny, 1.0, scale), np.where(tiny, 0.0, zp)
 
 
 @serialised
@@ -483,9 +519,16 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     standardize ``mean``, ``var``, ``std`` (ddof 0) with ``accumulator`` in ``acc_dtype``
     scale      option ``divisor`` (default: the integer input dtype's max, 255 or 65535)
     maxabs     ``maxabs = max(|min|, |max|)``
-    quantize   ``scale = (max(hi,0) - min(lo,0)) / qmax`` and
-               ``zero_point = clip(rint(-min(lo,0) / scale), 0, qmax)`` in float64
-               (ONNX DynamicQuantizeLinear), or both given; ``qdtype`` uint8/uint16
+    quantize   ``scale = (max(hi,0) - min(lo,0)) / (qmax - qmin)`` and
+               ``zero_point = rint(qmin - min(lo,0) / scale)`` in float64 (ONNX
+               DynamicQuantizeLinear for uint8; onnxruntime's ``compute_scale_zp``
+               for every qdtype), or both given; ``qdtype`` uint8, uint16, int8 or
+               int16; ``symmetric=True``: the range is [-m, m], ``m = max(|lo|, |hi|)``,
+               over [-127, 127] (int8) / [-32767, 32767] (int16) / [0, qmax]
+               (unsigned), with ``zero_point`` 0 / 0 / 128 or 32768 (onnxruntime's
+               symmetric quantizer).  A scale below the smallest normal (float32's;
+               float64's for float64 x; for float16 x, one that is 0 in float16) is
+               replaced by scale 1, zero point 0, as onnxruntime does
     dequantize ``scale`` and ``zero_point`` given (or the params of a quantize)
     ========== ==================================================================
 
@@ -581,27 +624,30 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
         stats["divisor"] = np.full(nfeat, divisor)
     elif transform in ("quantize", "dequantize"):
         qrow = check_dtype(options.get("qdtype", "uint8"), "qdtype")
-        if qrow.name not in ("uint8", "uint16"):
-            raise TypeError(f"qdtype={qrow.name!r} must be uint8 or uint16")
+        if qrow.name not in QDTYPES:
+            raise TypeError(f"qdtype={qrow.name!r} must be one of: {', '.join(QDTYPES)}")
         opts["qdtype"] = qrow.name
-        qmax = qrow.max
+        qmin, qmax = qrow.min, qrow.max
         scale, zp = options.get("scale"), options.get("zero_point")
+        symmetric = options.get("symmetric", False)
+        if not isinstance(symmetric, (bool, np.bool_)):
+            raise TypeError(f"symmetric={symmetric!r} must be True or False")
         if (scale is None) != (zp is None):
             raise ValueError("give both scale= and zero_point=, or neither to fit them from min/max")
+        if symmetric and scale is not None:
+            raise ValueError("symmetric=True fits scale and zero_point: give it without scale= and zero_point=")
         opts["scale_given"] = scale is not None
+        if symmetric:
+            opts["symmetric"] = True
         if scale is None:
             if transform == "dequantize":
                 raise ValueError("dequantize needs scale= and zero_point= (or the params of a quantize fit)")
-            rmin = np.minimum(stats["min"], 0.0)
-            rmax = np.maximum(stats["max"], 0.0)
-            scale = (rmax - rmin) / qmax
-            scale = np.where(scale == 0, 1.0, scale)
-            zp = np.clip(np.rint(-rmin / scale), 0, qmax)
+            scale, zp = quantize_scale_zp(stats["min"], stats["max"], qrow, bool(symmetric), row.name)
         scale, zp = check_reals(scale, "scale", nfeat), check_reals(zp, "zero_point", nfeat)
         if not (np.isfinite(scale).all() and (scale > 0).all()):
             raise ValueError(f"scale={scale!r} must be finite and > 0")
-        if not ((zp >= 0).all() and (zp <= qmax).all() and (zp == np.rint(zp)).all()):
-            raise ValueError(f"zero_point={zp!r} must be whole numbers in [0, {qmax:g}]")
+        if not ((zp >= qmin).all() and (zp <= qmax).all() and (zp == np.rint(zp)).all()):
+            raise ValueError(f"zero_point={zp!r} must be whole numbers in [{qmin:g}, {qmax:g}] ({qrow.name})")
         stats["scale"], stats["zero_point"] = scale, zp
 
     return Params(

@@ -53,7 +53,7 @@ _TRANSFORM_OPTIONS = {
     "standardize": (),
     "scale": (),
     "maxabs": (),
-    "quantize": ("qdtype",),
+    "quantize": ("qdtype", "symmetric"),
     "dequantize": ("qdtype",),
 }
 _BUILTIN = {
@@ -235,6 +235,8 @@ class Step:
                              "(pipeline.fit(x) or fit_transform), or give them (e.g. mean=, std=)")
         given = {k: self.options[k] for k in GIVEN[self.name] if k in self.options}
         extra = {k: self.options[k] for k in _TRANSFORM_OPTIONS[self.name] if k in self.options}
+        if extra.pop("symmetric", False):
+            raise ValueError(f"step {self.spec!r}: symmetric=True fits scale and zero_point; give it without them")
         if self.name == "scale":
             x = np.zeros(1, REGISTRY[in_dtype].dtype)
             return fit(x, "scale", **given, **extra)

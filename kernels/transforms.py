@@ -17,18 +17,19 @@ minmax (a, b)   sub_div    ``(x - lo) / rng``, then ``* w + a`` when (a, b) != (
 standardize     all four   the same shapes with ``lo = mean``, ``rng = std``, (a, b) = (0, 1)
 scale (d)       div / mul  ``x / d`` / ``x * (1 / d)``
 maxabs          div / mul  ``x / m`` / ``x * (1 / m)``, ``m = max |x|``
-quantize        round      ``clip(rint(x / scale) + zero_point, 0, qmax)``
+quantize        round      ``clip(rint(x / scale) + zero_point, qmin, qmax)``
 dequantize      affine     ``(q - zero_point) * scale``
 ==============  =========  ============================================================
 
-``rng = hi - lo`` and ``w = b - a``; quantize's clip bounds 0 and qmax are exact
-(65535 is not a bfloat16 or float16 value: the clip keeps outputs in [0, qmax]); ``rng == 0`` or ``std == 0`` (in the compute
+``rng = hi - lo`` and ``w = b - a``; quantize's clip bounds qmin and qmax (the
+qdtype's range: 0 and 255 for uint8, -128 and 127 for int8) are exact (65535 is
+not a bfloat16 or float16 value: the clip keeps outputs in [qmin, qmax]); ``rng == 0`` or ``std == 0`` (in the compute
 dtype) is replaced by 1 (scikit-learn's convention).  Inverses:
 ``inverse(sub_div|sub_mul) = ((y - a) / w) * rng + lo`` (``y * rng + lo`` for
 (0, 1)), ``inverse(mul_add|fma) = (y - t) / s`` (scikit-learn's order),
 ``inverse(div|mul) = y * d``, ``inverse(quantize) = dequantize`` and back.
 
-uint8 inputs (one feature, at least ``LUT_MIN_SIZE`` elements) run the same
+8-bit inputs (uint8, int8; one feature, at least ``LUT_MIN_SIZE`` elements) run the same
 kernel on the 256 possible values and then look every element up in that
 table (:mod:`kernels.lut`): the same bits, at memory speed whatever the
 compute dtype.
@@ -39,7 +40,7 @@ is None -- one rule for transform, inverse_transform and measure:
 ====================================  =========================================
 operation                             default output dtype
 ====================================  =========================================
-quantize (and inverse of dequantize)  the ``qdtype`` (uint8 / uint16)
+quantize (and inverse of dequantize)  the ``qdtype`` (uint8/uint16/int8/int16)
 every other transform and inverse     float64 for float64 input, else float32
 ====================================  =========================================
 
@@ -267,10 +268,11 @@ def _plan(params: Params, formula: str, crow, inverse: bool, not_finite: list):
         scale, zp = _in(crow, params["scale"]), _in(crow, params["zero_point"])
         # the clip bound is exact (in the float32/float64 arithmetic type), not rounded
         # to the compute dtype: bfloat16(65535) is 65536, float16(65535) is inf
-        qmax = np.full(params.nfeat, float(lookup(params.options["qdtype"]).max))
+        qrow = lookup(params.options["qdtype"])
+        qmin, qmax = np.full(params.nfeat, qrow.min), np.full(params.nfeat, qrow.max)
         z = _in(crow, np.zeros(params.nfeat))
         if (t == "quantize") != inverse:
-            name, cols = "quantize", (scale, zp, qmax, z)
+            name, cols = "quantize", (scale, zp, qmax, qmin)
         else:
             name, cols = "sub_mul", (zp, scale, z, z)
     else:
@@ -303,7 +305,7 @@ def _plan(params: Params, formula: str, crow, inverse: bool, not_finite: list):
 # --------------------------------------------------------------------------
 
 
-# uint8 inputs of at least this many elements go through a 256-entry table
+# 8-bit inputs of at least this many elements go through a 256-entry table
 # (kernels.lut); below it, building the table costs more than it saves
 LUT_MIN_SIZE = 1 << 12
 
@@ -331,12 +333,13 @@ def _run(x, params: Params, kname: str, table, crow, output_dtype, out, what: st
     plan = (table, row_in.tag, crow.tag, _FORMULA_TAGS[kname], orow.tag)
     overflow = -1
     if lut.AVAILABLE and row_in.itemsize == 1 and table.shape[0] == 1 and x.size >= LUT_MIN_SIZE:
-        # uint8 data: run the kernel on the 256 possible inputs, then look each element
-        # up (same bits, memory speed).  A table entry that overflows sends us back to
-        # the direct kernel, whose overflowing elements are then counted for the warning.
+        # 8-bit data: run the kernel on the 256 possible inputs, then look each element
+        # up by its bit pattern (int8 as uint8: same bits, memory speed).  A table entry
+        # that overflows sends us back to the direct kernel, whose overflowing elements
+        # are then counted for the warning.
         values = np.empty(256, orow.storage)
-        if not _apply_kernel(np.arange(256, dtype=np.uint8), values, *plan):
-            lut.apply_table(flat_x, values, flat_out)
+        if not _apply_kernel(np.arange(256, dtype=np.uint8).view(row_in.storage), values, *plan):
+            lut.apply_table(flat_x.view(np.uint8), values, flat_out)
             overflow = 0
     if overflow < 0:
         overflow = write_counting_overflow(

@@ -14,6 +14,10 @@ def sample(name: str, n: int = 3000, seed: int = 0) -> np.ndarray:
         return np.arange(256, dtype=np.uint8)
     if name == "uint16":
         return np.concatenate([np.arange(0, 65536, 37), [0, 1, 65504, 65519, 65520, 65535]]).astype(np.uint16)
+    if name == "int8":
+        return np.arange(-128, 128, dtype=np.int8)
+    if name == "int16":
+        return np.concatenate([np.arange(-32768, 32768, 37), [-32768, -32767, -2049, -2048, -1, 0, 1, 2047, 2048, 32767]]).astype(np.int16)
     vals = np.concatenate(
         [
             rng.normal(0, 3, n // 3),

@@ -25,6 +25,8 @@ from numba import njit, prange
 NP = {
     "uint8": np.dtype(np.uint8),
     "uint16": np.dtype(np.uint16),
+    "int8": np.dtype(np.int8),
+    "int16": np.dtype(np.int16),
     "float16": np.dtype(np.float16),
     "bfloat16": np.dtype(ml_dtypes.bfloat16),
     "float32": np.dtype(np.float32),
@@ -95,9 +97,10 @@ def convert(values, name: str) -> np.ndarray:
     """Reference conversion into registry dtype ``name``: correct rounding, integer saturation."""
     target = NP[name]
     values = np.asarray(values)
-    if name in ("uint8", "uint16"):
+    if target.kind in "ui":
         v = values.astype(np.float64)
-        r = np.clip(np.rint(np.nan_to_num(v, nan=0.0)), 0, np.iinfo(target).max)
+        info = np.iinfo(target)
+        r = np.clip(np.rint(np.nan_to_num(v, nan=0.0)), info.min, info.max)
         return r.astype(target)
     if name in MINIFLOATS:
         if values.dtype == np.float64:
@@ -167,9 +170,10 @@ def reference_transform(x: np.ndarray, params, formula: str, compute: str, out: 
             zp = convert(params["zero_point"], compute)
             # the clip bounds are exact: qmax = 65535 is no bfloat16/float16 value, so the
             # clip happens in float64 and the output rounds once from there
-            qmax = float(np.iinfo(NP[params.options["qdtype"]]).max)
+            info = np.iinfo(NP[params.options["qdtype"]])
+            qmin, qmax = float(info.min), float(info.max)
             q = (np.rint((xc / scale).astype(cd)).astype(cd) + zp).astype(cd).astype(np.float64)
-            q = np.where(q < 0, 0.0, q)
+            q = np.where(q < qmin, qmin, q)
             y = np.where(q > qmax, qmax, q)
             return convert(y, out)
         elif t == "dequantize":

@@ -323,3 +323,13 @@ def test_choose_considers_float8_only_when_allowed():
     assert best8.record.max_abs_error_in <= 0.05
     with pytest.raises(ValueError, match="allow='float7'.*float8"):
         choose(dom, "scale", req, allow=("float7",), divisor=1)
+
+
+def test_quantize_candidates_include_signed_targets():
+    """int8/int16 are quantize targets of the same size as uint8/uint16: measured, and on a
+    tie the ranking's last resort (registry order) keeps the unsigned first."""
+    from kernels.advise import candidates, preference
+
+    outs = {o for o, _, _ in candidates("quantize")}
+    assert outs == {"uint8", "uint16", "int8", "int16"}
+    assert preference("quantize", "uint8", "float32", "round") < preference("quantize", "int8", "float32", "round")

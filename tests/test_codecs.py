@@ -1,6 +1,7 @@
 """dtype codecs and cast: exhaustive bit-exactness against integer references, Fractions, numpy and ml_dtypes."""
 
 import warnings
+from fractions import Fraction
 
 import ml_dtypes
 import numpy as np
@@ -285,10 +286,71 @@ def test_bfloat16_nan_stays_nan_and_inf_stays_inf():
     assert np.isnan(y[:2]).all() and y[2:].tolist() == [np.inf, -np.inf]
 
 
-@pytest.mark.parametrize("target,top", [("uint8", 255), ("uint16", 65535)])
-def test_integer_outputs_saturate_with_round_half_even(target, top):
+INTEGERS = [n for n, r in REGISTRY.items() if r.is_integer]
+
+
+@pytest.mark.parametrize("target", INTEGERS)
+def test_integer_outputs_saturate_with_round_half_even(target):
+    info = np.iinfo(NP[target])
+    low, top = int(info.min), int(info.max)
     x = np.array([-1e9, -0.5, 0.5, 1.5, 2.5, top - 0.5, top + 0.4, 1e30, np.inf, -np.inf, np.nan], np.float64)
-    assert cast(x, target).tolist() == [0, 0, 0, 2, 2, top - 1 if (top - 1) % 2 == 0 else top, top, top, top, 0, 0]
+    expect = [low, 0, 0, 2, 2, top - 1 if (top - 1) % 2 == 0 else top, top, top, top, low, 0]
+    assert cast(x, target).tolist() == expect
+
+
+def _half_even(q: Fraction) -> int:
+    """Round a rational to the nearest integer, ties to even (Python's round on a Fraction)."""
+    return round(q)
+
+
+@pytest.mark.parametrize("source", ["float32", "float64"])
+def test_int8_nan_encodes_to_zero(source):
+    """NaN (either sign, quiet or with a payload) is 0 in int8, not -128: a signed
+    saturating cast must not let maxnum(NaN, -128) through."""
+    nan_bits = {"float32": [0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FBFFFFF], "float64": [0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001]}
+    width = np.uint32 if source == "float32" else np.uint64
+    x = np.array(nan_bits[source], width).view(NP[source])
+    assert np.isnan(x).all()
+    assert cast(x, "int8").tolist() == [0] * x.size
+    assert cast(x, "int16").tolist() == [0] * x.size
+    big = np.tile(x, 5000)  # the vectorised loop body, not only its scalar tail
+    assert not cast(big, "int8").any()
+
+
+@pytest.mark.parametrize("source", ["float32", "float64"])
+def test_int8_negative_half_rounds_to_even(source):
+    """Negative ties round to the even integer (-2.5 -> -2, -1.5 -> -2, -0.5 -> 0),
+    then saturate (-128.7 rounds to -129, then -128); checked against Fractions."""
+    x = np.array([-0.5, -1.5, -2.5, -3.5, -126.5, -127.5, -128.5, -128.7, -129.5, -0.49999997, -2.5000002], NP[source])
+    expect = [min(max(_half_even(Fraction(float(v))), -128), 127) for v in x]
+    assert cast(x, "int8").tolist() == expect
+    assert expect[:4] == [0, -2, -2, -4] and expect[7] == -128
+
+
+def test_int16_saturates_at_both_ends():
+    """int16 clips to [-32768, 32767]: the ties just inside and outside, huge values, infinities."""
+    x = np.array([-32768.5, -32767.5, -32769.0, -32768.4, -1e30, -np.inf,
+                  32766.5, 32767.4, 32767.5, 32768.0, 1e30, np.inf], np.float64)
+    want = [-32768, -32768, -32768, -32768, -32768, -32768, 32766, 32767, 32767, 32767, 32767, 32767]
+    for source in ("float32", "float64"):
+        got = cast(x.astype(source), "int16").tolist()
+        ref = [min(max(_half_even(Fraction(float(v))), -32768), 32767) if np.isfinite(v) else (32767 if v > 0 else -32768)
+               for v in x.astype(source)]
+        assert got == ref == want
+
+
+def test_cast_int8_to_float16_and_uint8_matches_numpy():
+    """Every int8 code: into float16 exactly (numpy's astype, 8-bit integers are float16
+    values), into uint8 saturating: negatives become 0 (numpy's astype would wrap -1 to 255,
+    so the reference is np.clip first)."""
+    x = np.arange(-128, 128, dtype=np.int8)
+    assert same_bits(cast(x, "float16"), x.astype(np.float16))
+    assert same_bits(cast(x, "bfloat16"), x.astype(ml_dtypes.bfloat16))
+    assert np.array_equal(cast(x, "uint8"), np.clip(x, 0, 255).astype(np.uint8))
+    assert cast(np.array([-1, -128], np.int8), "uint8").tolist() == [0, 0]
+    x16 = np.arange(-32768, 32768, dtype=np.int16)
+    assert np.array_equal(cast(x16, "int8"), np.clip(x16, -128, 127).astype(np.int8))
+    assert np.array_equal(cast(x16, "float32"), x16.astype(np.float32))
 
 
 def test_cast_never_modifies_input_and_honours_out():
@@ -326,21 +388,23 @@ def test_cast_to_own_dtype_copies_bits_including_nan_payloads(name):
 
 
 @pytest.mark.parametrize("source", ["float32", "float64"])
-@pytest.mark.parametrize("target,top", [("uint8", 255), ("uint16", 65535)])
-def test_integer_outputs_round_every_tie_to_even(source, target, top):
-    """Every tie k + 0.5 in [-1, top + 1], its two neighbours, and random values: the
+@pytest.mark.parametrize("target", INTEGERS)
+def test_integer_outputs_round_every_tie_to_even(source, target):
+    """Every tie k + 0.5 in [low - 1, top + 1], its two neighbours, and random values: the
     saturating cast (clip by max/min, then ``llvm.lrint``) equals numpy's clip(rint(x));
-    NaN, -inf and -0.0 give 0, +inf and huge values give ``top``."""
+    NaN and -0.0 give 0, -inf and -huge ``low``, +inf and huge values give ``top``."""
     dt = np.dtype(source)
-    ties = np.arange(-1, top + 2, dtype=dt) + dt.type(0.5)
+    info = np.iinfo(NP[target])
+    low, top = int(info.min), int(info.max)
+    ties = np.arange(low - 1, top + 2, dtype=dt) + dt.type(0.5)
     x = np.concatenate(
         [ties, np.nextafter(ties, dt.type(-np.inf)), np.nextafter(ties, dt.type(np.inf)),
-         np.random.default_rng(3).uniform(-2, top + 2, 200_000).astype(dt), np.arange(-1, top + 2, dtype=dt)]
+         np.random.default_rng(3).uniform(low - 2, top + 2, 200_000).astype(dt), np.arange(low - 1, top + 2, dtype=dt)]
     )
-    expected = np.clip(np.rint(x), 0, top).astype(NP[target])
+    expected = np.clip(np.rint(x), low, top).astype(NP[target])
     assert np.array_equal(cast(x, target), expected)
     special = np.array([np.nan, -np.nan, -np.inf, np.inf, -0.0, 1e30, -1e30], dtype=dt)
-    assert cast(special, target).tolist() == [0, 0, 0, top, 0, top, 0]
+    assert cast(special, target).tolist() == [0, 0, low, top, 0, top, low]
 
 
 @njit

@@ -117,3 +117,34 @@ def test_quantize_ideal_rounds_half_to_even():
     q, _ = ideal(np.array([0.25, 0.75, -5.25, 200.0, -100.0]))
     # x / scale = 0.5, 1.5, -10.5 -> 0, 2, -10 (half to even); then + 10 and clip
     assert q.tolist() == [10.0, 12.0, 0.0, 255.0, 0.0]
+
+
+def test_quantize_ideal_clips_signed_at_qmin():
+    ideal = Ideal("quantize", {"scale": Fraction(1, 2), "zero_point": -3}, {"qmin": -128, "qmax": 127})
+    q, _ = ideal(np.array([0.25, -0.75, -5.25, 200.0, -100.0, -np.inf, np.inf]))
+    # x / scale = 0.5, -1.5, -10.5 -> 0, -2, -10 (half to even); then - 3 and clip to [-128, 127]
+    assert q.tolist() == [-3.0, -5.0, -13.0, 127.0, -128.0, -128.0, 127.0]
+
+
+@pytest.mark.parametrize("symmetric", [False, True], ids=["asym", "sym"])
+@pytest.mark.parametrize("qdtype", ["uint8", "int8", "uint16", "int16"])
+def test_exact_quantize_stats_follow_the_onnxruntime_rule_in_fractions(qdtype, symmetric):
+    """The exact scale and zero point: onnxruntime's formula (compute_scale_zp) in
+    rationals; the fitted float64 ones are their roundings (the zero point equal)."""
+    from kernels.exact import exact_stats
+
+    x = np.array([-3.0, -0.1, 0.5, 5.0], np.float32)
+    p = K.fit(x, "quantize", qdtype=qdtype, symmetric=symmetric)
+    st = exact_stats(p, 0, x, np.ones(x.size, np.int64))
+    info = np.iinfo(qdtype)
+    qmin, qmax = int(info.min), int(info.max)
+    lo, hi = Fraction(-3), Fraction(5)
+    if symmetric:
+        lo, hi = -max(-lo, hi), max(-lo, hi)
+        qmin_s = -qmax if qmin < 0 else qmin
+        scale, zp = (hi - lo) / (qmax - qmin_s), round(Fraction(qmin_s + qmax, 2))
+    else:
+        scale = (hi - lo) / (qmax - qmin)
+        zp = round(qmin - lo / scale)
+    assert st["scale"] == scale and st["zero_point"] == zp
+    assert p["scale"][0] == float(scale) and p["zero_point"][0] == zp

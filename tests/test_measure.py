@@ -121,11 +121,14 @@ def test_unique_shortcut_matches_full_count_dequantize():
     assert (r.distinct_in, r.distinct_out) == (numpy_distinct(q), numpy_distinct(y))
 
 
-@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int8", "int16", "float16", "bfloat16", "float32", "float64"])
 def test_distinct_matches_numpy_unique(dtype):
     rng = np.random.default_rng(3)
     if dtype.startswith("uint"):
         x = rng.integers(0, 300, 600_000).astype(NP[dtype])
+    elif dtype.startswith("int"):
+        info = np.iinfo(NP[dtype])
+        x = rng.integers(max(int(info.min), -3000), min(int(info.max), 3000) + 1, 600_000).astype(NP[dtype])
     else:  # large enough that float32/float64 sort one slice per thread and merge
         x = rng.normal(0, 50, 600_000).astype(NP[dtype])
         x[:5] = [np.nan, -0.0, 0.0, np.nan, np.inf]
@@ -157,6 +160,51 @@ def test_stream_equals_materialised(dtype, lo, hi, transform, opts, out):
         if k in ("seconds", "fit_seconds", "elements_per_s", "bytes_per_s", "roofline_fraction", "streamed", "provenance"):
             continue
         assert b[k] == (pytest.approx(v) if isinstance(v, float) else v), k
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+def test_distinct_counts_negative_codes_by_histogram(dtype):
+    """Signed 8/16-bit data count through the histogram by bit pattern: every int8 code
+    -128..127 (shuffled, each a different number of times) gives 256 values, sorted by
+    value (negatives first, though their patterns are the high bins), with their counts."""
+    info = np.iinfo(NP[dtype])
+    codes = np.arange(int(info.min), int(info.max) + 1)
+    reps = (codes - codes.min()) % 5 + 1  # 1..5 copies each
+    x = np.random.default_rng(9).permutation(np.repeat(codes, reps)).astype(NP[dtype])
+    d = K.distinct(x)
+    assert len(d) == codes.size == (256 if dtype == "int8" else 65536)
+    assert d.values.dtype == NP[dtype] and d.values.tolist() == codes.tolist()
+    assert d.counts.tolist() == reps.tolist() and d.nan == 0
+    r = K.measure(x, "minmax", output_dtype="float32", repeat=1)
+    assert r.distinct_in == r.distinct_out == codes.size
+
+
+def test_signed_domains_hold_every_code():
+    for dtype in ("int8", "int16"):
+        info = np.iinfo(NP[dtype])
+        d = K.domain(dtype)
+        assert (d.lo, d.hi, d.size) == (info.min, info.max, int(info.max) - int(info.min) + 1)
+        assert d.values().tolist() == list(range(int(info.min), int(info.max) + 1))
+    assert K.domain("int8", -3.5, 2.5).values().tolist() == [-3, -2, -1, 0, 1, 2]
+    with pytest.raises(ValueError, match="-128..127"):
+        K.domain("int8", -300, -200)
+
+
+@pytest.mark.parametrize("out", ["int8", "uint8", "float16"])
+def test_signed_domain_stream_equals_materialised(out):
+    """The streaming sweep counts saturation at qmin too (int16 into int8 clips both ends)."""
+    dom = K.domain("int16", -1000, 1000)
+    opts = {"divisor": 4.0}
+    a = K.measure(dom, "scale", output_dtype=out, **opts).to_dict()
+    b = K.measure(dom, "scale", output_dtype=out, stream=True, progress=False, **opts).to_dict()
+    for k, v in a.items():
+        if k in ("seconds", "fit_seconds", "elements_per_s", "bytes_per_s", "roofline_fraction", "streamed", "provenance"):
+            continue
+        assert b[k] == (pytest.approx(v) if isinstance(v, float) else v), k
+    x = dom.values().astype(np.float64) / 4.0
+    info = np.iinfo(NP[out]) if out != "float16" else None
+    want = int(((np.rint(x) < info.min) | (np.rint(x) > info.max)).sum()) if info is not None else 0
+    assert a["saturated"] == want
 
 
 def test_domain_enumerates_by_value():

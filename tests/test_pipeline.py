@@ -114,7 +114,7 @@ def test_arithmetic_op_rounds_once_into_its_dtype(kind, dtype):
 def _int_reference(v: float, dtype: str, rounding: str, overflow: str) -> int:
     bits, signed = INT_TYPES[dtype]
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    if math.isnan(v) or (math.isinf(v) and overflow != "saturate"):
+    if math.isnan(v) or (math.isinf(v) and overflow not in ("saturate", "saturate_nan_min")):
         r = None
     else:
         if math.isinf(v):
@@ -128,8 +128,8 @@ def _int_reference(v: float, dtype: str, rounding: str, overflow: str) -> int:
             r = math.floor(f)
         else:
             r = math.floor(f + Fraction(1, 2)) if f >= 0 else -math.floor(-f + Fraction(1, 2))
-    if overflow == "saturate":
-        return 0 if r is None else min(max(r, lo), hi)
+    if overflow in ("saturate", "saturate_nan_min"):  # NaN -> 0, or lo (onnxruntime's QuantizeLinear)
+        return (0 if overflow == "saturate" else lo) if r is None else min(max(r, lo), hi)
     if overflow == "wrap":
         if r is None or abs(r) >= 1 << 63:
             return 0
@@ -148,7 +148,7 @@ INT_VALUES = np.array(
 
 @pytest.mark.parametrize("overflow", OVERFLOWS)
 @pytest.mark.parametrize("rounding", ROUNDINGS)
-@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int8", "int16"])
 def test_int_op_against_python_integers(dtype, rounding, overflow):
     got = run_program(INT_VALUES, [Op("int", dtype, rounding=rounding, overflow=overflow)], dtype)
     want = [_int_reference(float(v), dtype, rounding, overflow) for v in INT_VALUES]

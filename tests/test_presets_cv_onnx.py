@@ -34,6 +34,8 @@ RNG = np.random.default_rng(20261202)
 U8 = np.arange(256, dtype=np.uint8)
 U12 = np.arange(4096, dtype=np.uint16)
 U16 = np.arange(65536, dtype=np.uint16)
+I8 = np.arange(-128, 128, dtype=np.int8)
+I16 = np.arange(-32768, 32768, dtype=np.int16)
 _EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, 1.5, 2.5, -0.5, -2.5, 254.5, 255.5, 65535.5, 1e-45, 1e-40, -1e-38,
           0.49999997, 16777217.0, 1e6, -1e6, 3.0, 7.0, 1 / 3]
 F32 = np.concatenate([RNG.normal(0, 100, 5000), RNG.uniform(0, 300, 3000), _EDGES]).astype(np.float32)
@@ -41,7 +43,7 @@ F64 = np.concatenate([RNG.normal(0, 100, 3000), RNG.uniform(-1, 1, 1000), _EDGES
 _f16 = np.arange(65536, dtype=np.uint16).view(np.float16)
 F16 = _f16[np.isfinite(_f16)]  # every finite float16
 F16_SMALL = F16[np.abs(F16.astype(np.float32)) <= 1000]  # the part whose scaled values stay in uint16 range
-DATA = {"uint8": U8, "12bit": U12, "uint16": U16, "float32": F32, "float16": F16, "float64": F64}
+DATA = {"uint8": U8, "12bit": U12, "uint16": U16, "int8": I8, "int16": I16, "float32": F32, "float16": F16, "float64": F64}
 RTYPES = {"CV_8U": cv2.CV_8U, "CV_16U": cv2.CV_16U, "CV_16F": cv2.CV_16F, "CV_32F": cv2.CV_32F, "CV_64F": cv2.CV_64F}
 
 
@@ -250,7 +252,7 @@ def _both(model, feeds):
 
 
 _NP_TP = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16, "uint8": TensorProto.UINT8,
-          "uint16": TensorProto.UINT16}
+          "uint16": TensorProto.UINT16, "int8": TensorProto.INT8, "int16": TensorProto.INT16}
 
 
 def _const(name, value, dtype):
@@ -273,8 +275,11 @@ def _qdata(scale, dtype):
     return np.concatenate([rnd, _ties(scale, dtype), special, np.asarray(_EDGES, dtype)])
 
 
-@pytest.mark.parametrize("qtype, zp", [("uint8", 0), ("uint8", 128), ("uint8", 255), ("uint16", 0), ("uint16", 32768)],
-                         ids=["u8_zp0", "u8_zp128", "u8_zp255", "u16_zp0", "u16_zp32768"])
+@pytest.mark.parametrize("qtype, zp", [("uint8", 0), ("uint8", 128), ("uint8", 255), ("uint16", 0), ("uint16", 32768),
+                                       ("int8", -128), ("int8", -1), ("int8", 0), ("int8", 127),
+                                       ("int16", -32768), ("int16", 0), ("int16", 5)],
+                         ids=["u8_zp0", "u8_zp128", "u8_zp255", "u16_zp0", "u16_zp32768",
+                              "i8_zp-128", "i8_zp-1", "i8_zp0", "i8_zp127", "i16_zp-32768", "i16_zp0", "i16_zp5"])
 @pytest.mark.parametrize("scale", [0.1, 0.25, 1 / 255, 3.7e-3, 17.0], ids=["s0.1", "s0.25", "s1_255", "s3.7e-3", "s17"])
 @pytest.mark.parametrize("xtype", ["float32", "float16"])
 def test_onnx_quantize_linear(xtype, scale, qtype, zp, record_property):
@@ -299,9 +304,12 @@ def test_onnx_quantize_linear(xtype, scale, qtype, zp, record_property):
         assert between == 0  # the two evaluators agree on float32 (both divide in float32)
 
 
-@pytest.mark.parametrize("zp", [0, 1, 128, 255], ids=["zp0", "zp1", "zp128", "zp255"])
+_DQ_CASES = [(d, z) for d in ("uint8", "12bit", "uint16") for z in (0, 1, 128, 255)] + [
+    (d, z) for d in ("int8", "int16") for z in (-128, -1, 0, 127)]
+
+
+@pytest.mark.parametrize("data, zp", _DQ_CASES, ids=[f"{d}-zp{z}" for d, z in _DQ_CASES])
 @pytest.mark.parametrize("scale", [0.1, 1 / 255, 3.7e-3, 17.0], ids=["s0.1", "s1_255", "s3.7e-3", "s17"])
-@pytest.mark.parametrize("data", ["uint8", "12bit", "uint16"])
 def test_onnx_dequantize_linear(data, scale, zp):
     x = DATA[data]
     qtype = x.dtype.name
@@ -382,17 +390,19 @@ def test_onnx_dynamic_quantize_edge_vectors(case):
     "name, in_dtype, opts, exc",
     [
         ("onnx.QuantizeLinear", "float32", {}, TypeError),
-        ("onnx.QuantizeLinear", "float32", {"y_scale": 0.1, "output_dtype": "int8"}, ValueError),
+        ("onnx.QuantizeLinear", "float32", {"y_scale": 0.1, "output_dtype": 22}, ValueError),  # INT4
         ("onnx.QuantizeLinear", "float32", {"y_scale": 0.1, "axis": 0}, ValueError),
         ("onnx.QuantizeLinear", "float32", {"y_scale": 0.0}, ValueError),
         ("onnx.QuantizeLinear", "uint8", {"y_scale": 0.1}, TypeError),
         ("onnx.QuantizeLinear", "float32", {"y_scale": 0.1, "y_zero_point": 300}, ValueError),
+        ("onnx.QuantizeLinear", "float32", {"y_scale": 0.1, "y_zero_point": -129, "output_dtype": "int8"}, ValueError),
+        ("onnx.QuantizeLinear", "int8", {"y_scale": 0.1}, TypeError),
         ("onnx.DequantizeLinear", "float32", {"x_scale": 0.1}, TypeError),
         ("onnx.DynamicQuantizeLinear", "float16", {}, TypeError),
         ("onnx.QuantizeLinear", "bfloat16", {"y_scale": 0.1}, ValueError),
         ("onnx.QuantizeLinear", "float32", {"y_scale": 0.1, "evaluator": "torch"}, ValueError),
     ],
-    ids=["scale_missing", "int8_out", "unknown_axis", "zero_scale", "uint8_in", "zp_range", "dq_float_in", "dyn_f16",
+    ids=["scale_missing", "int4_out", "unknown_axis", "zero_scale", "uint8_in", "zp_range", "zp_range_int8", "int8_in", "dq_float_in", "dyn_f16",
          "bf16_not_modelled", "bad_evaluator"],
 )
 def test_onnx_bad_options(name, in_dtype, opts, exc):
@@ -405,11 +415,12 @@ def test_onnx_bad_options(name, in_dtype, opts, exc):
     "op, x_type, outputs, inits",
     [
         ("QuantizeLinear", "uint8", [("y", TensorProto.UINT8)], True),
+        ("QuantizeLinear", "int8", [("y", TensorProto.INT8)], True),
         ("DequantizeLinear", "float32", [("y", TensorProto.FLOAT)], True),
         ("DynamicQuantizeLinear", "float16",
          [("y", TensorProto.UINT8), ("s", TensorProto.FLOAT), ("z", TensorProto.UINT8)], False),
     ],
-    ids=["quantize_uint8", "dequantize_float32", "dynamic_float16"],
+    ids=["quantize_uint8", "quantize_int8", "dequantize_float32", "dynamic_float16"],
 )
 def test_onnx_refusals_match_onnxruntime(op, x_type, outputs, inits):
     m = _model(op, [("x", _NP_TP[x_type])], outputs, [_const("s", 0.1, np.float32)] if inits else [])
@@ -419,3 +430,92 @@ def test_onnx_refusals_match_onnxruntime(op, x_type, outputs, inits):
     with pytest.raises(TypeError) as ours:
         get(f"onnx.{op}").build(x_type, {"scale": [0.1], "zero_point": [0]}, **opts)
     assert str(ours.value) in str(lib.value)
+
+
+# ---------------------------------------------------------------- kernels.fit / transform "quantize"
+# the built-in quantize transform (not a preset) against onnxruntime's static quantizer
+# (quant_utils.compute_data_quant_params / compute_scale_zp) and the ONNX ops
+
+from onnxruntime.quantization.quant_utils import compute_data_quant_params  # noqa: E402
+
+import kernels as K  # noqa: E402
+
+_QTYPES = {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8, "uint16": TensorProto.UINT16, "int16": TensorProto.INT16}
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+_FIT_DATA = {
+    "mixed": RNG.normal(0.3, 2.0, 4000),
+    "positive": RNG.uniform(0.5, 7.0, 4000),
+    "negative": RNG.uniform(-9.0, -0.25, 4000),
+    "zp_tie": np.array([-0.5, 254.5, 3.0]),  # -rmin / scale lands on k + 1/2 for uint8
+    "zero": np.zeros(16),
+    "one_value": np.full(16, 42.0),
+    "tiny": RNG.normal(0, 1, 64) * 1e-39,  # scale below float32's smallest normal: onnxruntime's 1, 0
+}
+
+
+@pytest.mark.parametrize("symmetric", [False, True], ids=["asym", "sym"])
+@pytest.mark.parametrize("qdtype", list(_QTYPES))
+@pytest.mark.parametrize("data", list(_FIT_DATA))
+@pytest.mark.parametrize("xtype", ["float32", "float16"])
+def test_quantize_fit_matches_onnxruntime_compute_scale_zp(xtype, data, qdtype, symmetric):
+    """fit(x, "quantize", qdtype=, symmetric=) gives onnxruntime's scale (stored in x's
+    dtype, as the quantizer stores it) and zero point, bit for bit."""
+    with np.errstate(over="ignore", under="ignore"):
+        x = _FIT_DATA[data].astype(xtype)
+    p = K.fit(x, "quantize", qdtype=qdtype, symmetric=symmetric)
+    zp, scale = compute_data_quant_params(x, _QTYPES[qdtype], symmetric)
+    assert zp.dtype == np.dtype(qdtype) and scale.dtype == x.dtype
+    ours = np.asarray(p["scale"][0]).astype(x.dtype)
+    assert ours.view(_UINT[x.itemsize]) == scale.view(_UINT[x.itemsize]), (float(ours), float(scale))
+    assert p["zero_point"][0] == int(zp)
+
+
+def _codes(name):
+    if name == "float16":
+        return F16
+    info = np.iinfo(name)
+    return np.arange(int(info.min), int(info.max) + 1).astype(name)
+
+
+@pytest.mark.parametrize("symmetric", [False, True], ids=["asym", "sym"])
+@pytest.mark.parametrize("qdtype", list(_QTYPES))
+@pytest.mark.parametrize("source", ["uint8", "int8", "int16", "float16"])
+def test_quantize_transform_matches_onnx_on_whole_domains(source, qdtype, symmetric):
+    """Every code of ``source`` through kernels.transform(quantize, compute float32) equals
+    ONNX QuantizeLinear (reference evaluator and onnxruntime) with the fitted scale and
+    zero point, saturating at both ends (fitted on the middle half of the domain); every
+    code of ``qdtype`` through dequantize (and inverse_transform) equals DequantizeLinear."""
+    x = _codes(source)
+    xf = x.astype(np.float32)
+    lo, hi = float(xf.min()), float(xf.max())
+    middle = x[(xf >= lo / 2) & (xf <= hi / 2)]
+    p = K.fit(middle, "quantize", qdtype=qdtype, symmetric=symmetric)
+    scale, zp = np.float32(p["scale"][0]), np.array(p["zero_point"][0]).astype(qdtype)
+    q = K.transform(x, "quantize", params=p, compute_dtype="float32")
+    assert q.dtype == np.dtype(qdtype)
+    m = _model("QuantizeLinear", [("x", TensorProto.FLOAT)], [("y", _NP_TP[qdtype])],
+               [_const("s", scale, np.float32), _const("z", zp, qdtype)])
+    (rt,), (ref,) = _both(m, {"x": xf})
+    assert mismatches(ref, q) == 0 and mismatches(rt, q) == 0
+    assert q.min() == np.iinfo(qdtype).min or lo >= 0  # saturated at the low end (data below the fit)
+    codes = _codes(qdtype)
+    m = _model("DequantizeLinear", [("x", _NP_TP[qdtype])], [("y", TensorProto.FLOAT)],
+               [_const("s", scale, np.float32), _const("z", zp, qdtype)])
+    (rt,), (ref,) = _both(m, {"x": codes})
+    dq = K.fit(codes, "dequantize", qdtype=qdtype, scale=p["scale"], zero_point=p["zero_point"])
+    back = K.transform(codes, "dequantize", params=dq, compute_dtype="float32", output_dtype="float32")
+    assert mismatches(ref, back) == 0 and mismatches(rt, back) == 0
+    inv = K.inverse_transform(codes, "quantize", p, compute_dtype="float32")
+    assert mismatches(ref, inv) == 0
+
+
+def test_quantize_int8_symmetric_convention():
+    """int8 symmetric: zero point 0, scale max(|min|, |max|) / 127 (onnxruntime's [-127, 127]);
+    asymmetric: scale (max - min) / 255, zero point round(-128 - min / scale)."""
+    x = np.array([-3.0, 0.5, 5.0], np.float32)
+    s = K.fit(x, "quantize", qdtype="int8", symmetric=True)
+    assert s["zero_point"][0] == 0 and s["scale"][0] == 5.0 / 127
+    a = K.fit(x, "quantize", qdtype="int8")
+    assert a["scale"][0] == 8.0 / 255 and a["zero_point"][0] == np.rint(-128 + 3.0 / (8.0 / 255))
+    u = K.fit(x, "quantize", qdtype="uint8", symmetric=True)
+    assert u["zero_point"][0] == 128  # round(127.5), ties to even

@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 from reference import NP, reference_transform, same_bits
 
 from kernels import COMPUTE_DTYPES, FORMULAS, REGISTRY, fit, inverse_transform, transform
+from kernels.stats import QDTYPES
 
 OUTS = list(REGISTRY)
 AFFINE = [(t, f) for t in ("minmax", "standardize", "scale", "maxabs") for f in FORMULAS[t]]
@@ -70,11 +71,12 @@ def test_minmax_feature_range_bitexact(compute, out):
         assert same_bits(ours, reference_transform(x, params, formula, compute, out)), formula
 
 
+@pytest.mark.parametrize("symmetric", [False, True], ids=["asym", "sym"])
 @pytest.mark.parametrize("compute", COMPUTE_DTYPES)
-@pytest.mark.parametrize("qdtype", ["uint8", "uint16"])
-def test_quantize_dequantize_bitexact(compute, qdtype):
+@pytest.mark.parametrize("qdtype", QDTYPES)
+def test_quantize_dequantize_bitexact(compute, qdtype, symmetric):
     x = sample("float32", n=900)
-    params = fit(x, "quantize", qdtype=qdtype)
+    params = fit(x, "quantize", qdtype=qdtype, symmetric=symmetric)
     q = _quiet(transform, x, "quantize", params=params, compute_dtype=compute)
     assert q.dtype == NP[qdtype]
     assert same_bits(q, reference_transform(x, params, "round", compute, qdtype))
@@ -101,6 +103,18 @@ def test_quantize_rounds_every_tie_to_even(compute, source):
     exact = x.astype(np.float64) <= {"float16": 2048, "bfloat16": 255}.get(compute, 1 << 24)
     assert np.array_equal(q[exact], np.rint(x[exact] / 2.0) + 3)
     assert (q[exact][1::2] % 2 == 1).all()  # 0.5, 1.5, 2.5 ... -> 0, 2, 2, 4, ..., plus zero point 3
+
+
+@pytest.mark.parametrize("compute", COMPUTE_DTYPES)
+@pytest.mark.parametrize("qdtype", ["int8", "int16"])
+def test_signed_quantize_clips_at_qmin_and_keeps_nan_zero(compute, qdtype):
+    """Signed targets clip to [qmin, qmax] (not [0, qmax]); NaN passes the clip and encodes to 0."""
+    info = np.iinfo(qdtype)
+    params = fit(np.array([-1.0, 1.0], np.float32), "quantize", qdtype=qdtype)
+    x = np.array([-1e30, -5.0, -1.0, 0.0, 1.0, 5.0, 1e30, np.nan, -np.inf, np.inf], np.float32)
+    q = _quiet(transform, x, "quantize", params=params, compute_dtype=compute)
+    assert same_bits(q, reference_transform(x, params, "round", compute, qdtype))
+    assert q[0] == q[1] == q[8] == info.min and q[5] == q[6] == q[9] == info.max and q[7] == 0
 
 
 def test_quantize_fitted_like_onnx_dynamic_quantize_linear():
@@ -302,3 +316,23 @@ def test_float16_fma_matches_fractions_on_random_triples():
     )
     same = (out == ref.view(np.uint16)) | ((ref == 0) & (out.view(np.float16) == 0))
     assert same.all(), (a[~same][:3], b[~same][:3], c[~same][:3])
+
+
+@pytest.mark.parametrize("source", ["int8", "int16"])
+def test_signed_inputs_through_tables_match_the_direct_kernel(source):
+    """Large signed inputs take the 256-code table (int8, looked up by bit pattern:
+    -128 is pattern 128) or the program's code table; the same bits as the reference
+    on every code, in every position."""
+    from kernels.pipeline import pipeline
+
+    info = np.iinfo(source)
+    codes = np.arange(int(info.min), int(info.max) + 1).astype(source)
+    x = np.random.default_rng(5).permutation(np.tile(codes, max(1, 300_000 // codes.size)))
+    params = fit(codes, "minmax")
+    for out in ("float16", "int8", "uint8"):
+        y = _quiet(transform, x, "minmax", params=params, compute_dtype="float32", output_dtype=out)
+        assert same_bits(y, reference_transform(x, params, "mul_add", "float32", out)), out
+    pipe = pipeline("minmax(feature_range=(-1, 1))", "cast(output_dtype=int8)").fit(codes)
+    big, small = pipe.transform(x), pipe.transform(codes)
+    assert big.dtype == np.int8
+    assert np.array_equal(big, small[(x.astype(np.int64) - int(info.min))])

@@ -2,7 +2,7 @@
 
 One module per job: ``registry`` (the row type and the family interface),
 ``rows`` (the rows: adding a dtype is one there), one module per codec family
-(``integer``, ``half``, ``ieee``), ``ops`` and ``dispatch`` (the generic
+(``integer``: uint8/uint16/int8/int16, ``half``, ``ieee``), ``ops`` and ``dispatch`` (the generic
 operations kernels call and their overloads), ``_bits`` (intrinsics and
 rounding helpers) and ``cast`` (the cast kernels).
 
@@ -31,6 +31,8 @@ float32      round to nearest, ties to even (float64 input); exactly numpy
 float64      exact
 uint8/16     round half to even, then saturate to [0, max]; NaN -> 0;
              -inf -> 0, +inf -> max (numpy's cast is undefined there)
+int8/16      round half to even, then saturate to [min, max] (-2.5 -> -2,
+             -128.7 -> -128 in int8); NaN -> 0; -inf -> min, +inf -> max
 ===========  ==========================================================
 
 float64 -> float16/bfloat16 rounds once: the float64 value is first rounded

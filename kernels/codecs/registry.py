@@ -110,6 +110,11 @@ class DType:
     def max(self) -> float:
         return float(self.info.max)
 
+    @property
+    def min(self) -> float:
+        """The lowest finite value (0 for unsigned integers, -max for floats)."""
+        return float(self.info.min)
+
 
 def row(name, np_dtype, storage, family: Family, can_compute=False) -> DType:
     np_dtype = np.dtype(np_dtype)

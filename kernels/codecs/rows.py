@@ -11,7 +11,7 @@ from .integer import IntegerFamily
 from .minifloat import FORMATS, MinifloatFamily
 from .registry import DType, holds_exactly, row
 
-_INTEGER = IntegerFamily(("uint8", "uint16"))
+_INTEGER = IntegerFamily(("uint8", "uint16", "int8", "int16"))
 _HALF = HalfFamily()
 _IEEE = IeeeFamily()
 _MINIFLOAT = MinifloatFamily()
@@ -21,6 +21,8 @@ REGISTRY: dict[str, DType] = {
     for r in (
         row("uint8", np.uint8, np.uint8, _INTEGER),
         row("uint16", np.uint16, np.uint16, _INTEGER),
+        row("int8", np.int8, np.int8, _INTEGER),
+        row("int16", np.int16, np.int16, _INTEGER),
         row("float16", np.float16, np.uint16, _HALF, can_compute=True),
         row("bfloat16", ml_dtypes.bfloat16, np.uint16, _HALF, can_compute=True),
         row("float32", np.float32, np.float32, _IEEE, can_compute=True),

@@ -11,12 +11,16 @@ Read from onnx 1.23.2's reference evaluator
   ties included).  Integer outputs ignore ``saturate`` (it is for float8).  The
   reference casts ``rint(x / s)`` to int32 before adding the zero point, so its
   result is undefined (numpy's cast) where ``|x / s| >= 2**31`` or NaN;
-  onnxruntime clamps in float: +inf/huge -> qmax, -inf -> qmin, NaN -> 0 (not
-  the zero point).  The preset follows onnxruntime; both agree elsewhere.
+  onnxruntime clamps in float: +inf/huge -> qmax, -inf -> qmin, NaN -> qmin (0
+  for uint8/uint16, -128 / -32768 for int8/int16; not the zero point).  The
+  preset follows onnxruntime; both agree elsewhere.  Outputs uint8, uint16,
+  int8, int16 (``output_dtype``, names or TensorProto numbers), zero points in
+  the output type's range.
   For a float16 x onnxruntime divides in float32, the reference in float16 (the
   quotient rounded to float16 first): option ``evaluator`` ("onnxruntime", default,
   or "reference") picks one; measured counts of the difference are in the tests.
-- DequantizeLinear: ``(float32(x) - float32(zp)) * x_scale``, float32.
+- DequantizeLinear: ``(float32(x) - float32(zp)) * x_scale``, float32; x uint8,
+  uint16, int8 or int16.
 - DynamicQuantizeLinear (uint8): in float32, ``max = max(0, max x)``,
   ``min = min(0, min x)``, ``scale = (max == min ? 1 : max - min) / 255``,
   ``zp = rint(clip(0 - min / scale, 0, 255))`` (ties to even in both), then
@@ -44,7 +48,8 @@ _SRC_DYN = ("onnx/reference/ops/op_dynamic_quantize_linear.py (onnx 1.23.2); onn
 
 # TensorProto data type numbers, so options may be given as ONNX integers too
 _TENSOR_TYPES = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5}
-_QUANT_OUT = {"uint8": 255, "uint16": 65535}  # the quantized types this project's dtypes hold
+# the quantized types this project's dtypes hold, and their ranges
+_QUANT_OUT = {"uint8": (0, 255), "uint16": (0, 65535), "int8": (-128, 127), "int16": (-32768, 32767)}
 _FLOAT_IN = ("float32", "float16")  # x dtypes QuantizeLinear takes that the project models
 
 
@@ -81,18 +86,20 @@ def _qtype(value) -> str:
                      + ", ".join(f"{k} ({_TENSOR_TYPES[k]})" for k in _QUANT_OUT))
 
 
-def _zero_point(value, qtype: str, argument: str) -> int:
+def _zero_point(value, qtype: str | None, argument: str) -> int:
+    """An integer zero point in ``qtype``'s range (any quantized type's when None)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) or float(value) != int(value):
         raise TypeError(f"{argument}={value!r} must be an integer")
-    if not 0 <= int(value) <= _QUANT_OUT[qtype]:
-        raise ValueError(f"{argument}={value!r} is outside {qtype} [0, {_QUANT_OUT[qtype]}]")
+    lo, hi = _QUANT_OUT[qtype] if qtype else (-32768, 65535)
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{argument}={value!r} is outside {qtype or 'int16 and uint16'} [{lo}, {hi}]")
     return int(value)
 
 
-_ONNX_TYPE = {"uint8": "uint8", "uint16": "uint16", "float16": "float16", "bfloat16": "bfloat16",
+_ONNX_TYPE = {"uint8": "uint8", "uint16": "uint16", "int8": "int8", "int16": "int16", "float16": "float16", "bfloat16": "bfloat16",
               "float32": "float", "float64": "double"}
 # x types each op's schema (opset 21) accepts, among the project's dtypes
-_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16"),
+_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16", "int8", "int16"),
              "DynamicQuantizeLinear": ("float32",)}
 
 
@@ -127,8 +134,9 @@ def _evaluator(value) -> str:
 def _quantize_ops(x_dtype: str, scale: float, zp: int, qtype: str, evaluator: str = "onnxruntime") -> tuple:
     # the quotient in float32 (onnxruntime widens float16 to float32); then rint(q) *before*
     # the zero point is added (rint(q) + zp != rint(q + zp) at ties when zp is odd), done by
-    # the float64 add/sub of 1.5 * 2**52 so NaN stays NaN until the saturating cast makes it 0
-    # (onnxruntime's NaN -> 0, not zp); |q| >= 2**51 saturates either way
+    # the float64 add/sub of 1.5 * 2**52 so NaN stays NaN until the saturating cast makes it
+    # qmin (onnxruntime's NaN -> qmin: 0 for uint8, -128 for int8; not zp); |q| >= 2**51
+    # saturates either way
     # the reference evaluator divides in x's dtype (numpy float16 / float16 rounds the quotient to float16)
     qdtype = x_dtype if evaluator == "reference" else "float32"
     return (
@@ -136,7 +144,7 @@ def _quantize_ops(x_dtype: str, scale: float, zp: int, qtype: str, evaluator: st
         Op("add", "float64", (_RINT_C,)),
         Op("sub", "float64", (_RINT_C,)),
         Op("add", "float64", (float(zp),)),
-        Op("int", qtype, rounding="half_even", overflow="saturate"),
+        Op("int", qtype, rounding="half_even", overflow="saturate_nan_min"),
     )
 
 
@@ -170,7 +178,7 @@ def _q_build(in_dtype, stats=None, **options) -> Built:
 
 def _q_ideal(exact_stats=None, **options):
     scale, zp, qtype, _ = _q_parse(options)
-    return (affine(1 / Fraction(scale), zp), Exact("clip", (0, _QUANT_OUT[qtype])))
+    return (affine(1 / Fraction(scale), zp), Exact("clip", _QUANT_OUT[qtype]))
 
 
 # --------------------------------------------------------------------------
@@ -180,7 +188,7 @@ def _q_ideal(exact_stats=None, **options):
 _DQ_OPTIONS = {"x_scale": REQUIRED, "x_zero_point": 0}
 
 
-def _dq_parse(options, x_dtype="uint8"):
+def _dq_parse(options, x_dtype=None):
     o = _check_options(options, _DQ_OPTIONS, "DequantizeLinear")
     return _scale(o["x_scale"], "x_scale", "float32"), _zero_point(o["x_zero_point"], x_dtype, "x_zero_point")
 
@@ -274,7 +282,7 @@ PRESETS = [
     Preset(
         name="onnx.QuantizeLinear",
         library="onnx",
-        verified=f"{VERSION}: float32 data (ties, NaN, inf, huge) and every float16 code, bit for bit",
+        verified=f"{VERSION}: float32 data (ties, NaN, inf, huge) and every float16 code, into uint8/uint16/int8/int16, bit for bit",
         source=_SRC_Q,
         summary="saturate(rint(x / y_scale) + y_zero_point): a float32 division, ties to even",
         options=dict(_Q_OPTIONS),
@@ -284,7 +292,7 @@ PRESETS = [
     Preset(
         name="onnx.DequantizeLinear",
         library="onnx",
-        verified=f"{VERSION}: every uint8 and uint16 code, bit for bit",
+        verified=f"{VERSION}: every uint8, uint16, int8 and int16 code, bit for bit",
         source=_SRC_DQ,
         summary="(float32(x) - x_zero_point) * x_scale in float32",
         options=dict(_DQ_OPTIONS),
