@@ -31,6 +31,10 @@ REAL = ["breast_cancer", "wine", "diabetes", "camera", "astronaut"]
 REAL_TRANSFORMS = {"minmax": {}, "standardize": {}, "scale-by-255": {"divisor": 255.0}, "maxabs": {}}
 # the report's table of library conventions, on these domains (asv: TrackPresets)
 PRESET_DOMAINS = {"uint8": ("uint8", 0, 255), "float16-unit": ("float16", 0, 1)}
+# the formats of 8 bits and below (issue 16) on the domains their users quantize
+LOW_OUTPUTS = ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"]
+LOW_DOMAINS = {"uint8": ("uint8", 0, 255), "12-bit": ("uint16", 0, 4095), "float16-unit": ("float16", 0, 1)}
+LOW_TRANSFORMS = {"minmax": {}, "standardize": {}}
 VERSION = "2"  # 2: each domain class its own grid (in 1 all three recorded one shared grid)
 
 
@@ -132,6 +136,45 @@ class TrackDomainUint16(_TrackDomain):
     """Every value of the uint16 domain (uint16 0..65535), as in the design's table."""
 
     domain = "uint16"
+
+    def setup_cache(self):
+        return self._grid()
+
+
+class _TrackLowPrecision(_Track):
+    """Every value of ``LOW_DOMAINS[self.domain]`` into each float8 format."""
+
+    params = [list(LOW_TRANSFORMS), LOW_OUTPUTS]
+    param_names = ["transform", "output"]
+    domain = ""
+
+    def _grid(self) -> dict:
+        dom = K.domain(*LOW_DOMAINS[self.domain])
+        return {(t, out): _measure(dom, t, out, **opts) for t, opts in LOW_TRANSFORMS.items() for out in LOW_OUTPUTS}
+
+
+class TrackFloat8Uint8(_TrackLowPrecision):
+    """Every uint8 value into each float8 format."""
+
+    domain = "uint8"
+
+    def setup_cache(self):
+        return self._grid()
+
+
+class TrackFloat8_12bit(_TrackLowPrecision):
+    """Every 12-bit value (uint16 0..4095) into each float8 format."""
+
+    domain = "12-bit"
+
+    def setup_cache(self):
+        return self._grid()
+
+
+class TrackFloat8Float16Unit(_TrackLowPrecision):
+    """Every float16 value in [0, 1] into each float8 format."""
+
+    domain = "float16-unit"
 
     def setup_cache(self):
         return self._grid()

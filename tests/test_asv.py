@@ -36,6 +36,13 @@ DOMAIN_CLASSES = {
     "TrackDomainUint16": ("uint16", 0, 65535),
 }
 DOMAIN_TRANSFORMS = {"minmax": ("minmax", {}), "standardize": ("standardize", {}), "scale-by-255": ("scale", {"divisor": 255.0})}
+LOW_OUTPUTS = ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"]
+LOW_CLASSES = {
+    "TrackFloat8Uint8": ("uint8", 0, 255),
+    "TrackFloat8_12bit": ("uint16", 0, 4095),
+    "TrackFloat8Float16Unit": ("float16", 0, 1),
+}
+LOW_TRANSFORMS = {"minmax": ("minmax", {}), "standardize": ("standardize", {})}
 REAL = ["breast_cancer", "wine", "diabetes", "camera", "astronaut"]
 REAL_TRANSFORMS = {**DOMAIN_TRANSFORMS, "maxabs": ("maxabs", {})}
 # TrackPresets: the report's conventions (kernels.report_presets.SPECS, the one table
@@ -51,7 +58,8 @@ METRICS = {
     "track_max_error_in": lambda r: r.max_abs_error_in,
 }
 GRID_SIZE = len(METRICS) * (
-    len(DOMAIN_CLASSES) * len(DOMAIN_TRANSFORMS) * len(OUTPUTS) + len(REAL) * len(REAL_TRANSFORMS) * len(OUTPUTS)
+    len(DOMAIN_CLASSES) * len(DOMAIN_TRANSFORMS) * len(OUTPUTS) + len(LOW_CLASSES) * len(LOW_TRANSFORMS) * len(LOW_OUTPUTS)
+    + len(REAL) * len(REAL_TRANSFORMS) * len(OUTPUTS)
     + len(SPECS) * len(PRESET_DOMAINS)
 )
 
@@ -119,6 +127,9 @@ def _reference_grid() -> dict:
     for cls, dom in DOMAIN_CLASSES.items():
         src = K.domain(*dom)
         ref[cls] = {(repr(t), repr(o)): _reference(src, tr, o) for t, tr in DOMAIN_TRANSFORMS.items() for o in OUTPUTS}
+    for cls, dom in LOW_CLASSES.items():
+        src = K.domain(*dom)
+        ref[cls] = {(repr(t), repr(o)): _reference(src, tr, o) for t, tr in LOW_TRANSFORMS.items() for o in LOW_OUTPUTS}
     ref["TrackRealData"] = {}
     for name in REAL:
         try:
