@@ -115,8 +115,8 @@ class Format:
         for c in range(self.ncodes):
             v = self.value(c)
             out[c] = np.float32(v) if isinstance(v, float) else np.float32(float(v))
-            if v == 0 and c & self.sign_bit:
-                out[c] = np.float32(-0.0)  # a Fraction has no -0
+            if (v == 0 or v != v) and c & self.sign_bit:
+                out[c] = -out[c]  # -0 (a Fraction has none) and the NaN codes' sign, as ml_dtypes decodes them
             assert isinstance(v, float) or Fraction(float(out[c])) == v, (self, c)
         return out
 
@@ -232,5 +232,61 @@ def make_encoder(fmt: Format, rounding: str = "nearest_even", saturate: bool = F
         if code == 0 and fnuz:
             return st(0)  # no -0: the negative-zero code is NaN
         return st(sign | code)
+
+    return encode
+
+
+def make_nearest_even_encoder(fmt: Format, saturate: bool = False):
+    """The round-to-nearest-even ``encode(v) -> code`` of a signed ``fmt`` for a
+    float32 ``v``, branch-free so the cast loop vectorises (the generic encoder's
+    branches keep it scalar: 4-12 ns a value against about 1).  Bit for bit the
+    generic encoder's result (tests/test_minifloat.py sweeps both over every float32).
+
+    Normal results: the float32 pattern rounded to ``m`` mantissa bits by the
+    integer add of ``half - 1 + lsb`` (a mantissa carry moves into the exponent),
+    then rebased from float32's bias to the format's.  Subnormal results:
+    ``rint(|v| * 2**(m - emin))`` in float32, exact (a power-of-two scaling of a
+    value below ``2**emin``).  A float64 input is first rounded to odd into
+    float32 (24 bits >= m + 2: the following rounding is then correct)."""
+    from ._bits import _llvm_rint, f32_bits, f32_from_bits
+
+    assert fmt.signed and fmt.special != "e8m0"
+    st = fmt.storage
+    m, bias, max_code, sign_bit = fmt.mbits, fmt.bias, fmt.max_code, fmt.sign_bit
+    sh = 23 - m
+    rebias = (127 - bias) << m
+    min_normal_bits = (fmt.emin + 127) << 23  # float32 pattern of 2**emin
+    scale = np.float32(2.0 ** (m - fmt.emin))
+    no_special, fnuz = fmt.special == "none", fmt.special == "fnuz"
+    nan_code = fmt.nan_code
+    if saturate or no_special:
+        over = max_code
+    elif fmt.special == "ieee":
+        over = max_code + 1
+    else:
+        over = -1
+    signed_nan = fmt.special in ("ieee", "fn")
+
+    @register_jitable
+    def encode(v):
+        b = np.int32(f32_bits(np.float32(v)))
+        a = b & np.int32(0x7FFFFFFF)
+        sign = np.int32(sign_bit) & (b >> np.int32(31))  # sign_bit or 0
+        norm = ((a + np.int32((1 << (sh - 1)) - 1) + ((a >> np.int32(sh)) & np.int32(1))) >> np.int32(sh)) - np.int32(rebias)
+        sub = np.int32(_llvm_rint(f32_from_bits(np.uint32(a)) * scale))
+        code = sub if a < np.int32(min_normal_bits) else norm
+        finite = a < np.int32(0x7F800000)
+        if not finite and a == np.int32(0x7F800000):  # +-inf overflows like a finite value
+            code = np.int32(max_code + 1)
+        if over < 0:
+            nan = np.int32(nan_code) | (sign if signed_nan else np.int32(0))
+            out = nan if code > np.int32(max_code) else sign | code
+        else:
+            out = sign | min(code, np.int32(over))
+        if fnuz:
+            out = np.int32(0) if code == 0 else out  # no -0: 0x80 is the NaN
+        if a > np.int32(0x7F800000):  # NaN
+            out = (np.int32(sign_bit) - sign) if no_special else (np.int32(nan_code) | (sign if signed_nan else np.int32(0)))
+        return st(out)
 
     return encode

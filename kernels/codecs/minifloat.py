@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._round import Format, make_encoder
+from ._bits import round_to_odd_f32
+from ._round import Format, make_encoder, make_nearest_even_encoder
 from .registry import DEFAULT_POLICY, Family
 
 FORMATS: dict[str, Format] = {
@@ -89,7 +90,7 @@ class MinifloatFamily(Family):
     def _encoder(self, name, policy):
         key = (name, policy)
         if key not in self._encoders:
-            self._encoders[key] = make_encoder(FORMATS[name], policy.rounding, policy.saturate)
+            self._encoders[key] = make_nearest_even_encoder(FORMATS[name], policy.saturate)
         return self._encoders[key]
 
     def supports(self, name, policy):
@@ -114,7 +115,13 @@ class MinifloatFamily(Family):
     def encode_policy(self, name, wide, policy):
         if not self.supports(name, policy):
             return None
-        enc = self._encoder(name, policy)
+        fmt = FORMATS[name]
+        if policy.rounding == "nearest_even" and fmt.special != "e8m0":
+            fast = self._encoder(name, policy)
+            if wide:  # round to odd into float32 first: the second rounding is then exact
+                return lambda codec, v: fast(round_to_odd_f32(v))
+            return lambda codec, v: fast(v)
+        enc = make_encoder(fmt, policy.rounding, policy.saturate)
         return lambda codec, v: enc(v, np.uint64(0))
 
     def order_key(self, name):
@@ -126,10 +133,16 @@ class MinifloatFamily(Family):
         return lambda codec, k: raws[k]
 
     def is_overflow(self, name):
-        table = self._tables[name]
-        if FORMATS[name].special == "e8m0":  # zero and negatives are NaN too, but not an overflow
-            return lambda codec, v, y: (v > 0) & np.isfinite(v) & np.isnan(table[y])
-        return lambda codec, v, y: np.isfinite(v) & ~np.isfinite(table[y])
+        # on the code's bits, not the decoded value: a table gather would keep the
+        # cast loop scalar (measured 45 against 18 ms at 5e7 float32 values)
+        fmt = FORMATS[name]
+        nan_or_inf = {"fn": fmt.max_code + 1, "ieee": fmt.max_code + 1, "fnuz": fmt.sign_bit, "e8m0": 0xFF}[fmt.special]
+        if fmt.special == "e8m0":  # zero and negatives are NaN too, but not an overflow
+            return lambda codec, v, y: (v > 0) & np.isfinite(v) & (y == np.uint8(0xFF))
+        if fmt.special == "fnuz":
+            return lambda codec, v, y: np.isfinite(v) & (y == np.uint8(nan_or_inf))
+        mag_mask = fmt.sign_bit - 1
+        return lambda codec, v, y: np.isfinite(v) & ((y & np.uint8(mag_mask)) >= np.uint8(nan_or_inf))
 
     def value_to_key_np(self, name, a):
         keys = self._keys[name]
