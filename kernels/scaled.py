@@ -39,7 +39,8 @@ is NaN or inf gets the NaN scale (code 0xFF), which makes the whole block NaN
 (OCP 5.3).  Elements: ``code = encode_sat(float32(float32(x) * 2**-s))``
 (exact but for float32 subnormals, far below every element's smallest value),
 saturated to +-fmax as OCP 6.3 asks for normal values.  ``mx_dequantize`` is
-``value(code) * 2**s`` in float32, exact for every code and scale.  The
+``value(code) * 2**s`` in float32, exact but where ceil/even round a block
+near float32's max up to ``2**128`` (inf).  The
 dequantized value is the output's identity: two inputs survive as distinct
 when their dequantized values differ.
 
