@@ -503,3 +503,75 @@ def test_scaled_cast_matches_torchao_float8(ao, name, axis):
         codes, scale = scaled.scaled_cast(x, name, axis=axis, pow2=pow2)
         np.testing.assert_array_equal(scale.reshape(-1).view(np.uint32), s.numpy().reshape(-1).view(np.uint32))
         np.testing.assert_array_equal(_bits(codes), f8._data.view(torch.uint8).numpy())
+
+
+# --------------------------------------------------------------------------
+# steps, pipelines and measure
+# --------------------------------------------------------------------------
+
+
+def _ref_counts(x, deq):
+    """(distinct in, distinct dequantized out, max merged span) counted here from the pairs."""
+    xf, yf = x.reshape(-1).astype(np.float64) + 0.0, deq.reshape(-1).astype(np.float64) + 0.0
+    outs = {}
+    for a, b in zip(xf.tolist(), yf.tolist()):
+        if not math.isnan(b):
+            outs.setdefault(b, set()).add(a)
+    span = max((max(v) - min(v)) for v in outs.values())
+    return len(set(xf.tolist())), len(outs), span
+
+
+@pytest.mark.parametrize("spec, ref", [
+    ("mx(dtype=float8_e4m3fn)", lambda x: ref_mx(x, "float8_e4m3fn", "floor")),
+    ("mx(dtype=float4_e2m1fn, block=16, scale_rule=rceil)", lambda x: ref_mx(x, "float4_e2m1fn", "rceil", block=16)),
+    ("mx(dtype=float6_e2m3fn, axis=0, scale_rule=even)", lambda x: ref_mx(x, "float6_e2m3fn", "even", axis=0)),
+    ("scaled_cast(dtype=float8_e5m2, axis=0, pow2=True)", lambda x: ref_scaled(x, "float8_e5m2", 0, pow2=True)),
+], ids=("mxfp8", "mxfp4-rceil-16", "mxfp6-axis0", "scaled-e5m2"))
+def test_block_step_measure_counts_dequantized_values(spec, ref):
+    import kernels
+
+    x = random_blocks((64, 64), seed=21, spread=4).astype(np.float32)
+    x[:4] = np.round(x[:4])  # repeated values across blocks
+    codes, sc, deq = ref(x)  # mx: e8m0 bytes; scaled_cast: float32 scales
+    y = kernels.pipeline(spec).transform(x)
+    assert y.dtype == np.float32 and _same(y, deq.astype(np.float32))
+    r = kernels.measure(x, spec)
+    din, dout, span = _ref_counts(x, deq)
+    assert (r.distinct_in, r.distinct_out, r.collisions) == (din, dout, din - dout)
+    assert r.max_merged_span_in == span
+    assert r.distinct_codes == len(set(codes.astype(np.float64).reshape(-1).tolist()))
+    scales_ref = np.asarray(sc).astype(np.float64) if not spec.startswith("mx") else 2.0 ** (np.asarray(sc) - 127.0)
+    assert r.distinct_scales == len(set(scales_ref.reshape(-1).tolist()))
+    assert r.max_abs_error_in == float(np.max(np.abs(deq.astype(np.float64) - x)))
+    assert r.steps[0]["distinct_out"] == dout and r.to_dict()["distinct_codes"] == r.distinct_codes
+
+
+def test_block_step_after_elementwise_steps():
+    import kernels
+
+    x = np.arange(256, dtype=np.uint8).reshape(8, 32)
+    p = kernels.pipeline("scale(divisor=255); mx(dtype=float8_e4m3fn); cast(output_dtype=float16)")
+    y = p.transform(x)
+    x01 = kernels.pipeline("scale(divisor=255)").transform(x)
+    _, _, deq = ref_mx(x01, "float8_e4m3fn", "floor")
+    assert y.dtype == np.float16 and np.array_equal(y, deq.astype(np.float16))
+    r = kernels.measure(x, p)
+    assert [s["distinct_out"] for s in r.steps] == [256, _ref_counts(x01, deq)[1], len(np.unique(y))]
+    with pytest.raises(ValueError, match="block step"):
+        p.program("uint8")
+    assert kernels.measure(x, "scale(divisor=255)").distinct_codes is None
+
+
+def test_block_step_specs_round_trip_and_bad_options_list_the_valid_ones():
+    import kernels
+
+    s = kernels.step("mx(dtype=float8_e5m2, block=16, scale_rule=rceil, pad=zeros)")
+    assert kernels.step(s.spec) == s and s.output_dtype == "float32"
+    with pytest.raises(ValueError, match="floor, ceil, even, rceil"):
+        kernels.step("mx(dtype=float8_e4m3fn, scale_rule=nearest)")
+    with pytest.raises(ValueError, match="float8_e4m3fn, float8_e5m2"):
+        kernels.step("scaled_cast(dtype=int8)")
+    with pytest.raises(ValueError, match="needs dtype="):
+        kernels.step("mx(block=32)")
+    with pytest.raises(ValueError, match="length 40.*block=32"):
+        kernels.pipeline("mx(dtype=float8_e4m3fn)").transform(np.ones((2, 40), np.float32))
