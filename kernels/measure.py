@@ -108,6 +108,10 @@ class Record:
     steps: tuple = ()
     # elements of the timed apply pass (the source repeated up to TIMING_MIN); 0: not timed
     timed_elements: int = 0
+    # block steps (scaled_cast, mx; kernels.measure_blocked): distinct element values and
+    # distinct scales of the last block step; None for every other transform
+    distinct_codes: int | None = None
+    distinct_scales: int | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values; non-finite floats become the strings "inf"/"nan"."""

@@ -270,6 +270,10 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
     (:func:`kernels.measure.timing_input`); ``distinct_values`` (the source holds
     each value once) is accepted for callers written when only domains were."""
     pipe = as_pipeline(pipe)
+    if pipe.has_blocks:
+        from .measure_blocked import measure_blocked
+
+        return measure_blocked(source, pipe, repeat=repeat, name=name)
     if isinstance(source, Domain):
         if source.size > 1 << 26:
             raise ValueError(f"a pipeline on a domain of {source.size:,} values: use a range of at most 2**26 values")

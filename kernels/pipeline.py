@@ -58,6 +58,13 @@ class Pipeline:
         return len(self.steps)
 
     @property
+    def has_blocks(self) -> bool:
+        """Whether a step is a block step (``scaled_cast``, ``mx``): then the pipeline
+        runs as segments, each run of elementwise steps fused, each block step on
+        the whole array between them."""
+        return any(s.is_block for s in self.steps)
+
+    @property
     def needs_fit(self) -> bool:
         return any(s.needs_fit and s.state is None for s in self.steps)
 
@@ -75,6 +82,10 @@ class Pipeline:
 
     def program(self, in_dtype: str, stop: int | None = None) -> tuple[tuple, str, list]:
         """(ops, output_dtype, per-step (ops, output_dtype, compute_dtype)) for steps[:stop]."""
+        blocks = [s.spec for s in self.steps[:stop] if s.is_block]
+        if blocks:
+            raise ValueError(f"step {blocks[0]!r} is a block step (its scales depend on other elements): it has "
+                             "no elementwise program; run the pipeline with .transform(x)")
         ops: list = []
         dtype = lookup(in_dtype, "input dtype").name
         per_step = []
@@ -129,6 +140,8 @@ class Pipeline:
             raise ValueError(f"pipeline {self.spec!r} has steps that compute statistics: call .fit(x) first "
                              "(or fit_transform)")
         x, row = check_array(x)
+        if self.has_blocks:
+            return self._transform_segments(x, out)
         prog = self._compiled(row.name)
         if prog.nfeat > 1 and (x.ndim < 2 or x.shape[-1] != prog.nfeat):
             raise ValueError(f"pipeline {self.spec!r} has {prog.nfeat} values per channel; x has shape {x.shape} "
@@ -139,6 +152,23 @@ class Pipeline:
         if overflow:  # as kernels.cast and kernels.transform: never a silent inf
             warnings.warn(f"overflow in pipeline {self.spec!r}: {overflow} finite value(s) became inf in {out_row.name} "
                           f"(largest finite {out_row.max:g})", RuntimeWarning, stacklevel=2)
+        return out
+
+    def _transform_segments(self, x, out):
+        cur, run = x, []
+        for s in (*self.steps, None):
+            if s is not None and not s.is_block:
+                run.append(s)
+                continue
+            if run:
+                cur = Pipeline(tuple(run)).transform(cur)
+                run = []
+            if s is not None:
+                cur = s.apply_block(cur)
+        if out is None:
+            return cur
+        out = check_out(out, x.shape, lookup(cur.dtype), x)
+        np.copyto(out, cur)
         return out
 
     def fit_transform(self, x) -> np.ndarray:

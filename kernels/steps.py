@@ -12,6 +12,8 @@ spec                                                   meaning
 ``minmax(feature_range=(-1, 1), compute_dtype=float16)`` fitted min/max, float16 arithmetic
 ``cast(output_dtype=uint8, rounding=toward_zero, overflow=wrap)``  C's truncating cast, modulo 256
 ``clip(lo=0, hi=1)``                                   NaN passes through
+``scaled_cast(dtype=float8_e4m3fn, axis=0)``           amax-scaled cast (torchao float8), dequantized
+``mx(dtype=float4_e2m1fn, block=32, scale_rule=rceil)`` MX blocks, dequantized (kernels.scaled)
 ``torchvision.ToDtype(dtype=float32, scale=True)``     a preset, the library's own option names
 =====================================================  =======================================
 
@@ -60,7 +62,11 @@ _BUILTIN = {
     **{t: ("formula", "compute_dtype", "output_dtype", *_TRANSFORM_OPTIONS[t], *GIVEN[t], *_FIT_OPTIONS) for t in TRANSFORMS},
     "cast": ("output_dtype", "rounding", "overflow"),
     "clip": ("lo", "hi"),
+    # block steps (kernels.scaled): not elementwise; the output is the dequantized float32 value
+    "scaled_cast": ("dtype", "axis", "eps", "pow2", "saturate"),
+    "mx": ("dtype", "block", "axis", "scale_rule", "pad"),
 }
+BLOCK_STEPS = ("scaled_cast", "mx")
 
 
 class SpecError(ValueError):
@@ -180,6 +186,8 @@ class Step:
         transform given ``output_dtype=``); None while it depends on the input."""
         if self.kind == "cast":
             return lookup(self.options["output_dtype"], "output_dtype").name
+        if self.is_block:
+            return "float32"
         if self.kind == "transform" and self.options.get("output_dtype"):
             return lookup(self.options["output_dtype"], "output_dtype").name
         return self.build(self.input_dtype)[1] if self.input_dtype else None
@@ -189,9 +197,35 @@ class Step:
         """The dtype its arithmetic happens in (as :attr:`output_dtype`, None while unknown)."""
         if self.kind == "transform":
             return _compute_row(self.options.get("compute_dtype", "float32")).name
-        if self.kind == "cast":
+        if self.kind == "cast" or self.is_block:
             return self.output_dtype
         return self.build(self.input_dtype)[2] if self.input_dtype else None
+
+    @property
+    def is_block(self) -> bool:
+        """A block step (``scaled_cast``, ``mx``): its scales depend on other elements,
+        so it runs on whole arrays (:meth:`quantize`), never in a fused program."""
+        return self.name in BLOCK_STEPS
+
+    def _block_options(self) -> dict:
+        return {k: v for k, v in self.options.items() if k != "dtype"}
+
+    def quantize(self, x):
+        """(codes, scales) of a block step on ``x`` (:mod:`kernels.scaled`)."""
+        from . import scaled
+
+        fn = scaled.scaled_cast if self.name == "scaled_cast" else scaled.mx_quantize
+        return fn(x, self.options["dtype"], **self._block_options())
+
+    def apply_block(self, x) -> np.ndarray:
+        """The dequantized float32 values of a block step on ``x``: its output's identity."""
+        from . import scaled
+
+        codes, scales = self.quantize(x)
+        if self.name == "scaled_cast":
+            return scaled.scaled_dequantize(codes, scales, axis=self.options.get("axis"))
+        opts = {k: v for k, v in self._block_options().items() if k != "scale_rule"}
+        return scaled.mx_dequantize(codes, scales, **opts)
 
     @property
     def kind(self) -> str:
@@ -270,6 +304,8 @@ class Step:
                                     f"a cast into {dtype} rounds to nearest even")
                 ops = (Op("round", dtype),)
             return ops, dtype, dtype, ()
+        if self.is_block:  # no elementwise ops: the pipeline runs it on the whole array
+            return (), "float32", "float32", ()
         if self.kind == "clip":
             lo = self.options.get("lo", -np.inf)
             hi = self.options.get("hi", np.inf)
@@ -284,7 +320,7 @@ class Step:
     def ideal(self, exact_stats=None, in_dtype: str | None = None) -> tuple:
         """The exact map of this step (a tuple of presets.Exact), given the exact
         statistics of its (ideal) input when it fits any."""
-        if self.kind == "cast":
+        if self.kind == "cast" or self.is_block:
             return ()  # a cast means the identity; its rounding is the loss
         if self.kind == "clip":
             lo, hi = self.options.get("lo"), self.options.get("hi")
@@ -336,7 +372,7 @@ def _kernel_ops(kname: str, table: np.ndarray, c: str) -> tuple:
 def _check_options(name: str, options: dict) -> None:
     if name in _BUILTIN:
         allowed = _BUILTIN[name]
-        required = {"cast": ("output_dtype",)}.get(name, ())
+        required = {"cast": ("output_dtype",), "scaled_cast": ("dtype",), "mx": ("dtype",)}.get(name, ())
     else:
         preset = _presets.get(name) if name in _presets.PRESETS else None
         if preset is None:
@@ -351,6 +387,8 @@ def _check_options(name: str, options: dict) -> None:
     missing = [k for k in required if k not in options]
     if missing:
         raise SpecError(f"step {name!r} needs {', '.join(missing)}=")
+    if name in BLOCK_STEPS:
+        _check_block_options(name, options)
     if name == "cast":
         if options.get("rounding", "half_even") not in ROUNDINGS:
             raise SpecError(f"cast rounding={options['rounding']!r} is not one of: {', '.join(ROUNDINGS)}")
@@ -362,6 +400,22 @@ def _check_options(name: str, options: dict) -> None:
                 lookup(d, "output_dtype")
             except TypeError as e:
                 raise SpecError(f"step 'cast': {e}") from None
+
+
+def _check_block_options(name: str, options: dict) -> None:
+    """The options of a block step, checked as kernels.scaled checks them (ValueError, TypeError)."""
+    from . import scaled
+
+    try:
+        scaled._element_row(options["dtype"])
+        if name == "mx":
+            scaled._block(options.get("block", 32))
+            scaled._choice(options.get("scale_rule", "floor"), scaled.SCALE_RULES, "scale_rule")
+            scaled._choice(options.get("pad"), scaled.PADS, "pad")
+        else:
+            scaled._eps(options.get("eps", scaled.EPS))
+    except (ValueError, TypeError) as e:
+        raise SpecError(f"step {name!r}: {e}") from None
 
 
 def step(name, **options) -> Step:
