@@ -83,6 +83,11 @@ class Source:
         return self.loader()
 
 
+# the 1-byte float outputs the suite measures (issue 16): the two OCP float8 formats;
+# the advisor ranks them with the rest (bytes first), so where one keeps every value it wins
+FLOAT8_OUTPUTS = ("float8_e4m3fn", "float8_e5m2")
+
+
 def _integer_variants(rng_max: float, quick: bool) -> list[Variant]:
     """Integer sources are small (at most 65,536 distinct values): quick mode
     measures every output and compute dtype of the full grid, so that its
@@ -98,6 +103,7 @@ def _integer_variants(rng_max: float, quick: bool) -> list[Variant]:
         v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float32")]
     v += [Variant("scale", o, options=scale) for o in ("float16", "bfloat16", "float32")]
     v += [Variant("scale", "float16", compute="float16", options=scale)]
+    v += [Variant("minmax", o) for o in FLOAT8_OUTPUTS]
     v += [Variant("quantize", "uint8")]
     return v
 
@@ -117,6 +123,8 @@ def _float_variants(quick: bool, standardize: bool = True) -> list[Variant]:
                 Variant("standardize", "float32", accumulator="naive", acc_dtype="float32"),
                 Variant("standardize", "float32", accumulator="kahan", acc_dtype="float32"),
             ]
+        v += [Variant("standardize", o) for o in FLOAT8_OUTPUTS]
+    v += [Variant("minmax", o) for o in FLOAT8_OUTPUTS]
     v += [Variant("quantize", "uint8")]
     return v
 
@@ -330,7 +338,7 @@ def _candidate_universe(transform: str, integer: bool) -> list[tuple[str, str]]:
     if transform == "quantize":
         pairs += [("uint16", "float32")]  # quantize(qdtype=uint16): not in the suite, may keep every value
     else:
-        pairs += [(o, "float32") for o in ("float16", "bfloat16", "float32", "float64")]
+        pairs += [(o, "float32") for o in ("float16", "bfloat16", "float32", "float64", *FLOAT8_OUTPUTS)]
     return list(dict.fromkeys(pairs))
 
 
