@@ -110,7 +110,12 @@ def _t(x):
     torch = _torch()
     if x.dtype == ml_dtypes.bfloat16:
         return torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
+    if x.dtype.name in _TORCH_FLOAT8:  # the float8 formats, through their bits
+        return torch.from_numpy(x.view(np.uint8)).view(getattr(torch, x.dtype.name))
     return torch.from_numpy(x)
+
+
+_TORCH_FLOAT8 = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")
 
 
 def _jit(f):
@@ -355,6 +360,23 @@ _NO_F16_NUMEXPR = "numexpr has no float16 (its types: bool, int32, int64, float3
 _NO_BF16_NUMEXPR = "numexpr has no bfloat16 (its types: bool, int32, int64, float32, float64, complex)"
 _F16_ARITH = "float16 arithmetic"
 
+def _float8_job(name: str) -> Job:
+    """float32 -> a float8 format: ml_dtypes' and jax's non-saturating cast are ours;
+    torch's ``copy_`` saturates (as ONNX's ``saturate=1``), our ``saturate=True``."""
+    return Job(
+        f"cast f32->{name.replace('float8_', 'f8')}",
+        _with_out(_f32, getattr(ml_dtypes, name)),
+        lambda x, out: cast(x, name, out=out),
+        "cast",
+        [
+            Peer("ml_dtypes astype", _np_cast),
+            Peer("torch copy_ (saturating)", _torch_copy, ("torch",), variant="saturate"),
+            Peer("jax.jit astype", _jit(lambda a: a.astype(name)), ("jax",)),
+        ],
+        variants={"saturate": lambda x, out: cast(x, name, out=out, saturate=True)},
+    )
+
+
 JOBS = [
     Job(
         "cast f32->f16",
@@ -453,6 +475,8 @@ JOBS = [
             Peer("jax.jit", _jit(_jax_imagenet), ("jax",)),
         ],
     ),
+    _float8_job("float8_e4m3fn"),
+    _float8_job("float8_e5m2"),
 ]
 
 

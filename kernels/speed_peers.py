@@ -48,6 +48,8 @@ def _array(y) -> np.ndarray:
         y = y.detach()
         if y.dtype == torch.bfloat16:
             return y.contiguous().view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        if str(y.dtype).startswith("torch.float8"):
+            return y.contiguous().view(torch.uint8).numpy().view(getattr(ml_dtypes, str(y.dtype)[6:]))
         return y.contiguous().numpy()
     return np.asarray(y)
 
