@@ -384,3 +384,20 @@ def test_deterministic_modes_match_pychop_on_the_benchmark_data(name, rounding):
     exact = (round_mode_reference(x, NP[name], "nearest_away") if name == "bfloat16"
              else minifloat_reference(x, name, "nearest_away"))
     assert same_bits(ours, exact)
+
+
+def test_pychop_misreads_the_exponent_just_below_a_power_of_two():
+    """Why ``speed --peers`` finds a few elements in 1e7 where pychop's deterministic
+    modes differ: its float32 ``floor(log2(|x|))`` rounds up for |x| a few ulps below
+    a power of two, so it rounds to a quantum twice too coarse (and -0.0 becomes
+    +0.0).  Ours is the exact reference's there."""
+    import pychop
+
+    x = np.array([np.nextafter(np.float32(1024), np.float32(0)), np.float32(-0.0)], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        theirs = np.asarray(pychop.Chop(8, 7, rmode=4)(x)).astype(ml_dtypes.bfloat16)
+    ours = _cast(x, "bfloat16", rounding="toward_zero")
+    assert same_bits(ours, round_mode_reference(x, NP["bfloat16"], "toward_zero"))
+    assert float(ours[0]) == 1020.0 and float(theirs[0]) == 1016.0
+    assert np.signbit(ours[1]) and not np.signbit(theirs[1].astype(np.float32))

@@ -40,6 +40,15 @@ float16 the round-to-odd is three integer operations on the float64 bits
 (``f64_to_f16_bits``); bfloat16, whose range reaches float32's subnormals,
 uses ``round_to_odd_f32``.
 
+Encoding policies (``cast(rounding=, saturate=, seed=)``): every float output
+(float16, bfloat16, float32 from float64, the minifloats) takes every mode of
+``ROUNDINGS`` through the generic integer-arithmetic encoder of ``_round``;
+``stochastic`` draws 64 bits per element from splitmix64 of (seed, flat index)
+(``_cast_kernel_random``, the one kernel that has the index).  The default
+policy is the fast path above, untouched.  A compute codec under a
+deterministic mode (``transform(rounding=)``) holds values in float64 and
+rounds each operation once in that mode (``_round.compute_ops``).
+
 Compute codecs: float16/bfloat16 *arithmetic* is emulated by float32 operations
 rounded to the 16-bit format after every operation (float32's 24-bit
 significand is >= 2p + 2, so the double rounding is innocuous for + - * / and
