@@ -309,6 +309,77 @@ def _jax_std(x, out):
     return lambda: g(xd, m, s)
 
 
+# ----- rounding modes against pychop (issue 16, section 4) --------------------
+
+ROUNDING_MODES = ("nearest_even", "toward_zero", "up", "down", "nearest_away", "stochastic")
+PYCHOP_RMODE = {"nearest_even": 1, "up": 2, "down": 3, "toward_zero": 4, "stochastic": 5, "nearest_away": 8}
+_PYCHOP_FORMAT = {"bfloat16": (8, 7), "float8_e4m3fn": (4, 3)}
+_ROUNDING_SCALE = {"bfloat16": 1000.0, "float8_e4m3fn": 40.0}
+
+
+def rounding_data(name):
+    """n -> float32 data for the rounding jobs into ``name``: normal values, every 16th
+    replaced by a midpoint between two neighbours of ``name`` (a tie for the nearest
+    modes); |x| <= 240 for float8_e4m3fn, where pychop's IEEE-style e4m3 (no 448,
+    no NaN-only top code) and ml_dtypes' e4m3fn agree."""
+
+    def make(n):
+        x = np.random.default_rng(0).normal(0, _ROUNDING_SCALE[name], n).astype(np.float32)
+        if name == "float8_e4m3fn":
+            x = np.clip(x, np.float32(-240), np.float32(240))
+        lo = cast(x[::16], name, rounding="toward_zero").astype(np.float64)
+        hi = cast(x[::16], name, rounding="up").astype(np.float64)
+        hi = np.where(lo < 0, cast(x[::16], name, rounding="down").astype(np.float64), hi)
+        x[::16] = np.where(hi != lo, (lo + hi) / 2, x[::16]).astype(np.float32)  # exact: one more bit
+        return x
+
+    return make
+
+
+def _pychop_cast(name, rounding, backend):
+    """pychop's ``Chop(exp_bits, sig_bits, rmode)`` of the format, on float32 data in the
+    backend's arrays (numpy: dask blocks of 2**20, its fastest measured here; pychop
+    runs its stateful stochastic mode without dask); the output holds the format's
+    values in float32."""
+
+    def setup(x, out):
+        import pychop  # its "auto" backend follows the array type
+
+        e, m = _PYCHOP_FORMAT[name]
+        ch = pychop.Chop(exp_bits=e, sig_bits=m, rmode=PYCHOP_RMODE[rounding], chunk_size=1 << 20, random_state=0)
+        xb = _torch().from_numpy(x) if backend == "torch" else x
+        return lambda: ch(xb)
+
+    return setup
+
+
+def _rounding_job(name, rounding):
+    short = {"bfloat16": "bf16", "float8_e4m3fn": "e4m3fn"}[name]
+    # rmodes 1-4 give our bits except where pychop's float32 floor(log2|x|) rounds up to
+    # the next power of two (|x| within a few ulps below one: ~1 element in 1e6, each a
+    # coarser quantum; tests/test_rounding.py names it) and on -0.0 (pychop returns +0.0)
+    same = rounding not in ("stochastic", "nearest_away")
+    why = {"stochastic": "other random bits (the distribution is tested in tests/test_rounding.py)",
+           "nearest_away": "pychop's rmode 8 rounds negative ties toward zero"}.get(rounding)
+    kw = {"seed": 0} if rounding == "stochastic" else {}
+    return Job(
+        f"cast f32->{short} rounding={rounding}",
+        _with_out(rounding_data(name), NP_DTYPES[name]),
+        lambda x, out: cast(x, name, out=out, rounding=rounding, **kw),
+        f"cast rounding={rounding}",
+        [
+            Peer("pychop Chop (numpy backend)", _pychop_cast(name, rounding, "numpy"), ("pychop",), same=same, why_not=why),
+            Peer("pychop Chop (torch backend)", _pychop_cast(name, rounding, "torch"), ("pychop", "torch"), same=same,
+                 why_not=why),
+        ],
+        target_roofline=None,
+    )
+
+
+NP_DTYPES = {"bfloat16": ml_dtypes.bfloat16, "float8_e4m3fn": ml_dtypes.float8_e4m3fn}
+ROUNDING_JOBS = [_rounding_job(name, r) for name in _PYCHOP_FORMAT for r in ROUNDING_MODES]
+
+
 def _images(n):
     from .speed import _images as make
 
@@ -485,6 +556,7 @@ JOBS = [
     ),
     _float8_job("float8_e4m3fn"),
     _float8_job("float8_e5m2"),
+    *ROUNDING_JOBS,
 ]
 
 

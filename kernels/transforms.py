@@ -71,7 +71,11 @@ from ._validate import check_array, check_choice, check_dtype, check_out, defaul
 from ._jit import kernel
 from .codecs import (
     COMPUTE_DTYPES,
+    DEFAULT_POLICY,
     JIT,
+    ROUNDINGS,
+    Policy,
+    add_c,
     as_storage,
     decode,
     encode,
@@ -79,7 +83,9 @@ from .codecs import (
     is_overflow,
     lookup,
     rint,
+    encoding_tag,
     rnd,
+    sub_c,
     to_compute_from,
     write_counting_overflow,
 )
@@ -123,25 +129,25 @@ def _ov_evaluate(formula, cc, v, p0, p1, p2, p3):
     if name == "mul":
         return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, v * p1)
     if name == "sub_div":
-        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, rnd(cc, v - p0) / p1)
+        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, sub_c(cc, v, p0) / p1)
     if name == "sub_mul":
-        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, rnd(cc, v - p0) * p1)
+        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, sub_c(cc, v, p0) * p1)
     if name == "sub_div_post":
-        return lambda formula, cc, v, p0, p1, p2, p3: rnd(
-            cc, rnd(cc, rnd(cc, rnd(cc, v - p0) / p1) * p2) + p3
+        return lambda formula, cc, v, p0, p1, p2, p3: add_c(
+            cc, rnd(cc, rnd(cc, sub_c(cc, v, p0) / p1) * p2), p3
         )
     if name == "sub_mul_post":
-        return lambda formula, cc, v, p0, p1, p2, p3: rnd(
-            cc, rnd(cc, rnd(cc, rnd(cc, v - p0) * p1) * p2) + p3
+        return lambda formula, cc, v, p0, p1, p2, p3: add_c(
+            cc, rnd(cc, rnd(cc, sub_c(cc, v, p0) * p1) * p2), p3
         )
     if name == "mul_add":
-        return lambda formula, cc, v, p0, p1, p2, p3: rnd(cc, rnd(cc, v * p0) + p1)
+        return lambda formula, cc, v, p0, p1, p2, p3: add_c(cc, rnd(cc, v * p0), p1)
     if name == "fma":
         return lambda formula, cc, v, p0, p1, p2, p3: fma_c(cc, v, p0, p1)
     if name == "quantize":
 
         def impl(formula, cc, v, p0, p1, p2, p3):
-            q = rnd(cc, rint(cc, rnd(cc, v / p0)) + p1)
+            q = add_c(cc, rint(cc, rnd(cc, v / p0)), p1)
             q = p3 if q < p3 else q  # NaN passes through (and encodes to 0)
             return p2 if q > p2 else q
 
@@ -317,7 +323,8 @@ def default_output(params: Params, in_row, inverse: bool = False) -> str:
     return default_out_dtype(in_row)
 
 
-def _run(x, params: Params, kname: str, table, crow, output_dtype, out, what: str, inverse: bool = False):
+def _run(x, params: Params, kname: str, table, crow, output_dtype, out, what: str, inverse: bool = False,
+         ctag=None):
     x, row_in = check_array(x)
     if output_dtype is None:
         output_dtype = default_output(params, row_in, inverse)
@@ -330,7 +337,7 @@ def _run(x, params: Params, kname: str, table, crow, output_dtype, out, what: st
             )
     out = check_out(out, x.shape, orow, x)
     flat_x, flat_out = as_storage(x, row_in).reshape(-1), as_storage(out, orow).reshape(-1)
-    plan = (table, row_in.tag, crow.tag, _FORMULA_TAGS[kname], orow.tag)
+    plan = (table, row_in.tag, crow.tag if ctag is None else ctag, _FORMULA_TAGS[kname], orow.tag)
     overflow = -1
     if lut.AVAILABLE and row_in.itemsize == 1 and table.shape[0] == 1 and x.size >= LUT_MIN_SIZE:
         # 8-bit data: run the kernel on the 256 possible inputs, then look each element
@@ -364,6 +371,27 @@ def _compute_row(compute_dtype):
     return crow
 
 
+def compute_tag(crow, rounding):
+    """The compute codec tag of ``crow`` under ``rounding`` (every arithmetic operation,
+    and the conversion of each input into the compute dtype, rounds in that mode),
+    or a ValueError naming the valid choices."""
+    if not isinstance(rounding, str) or rounding not in ROUNDINGS:
+        raise ValueError(f"rounding={rounding!r} is not a rounding mode; use one of: {', '.join(ROUNDINGS)}")
+    if rounding == "stochastic":
+        raise ValueError(
+            "rounding='stochastic' is not offered for compute dtypes: the transform kernels have no "
+            "element index to draw reproducible random bits from; use a deterministic mode here "
+            "(or cast(x, dtype, rounding='stochastic', seed=...) for one stochastic rounding)"
+        )
+    policy = Policy(rounding)
+    if policy != DEFAULT_POLICY and crow.name == "float64":
+        raise ValueError(
+            f"compute_dtype='float64' has only rounding='nearest_even' (directed float64 arithmetic would need "
+            f"a wider type to emulate it); got rounding={rounding!r}: use compute_dtype float32, bfloat16 or float16"
+        )
+    return encoding_tag(crow, policy)
+
+
 def _formula(transform, formula):
     if formula is None:
         return DEFAULT_FORMULA[transform]
@@ -381,6 +409,7 @@ def transform(
     output_dtype=None,
     axis=None,
     out=None,
+    rounding="nearest_even",
     **fit_options,
 ):
     """Apply ``transform`` to ``x`` in one fused parallel pass (see the module table).
@@ -392,6 +421,15 @@ def transform(
     ``div``).  ``output_dtype=None``: float64 for float64 ``x``, else float32;
     quantize: its ``qdtype`` (the module docstring's table).  Values that overflow to inf raise a ``RuntimeWarning`` (float16
     tops out at 65504); integer outputs saturate.  ``x`` is never modified.
+
+    ``rounding`` (``nearest_even``, ``toward_zero``, ``up``, ``down``, ``nearest_away``)
+    is the rounding mode of the compute dtype's arithmetic: the conversion of each
+    input into it and every operation of the formula round once in that mode
+    (float16/bfloat16/float32 emulated exactly in float64, see
+    ``codecs._round.compute_ops``).  The parameters and derived constants are
+    still rounded to nearest even (as fitted), and the output dtype's encoding
+    is its default.  float64 compute takes only ``nearest_even``; ``stochastic``
+    is refused (no element index in these kernels): ValueErrors that say so.
     """
     x, _ = check_array(x)
     if params is None:
@@ -407,12 +445,15 @@ def transform(
             raise ValueError(f"axis={axis!r} differs from the axis the params were fitted with ({params.axis})")
     formula = _formula(transform, formula)
     crow = _compute_row(compute_dtype)
+    ctag = compute_tag(crow, rounding)
     kname, table = kernel_plan(params, formula, crow)
-    return _run(x, params, kname, table, crow, output_dtype, out, transform)
+    return _run(x, params, kname, table, crow, output_dtype, out, transform, ctag=ctag)
 
 
 @serialised
-def inverse_transform(y, transform, params, *, formula=None, compute_dtype="float32", output_dtype=None, out=None):
+def inverse_transform(
+    y, transform, params, *, formula=None, compute_dtype="float32", output_dtype=None, out=None, rounding="nearest_even"
+):
     """Undo ``transform`` with the same ``params`` (and ``formula``) used forward.
 
     ``inverse(sub_div | sub_mul)`` is ``((y - a) / w) * rng + lo``,
@@ -422,7 +463,8 @@ def inverse_transform(y, transform, params, *, formula=None, compute_dtype="floa
     roundoff u) returns x within ``8 * u * (|x| + |lo| + (hi - lo))`` plus c's
     smallest normal (tested with hypothesis in float32 and float64).
     ``output_dtype=None``: float64 for float64 ``y``, else float32; the inverse of
-    dequantize gives its ``qdtype`` (the module docstring's table).
+    dequantize gives its ``qdtype`` (the module docstring's table).  ``rounding``: as
+    :func:`transform`'s.
     """
     if not isinstance(params, Params):
         raise TypeError(f"params must be the result of kernels.fit, got {type(params).__name__}")
@@ -430,5 +472,6 @@ def inverse_transform(y, transform, params, *, formula=None, compute_dtype="floa
         raise ValueError(f"params were fitted for {params.transform!r}, not {transform!r}")
     formula = _formula(transform, formula)
     crow = _compute_row(compute_dtype)
+    ctag = compute_tag(crow, rounding)
     kname, table = kernel_plan(params, formula, crow, inverse=True)
-    return _run(y, params, kname, table, crow, output_dtype, out, f"inverse {transform}", inverse=True)
+    return _run(y, params, kname, table, crow, output_dtype, out, f"inverse {transform}", inverse=True, ctag=ctag)

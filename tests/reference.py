@@ -370,3 +370,109 @@ def minifloat_reference(values, name: str, rounding="nearest_even", saturate=Fal
     nan_codes = np.flatnonzero(np.isnan(np.arange(256, dtype=np.uint8).view(dt).astype(np.float32)))
     out = np.where(codes < 0, nan_codes[0] if nan_codes.size else 0, codes).astype(np.uint8)
     return out.reshape(np.shape(values)).view(dt)
+
+
+# --- every rounding mode into float16 / bfloat16 / float32 (IEEE formats with inf) ---
+DETERMINISTIC_ROUNDINGS = ("nearest_even", "toward_zero", "up", "down", "nearest_away")
+
+
+def _pick(negative: bool, rounding: str, a, lo, hi, lo_even: bool):
+    """The magnitude ``rounding`` gives for ``lo < a < hi`` (a of sign ``negative``)."""
+    if rounding == "toward_zero" or rounding == ("up" if negative else "down"):
+        return lo
+    if rounding in ("up", "down"):
+        return hi
+    if a - lo != hi - a:
+        return lo if a - lo < hi - a else hi
+    return hi if rounding == "nearest_away" or not lo_even else lo
+
+
+def round_mode_scalar(q: Fraction, dtype, rounding="nearest_even", saturate=False) -> float:
+    """The value of IEEE ``dtype`` (float16, bfloat16, float32) that ``rounding`` gives
+    for the nonzero rational ``q``, by Fractions over the neighbours of numpy's
+    nearest value; overflow: +-inf, or +-max with ``saturate``.  The directed
+    modes never overflow on the side they round toward zero (IEEE 754)."""
+    dtype = np.dtype(dtype)
+    negative, a = q < 0, abs(q)
+    uint = UINT_VIEW[dtype.itemsize]
+    big_f = float(ml_dtypes.finfo(dtype).max)
+    big = Fraction(big_f)
+    big_bits = int(np.array([big_f], dtype=dtype).view(uint)[0])
+    over = big_f if saturate else float("inf")
+    bits_of = lambda v: int(np.array([v], dtype=dtype).view(uint)[0])  # noqa: E731
+    value_of = lambda b: float(np.array([b], dtype=uint).view(dtype)[0])  # noqa: E731
+    if a > big:
+        nxt = 2 * Fraction(value_of(big_bits)) - Fraction(value_of(big_bits - 1))  # max + its ulp
+        lo, hi, lo_even = big, nxt, big_bits % 2 == 0
+    else:
+        c = Fraction(float(np.array([float(a)], dtype=np.float64).astype(dtype)[0]))
+        if c == a:
+            return float(-a if negative else a)
+        b = bits_of(float(c))
+        if c > a:
+            lo, hi, lo_even = Fraction(value_of(b - 1)), c, (b - 1) % 2 == 0
+        else:
+            lo, hi, lo_even = c, Fraction(value_of(b + 1)) if b < big_bits else None, b % 2 == 0
+            if hi is None:
+                hi = 2 * big - Fraction(value_of(big_bits - 1))
+    r = _pick(negative, rounding, a, lo, hi, lo_even)
+    r = over if r > big else float(r)
+    return -r if negative else r
+
+
+def round_mode_reference(values, dtype, rounding="nearest_even", saturate=False) -> np.ndarray:
+    """Vectorised :func:`round_mode_scalar` on float64/float32 values, into ``dtype``.
+
+    Exact without Fractions: the neighbours lo < a < hi of a float16/bfloat16/float32
+    result and their midpoint are float64 numbers, so every comparison with a
+    float64 input is exact.  The bracket starts from numpy's (ml_dtypes') nearest
+    value, which is within one pattern whatever that library's double rounding.
+    NaN -> NaN, +-0 kept, +-inf -> +-inf (+-max with ``saturate``)."""
+    dtype = np.dtype(dtype)
+    uint = UINT_VIEW[dtype.itemsize]
+    x = np.asarray(values).astype(np.float64).ravel()
+    neg = np.signbit(x)
+    a = np.abs(x)
+    big = float(ml_dtypes.finfo(dtype).max)
+    big_bits = np.array([big], dtype=dtype).view(uint)[0].astype(np.int64)
+    below_big = float(np.array([big_bits - 1], dtype=uint).view(dtype)[0])
+    past_big = 2 * big - below_big  # max + ulp(max): where rounding away from max overflows
+    finite = np.isfinite(a)
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = np.where(finite & (a <= big), a, 0.0).astype(dtype)
+    cb = c.view(uint).astype(np.int64)
+    cf = c.astype(np.float64)
+
+    def val(bits):
+        return np.clip(bits, 0, big_bits).astype(uint).view(dtype).astype(np.float64)
+
+    above = cf > a
+    lo_b = np.where(above, cb - 1, cb)
+    lo = val(lo_b)
+    hi = np.where(above, cf, np.where(lo_b >= big_bits, past_big, val(lo_b + 1)))
+    over_side = a > big
+    lo = np.where(over_side, big, lo)
+    hi = np.where(over_side, past_big, hi)
+    lo_b = np.where(over_side, big_bits, lo_b)
+    mid = lo / 2 + hi / 2
+    if rounding in ("nearest_even", "nearest_away"):
+        tie_hi = (lo_b % 2 == 1) if rounding == "nearest_even" else np.ones_like(neg)
+        pick_hi = (a > mid) | ((a == mid) & tie_hi)
+    elif rounding == "toward_zero":
+        pick_hi = np.zeros_like(neg)
+    elif rounding == "up":
+        pick_hi = ~neg
+    elif rounding == "down":
+        pick_hi = neg
+    else:
+        raise ValueError(rounding)
+    r = np.where(pick_hi, hi, lo)
+    r = np.where(r > big, big if saturate else np.inf, r)
+    exact = (cf == a) & ~over_side
+    r = np.where(exact, a, r)
+    r = np.where(np.isinf(a), big if saturate else np.inf, r)
+    r = np.where(np.isnan(x), np.nan, r)
+    r = np.where(neg, -r, r)
+    r = np.where(x == 0, x, r)
+    with np.errstate(over="ignore"):
+        return r.astype(dtype).reshape(np.shape(values))

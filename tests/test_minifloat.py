@@ -244,7 +244,3 @@ def test_float8_is_refused_as_a_compute_dtype_with_the_reason(name):
     with pytest.raises(TypeError, match="acc_dtype.*wider type"):
         kernels.fit(x, "standardize", acc_dtype=name)
 
-
-def test_stochastic_rounding_is_refused_for_float8_casts_until_supported():
-    with pytest.raises(ValueError, match="rounding='stochastic'"):
-        cast(np.float32([1.0]), "float8_e4m3fn", rounding="stochastic")

@@ -42,6 +42,15 @@ float16 the round-to-odd is three integer operations on the float64 bits
 (``f64_to_f16_bits``); bfloat16, whose range reaches float32's subnormals,
 uses ``round_to_odd_f32``.
 
+Encoding policies (``cast(rounding=, saturate=, seed=)``): every float output
+(float16, bfloat16, float32 from float64, the minifloats) takes every mode of
+``ROUNDINGS`` through the generic integer-arithmetic encoder of ``_round``;
+``stochastic`` draws 64 bits per element from splitmix64 of (seed, flat index)
+(``_cast_kernel_random``, the one kernel that has the index).  The default
+policy is the fast path above, untouched.  A compute codec under a
+deterministic mode (``transform(rounding=)``) holds values in float64 and
+rounds each operation once in that mode (``_round.compute_ops``).
+
 Compute codecs: float16/bfloat16 *arithmetic* is emulated by float32 operations
 rounded to the 16-bit format after every operation (float32's 24-bit
 significand is >= 2p + 2, so the double rounding is innocuous for + - * / and
@@ -72,18 +81,21 @@ from ._bits import (
     sum_to_odd_f64,
     target_has,
 )
-from .cast import IN_PLACE_BLOCK, _cast_kernel, _copy_kernel, count_overflow, write_counting_overflow
+from .cast import IN_PLACE_BLOCK, _cast_kernel, _cast_kernel_random, _copy_kernel, count_overflow, write_counting_overflow
 from .dispatch import arith_type, counts_overflow, key_range, key_to_value, keys_to_values, value_to_key
 from .ops import (
+    add_c,
     as_arith,
     decode,
     encode,
+    encode_u,
     fma_c,
     is_overflow,
     key_is_nan,
     key_to_raw,
     order_key,
     rnd,
+    sub_c,
     to_compute,
     to_compute_from,
 )
@@ -113,6 +125,7 @@ __all__ = [
     "target_has",
     "IN_PLACE_BLOCK",
     "_cast_kernel",
+    "_cast_kernel_random",
     "_copy_kernel",
     "count_overflow",
     "write_counting_overflow",
@@ -122,15 +135,18 @@ __all__ = [
     "key_to_value",
     "keys_to_values",
     "value_to_key",
+    "add_c",
     "as_arith",
     "decode",
     "encode",
+    "encode_u",
     "fma_c",
     "is_overflow",
     "key_is_nan",
     "key_to_raw",
     "order_key",
     "rnd",
+    "sub_c",
     "to_compute",
     "to_compute_from",
     "DEFAULT_POLICY",

@@ -33,6 +33,7 @@ the format's ``special`` rule and the policy (``saturate``); see
 from __future__ import annotations
 
 import dataclasses
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -40,7 +41,7 @@ from numba import njit
 from numba.extending import register_jitable
 
 from .._jit import JIT
-from ._bits import f64_bits
+from ._bits import f64_bits, sum_to_odd_f64
 
 # special: how the format spends its top codes
 #   "ieee"  the all-ones exponent holds +-inf (mantissa 0) and NaNs (float8_e5m2, float16, bfloat16)
@@ -290,3 +291,96 @@ def make_nearest_even_encoder(fmt: Format, saturate: bool = False):
         return st(out)
 
     return encode
+
+
+_ENCODERS: dict = {}
+
+
+def encoder(fmt: Format, policy):
+    """``make_encoder(fmt, policy.rounding, policy.saturate)``, built once per (format, policy)."""
+    key = (fmt, policy.rounding, policy.saturate)
+    if key not in _ENCODERS:
+        _ENCODERS[key] = make_encoder(fmt, policy.rounding, policy.saturate)
+    return _ENCODERS[key]
+
+
+# --------------------------------------------------------------------------
+# the random bits of stochastic rounding: a counter-based hash of (seed, index)
+# --------------------------------------------------------------------------
+
+_GOLDEN = 0x9E3779B97F4A7C15  # splitmix64's increment (2**64 / golden ratio, odd)
+_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_M64 = (1 << 64) - 1
+
+
+def seed_key(seed: int) -> np.uint64:
+    """The 64-bit key of a seed: splitmix64's first output for state ``seed``, so that
+    nearby seeds (0, 1, 2, ...) give unrelated streams.  Python integers: the same
+    function as :func:`random_bits` with index -1, written out for the reader."""
+    z = (seed + _GOLDEN) & _M64
+    z = ((z ^ (z >> 30)) * _MIX1) & _M64
+    z = ((z ^ (z >> 27)) * _MIX2) & _M64
+    return np.uint64(z ^ (z >> 31))
+
+
+@register_jitable
+def random_bits(key, i):
+    """64 uniform bits for element ``i`` under seed key ``key``: output ``i + 1`` of a
+    splitmix64 generator whose state starts at ``key`` (Steele, Lea and Flood 2014),
+    a function of (key, i) alone, so the bits of an element do not depend on the
+    thread that computes it, the chunk it is in or the serial/parallel compilation."""
+    z = np.uint64(key) + (np.uint64(i) + np.uint64(1)) * np.uint64(_GOLDEN)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2)
+    return z ^ (z >> np.uint64(31))
+
+
+def random_bits_reference(key: int, i: int) -> int:
+    """:func:`random_bits` in Python integers (for tests and the reader)."""
+    z = (int(key) + (i + 1) * _GOLDEN) & _M64
+    z = ((z ^ (z >> 30)) * _MIX1) & _M64
+    z = ((z ^ (z >> 27)) * _MIX2) & _M64
+    return z ^ (z >> 31)
+
+
+# --------------------------------------------------------------------------
+# compute codecs under a non-default rounding mode: float64 arithmetic
+# --------------------------------------------------------------------------
+#
+# Every value of a compute codec under a policy is held in float64.  For float16,
+# bfloat16 and float32 operands (p <= 24 bits): a product is exact in float64
+# (2p <= 48 bits, exponents within float64's range); a quotient is never within
+# float64's half-ulp of a p-bit number or of a midpoint between two unless it is
+# one (a - b*v is then a nonzero multiple of about 2**-2p * a), so float64's
+# rounding keeps it in the same open interval between two neighbours of the
+# format and any rounding of it is the correct one; sums are rounded *to odd*
+# in float64 (53 >= p + 2 bits; ``sum_to_odd_f64``), which keeps the interval
+# and the exactness, whatever the exponents' distance.  Then ``encode`` rounds
+# once, in the policy's mode.
+
+
+@functools.cache
+def compute_ops(enc, decode_bits):
+    """(to_compute, rnd, add_c, sub_c, fma_c) impls of a compute codec whose encode under the
+    policy is ``enc(v, u)`` and whose storage bits decode exactly by ``decode_bits``."""
+    @register_jitable
+    def rnd64(v):
+        return np.float64(decode_bits(enc(np.float64(v), np.uint64(0))))
+
+    def to_compute(codec, v):
+        return rnd64(v)
+
+    def rnd(codec, v):
+        return rnd64(v)
+
+    def add_c(codec, a, b):
+        return rnd64(sum_to_odd_f64(np.float64(a), np.float64(b)))
+
+    def sub_c(codec, a, b):
+        return rnd64(sum_to_odd_f64(np.float64(a), -np.float64(b)))
+
+    def fma_c(codec, a, b, c):
+        # the product of two p <= 24-bit values is exact in float64
+        return rnd64(sum_to_odd_f64(np.float64(a) * np.float64(b), np.float64(c)))
+
+    return to_compute, rnd, add_c, sub_c, fma_c

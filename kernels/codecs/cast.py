@@ -6,7 +6,8 @@ import numpy as np
 from numba import prange
 
 from .._jit import kernel
-from .ops import decode, encode, is_overflow
+from ._round import random_bits
+from .ops import decode, encode, encode_u, is_overflow
 from .dispatch import counts_overflow
 
 
@@ -25,6 +26,20 @@ def _cast_kernel(x, out, cin, cout):
     for i in prange(x.size):
         v = decode(cin, x[i])
         y = encode(cout, v)
+        out[i] = y
+        overflowed = max(overflowed, np.uint8(is_overflow(cout, v, y)))
+    return overflowed
+
+
+@kernel
+def _cast_kernel_random(x, out, cin, cout, key, offset):
+    """``_cast_kernel`` for a stochastic policy: element ``i`` rounds with the random
+    bits ``random_bits(key, offset + i)``, a function of the seed's key and the
+    element's flat index alone (not of threads or blocks)."""
+    overflowed = np.uint8(0)
+    for i in prange(x.size):
+        v = decode(cin, x[i])
+        y = encode_u(cout, v, random_bits(key, offset + i))
         out[i] = y
         overflowed = max(overflowed, np.uint8(is_overflow(cout, v, y)))
     return overflowed

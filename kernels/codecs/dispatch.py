@@ -57,6 +57,12 @@ def _ov_encode(codec, v):
     return r.family.encode_policy(r.name, v == types.float64, policy) or _unsupported(r, policy, "encode")
 
 
+@overload(ops.encode_u, jit_options=JIT)
+def _ov_encode_u(codec, v, u):
+    r, policy = _row_policy(codec, "encode")
+    return r.family.encode_random(r.name, v == types.float64, policy) or _unsupported(r, policy, "encode_u")
+
+
 @overload(ops.to_compute, jit_options=JIT)
 def _ov_to_compute(codec, v):
     r, policy = _compute_row(codec)
@@ -80,9 +86,27 @@ def _ov_rnd(codec, v):
     return r.family.rnd_policy(r.name, policy) or _unsupported(r, policy, "rnd")
 
 
+@overload(ops.add_c, jit_options=JIT)
+def _ov_add_c(codec, a, b):
+    r, policy = _compute_row(codec)
+    if policy == DEFAULT_POLICY:
+        return lambda codec, a, b: ops.rnd(codec, a + b)
+    return r.family.add_c_policy(r.name, policy) or _unsupported(r, policy, "add_c")
+
+
+@overload(ops.sub_c, jit_options=JIT)
+def _ov_sub_c(codec, a, b):
+    r, policy = _compute_row(codec)
+    if policy == DEFAULT_POLICY:
+        return lambda codec, a, b: ops.rnd(codec, a - b)
+    return r.family.sub_c_policy(r.name, policy) or _unsupported(r, policy, "sub_c")
+
+
 @overload(ops.as_arith, jit_options=JIT)
 def _ov_as_arith(codec, v):
-    if _row(codec, "as_arith").name == "float64":
+    r, policy = _row_policy(codec, "as_arith")
+    # a compute codec under a rounding policy holds its values in float64 (see _round.compute_ops)
+    if r.name == "float64" or policy != DEFAULT_POLICY:
         return lambda codec, v: np.float64(v)
     return lambda codec, v: np.float32(v)
 

@@ -1,7 +1,17 @@
 """16-bit float codecs (float16, bfloat16): held as their uint16 bit patterns,
 widened to float32 for arithmetic, rounded back after every operation when
 they are the compute dtype (float32's 24-bit significand is >= 2p + 2, so the
-double rounding is innocuous for + - * / and sqrt)."""
+double rounding is innocuous for + - * / and sqrt).
+
+Under a non-default :class:`~kernels.codecs.registry.Policy` (a rounding mode
+other than nearest_even, or ``saturate=True``) both encode with the generic
+integer-arithmetic rounding of :mod:`kernels.codecs._round` (one rounding from
+float32 or float64, every mode; stochastic through ``encode_random``), and as
+compute dtypes they hold values in float64 (``_round.compute_ops``).  The
+default policy keeps the F16C / bit paths below.  NaN under a policy: a quiet
+NaN keeping the sign, payload dropped (0x7E00 / 0x7FC0 with the sign bit);
+the default path keeps the top payload bits.  ``saturate=True``: finite
+overflow and +-inf give +-max (65504 / 3.39e38), NaN stays NaN."""
 
 from __future__ import annotations
 
@@ -17,15 +27,51 @@ from ._bits import (
     sum_to_odd_f32,
     sum_to_odd_f64,
 )
+from ._round import Format, compute_ops, encoder
 from .ops import encode, to_compute
-from .registry import Family
+from .registry import DEFAULT_POLICY, Family
 
 _POS_INF = {"float16": 0x7C00, "bfloat16": 0x7F80}
+FORMATS = {"float16": Format(5, 10, 15, "ieee", np.uint16), "bfloat16": Format(8, 7, 127, "ieee", np.uint16)}
+_DECODE_BITS = {"float16": f16_bits_to_f32, "bfloat16": bf16_bits_to_f32}
 
 
 class HalfFamily(Family):
     def counts_overflow(self, name, policy):
-        return True
+        return not policy.saturate
+
+    def supports(self, name, policy):
+        return True  # every rounding mode (stochastic in cast only), saturate or not
+
+    def encode_policy(self, name, wide, policy):
+        if policy.rounding == "stochastic":
+            return None  # needs random bits: encode_random
+        enc = encoder(FORMATS[name], policy)
+        return lambda codec, v: enc(v, np.uint64(0))
+
+    def encode_random(self, name, wide, policy):
+        enc = encoder(FORMATS[name], policy)
+        return lambda codec, v, u: enc(v, u)
+
+    def _compute_ops(self, name, policy):
+        if policy.rounding == "stochastic" or policy.saturate or policy == DEFAULT_POLICY:
+            return (None,) * 5
+        return compute_ops(encoder(FORMATS[name], policy), _DECODE_BITS[name])
+
+    def to_compute_policy(self, name, policy):
+        return self._compute_ops(name, policy)[0]
+
+    def rnd_policy(self, name, policy):
+        return self._compute_ops(name, policy)[1]
+
+    def add_c_policy(self, name, policy):
+        return self._compute_ops(name, policy)[2]
+
+    def sub_c_policy(self, name, policy):
+        return self._compute_ops(name, policy)[3]
+
+    def fma_c_policy(self, name, policy):
+        return self._compute_ops(name, policy)[4]
 
     def decode(self, name):
         if name == "float16":

@@ -1,18 +1,67 @@
-"""float32 and float64: held and computed as themselves (numpy's rounding)."""
+"""float32 and float64: held and computed as themselves (numpy's rounding).
+
+float32 outputs from float64 inputs under a non-default policy (every rounding
+mode, ``saturate``) go through the generic rounding of :mod:`._round` on a
+uint32 pattern (NaN: the quiet NaN 0x7FC00000 with the sign); inputs that
+float32 holds exactly (float32 itself, the 16-bit and smaller formats, the
+integers) need no rounding in any mode.  float32 *compute* under a rounding
+mode holds values in float64 (``_round.compute_ops``); float64 has no such
+emulation (no wider type), so it refuses every policy."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ._bits import f32_bits, f32_from_bits, f64_bits, f64_from_bits, fma
-from .registry import Family
+from ._round import Format, compute_ops, encoder
+from .registry import DEFAULT_POLICY, Family
 
 _POS_INF = {"float32": 0x7F800000, "float64": 0x7FF0000000000000}
+FLOAT32 = Format(8, 23, 127, "ieee", np.uint32)
 
 
 class IeeeFamily(Family):
     def counts_overflow(self, name, policy):
-        return name == "float32"  # float64 outputs are not checked
+        return name == "float32" and not policy.saturate  # float64 outputs are not checked
+
+    def supports(self, name, policy):
+        return name == "float32" or policy == DEFAULT_POLICY
+
+    def encode_policy(self, name, wide, policy):
+        if name != "float32" or policy.rounding == "stochastic":
+            return None
+        if not wide:
+            return lambda codec, v: np.float32(v)  # exact: nothing to round
+        enc = encoder(FLOAT32, policy)
+        return lambda codec, v: f32_from_bits(enc(v, np.uint64(0)))
+
+    def encode_random(self, name, wide, policy):
+        if name != "float32":
+            return None
+        if not wide:
+            return lambda codec, v, u: np.float32(v)
+        enc = encoder(FLOAT32, policy)
+        return lambda codec, v, u: f32_from_bits(enc(v, u))
+
+    def _compute_ops(self, name, policy):
+        if name != "float32" or policy.rounding == "stochastic" or policy.saturate or policy == DEFAULT_POLICY:
+            return (None,) * 5
+        return compute_ops(encoder(FLOAT32, policy), f32_from_bits)
+
+    def to_compute_policy(self, name, policy):
+        return self._compute_ops(name, policy)[0]
+
+    def rnd_policy(self, name, policy):
+        return self._compute_ops(name, policy)[1]
+
+    def add_c_policy(self, name, policy):
+        return self._compute_ops(name, policy)[2]
+
+    def sub_c_policy(self, name, policy):
+        return self._compute_ops(name, policy)[3]
+
+    def fma_c_policy(self, name, policy):
+        return self._compute_ops(name, policy)[4]
 
     def decode(self, name):
         if name == "float64":

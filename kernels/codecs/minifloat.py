@@ -24,7 +24,8 @@ nor inf: ml_dtypes saturates their overflow and inf, and encodes a NaN as the
 zero of the opposite sign bit (what it does today; the OCP MX spec leaves it
 to the implementation).  ``saturate=True`` is ONNX Cast's ``saturate``
 (``clip`` to +-max, then cast: NaN stays NaN, +-inf -> +-max, for every
-format).  Every rounding mode but ``stochastic`` is exact (:mod:`._round`).
+format).  Every deterministic rounding mode is exact (:mod:`._round`); ``stochastic``
+(cast only) rounds up with probability the distance to the lower neighbour in quanta.
 
 None of these is a compute dtype: no library does arithmetic in them (every
 one computes in a wider type and casts), so neither does this project.
@@ -94,7 +95,7 @@ class MinifloatFamily(Family):
         return self._encoders[key]
 
     def supports(self, name, policy):
-        return policy.rounding != "stochastic"  # stochastic rounding needs an element index: cast only
+        return True  # every rounding mode (stochastic needs an element index: cast only, encode_random)
 
     def compute_refusal(self, name):
         return COMPUTE_REFUSAL
@@ -113,8 +114,8 @@ class MinifloatFamily(Family):
         return self.encode_policy(name, wide, DEFAULT_POLICY)
 
     def encode_policy(self, name, wide, policy):
-        if not self.supports(name, policy):
-            return None
+        if policy.rounding == "stochastic":
+            return None  # needs random bits: encode_random
         fmt = FORMATS[name]
         if policy.rounding == "nearest_even" and fmt.special != "e8m0":
             fast = self._encoder(name, policy)
@@ -123,6 +124,10 @@ class MinifloatFamily(Family):
             return lambda codec, v: fast(v)
         enc = make_encoder(fmt, policy.rounding, policy.saturate)
         return lambda codec, v: enc(v, np.uint64(0))
+
+    def encode_random(self, name, wide, policy):
+        enc = make_encoder(FORMATS[name], policy.rounding, policy.saturate)
+        return lambda codec, v, u: enc(v, u)
 
     def order_key(self, name):
         keys = self._keys[name]

@@ -13,6 +13,10 @@ def encode(codec, v):
     """float32/float64 value -> storage value, one correctly rounded step."""
 
 
+def encode_u(codec, v, u):
+    """``encode`` with 64 random bits ``u`` (a stochastic rounding policy reads them)."""
+
+
 def to_compute(codec, v):
     """A decoded value rounded into a compute dtype, held in its arithmetic type."""
 
@@ -25,6 +29,14 @@ def to_compute_from(cin, codec, v):
 
 def rnd(codec, v):
     """Round an arithmetic result to the compute dtype (emulated 16-bit arithmetic)."""
+
+
+def add_c(codec, a, b):
+    """a + b rounded once to the compute dtype (``rnd(codec, a + b)`` under the default policy)."""
+
+
+def sub_c(codec, a, b):
+    """a - b rounded once to the compute dtype (``rnd(codec, a - b)`` under the default policy)."""
 
 
 def as_arith(codec, v):

@@ -57,6 +57,17 @@ class Family:
     def fma_c_policy(self, name, policy):
         return None
 
+    def add_c_policy(self, name, policy):  # impl(codec, a, b): a + b rounded once under policy
+        return None
+
+    def sub_c_policy(self, name, policy):  # impl(codec, a, b): a - b rounded once under policy
+        return None
+
+    def encode_random(self, name, wide: bool, policy):
+        """impl(codec, v, u) -> storage value, ``u`` 64 random bits (stochastic rounding),
+        or None when the family has no such encoding."""
+        return None
+
     def decode(self, name):  # impl(codec, raw) -> float32/float64, exact
         raise NotImplementedError
 
