@@ -303,7 +303,8 @@ class Step:
                 if (rounding, overflow) != ("half_even", "saturate"):
                     raise SpecError(f"step {self.spec!r}: rounding= and overflow= apply to integer dtypes; "
                                     f"a cast into {dtype} rounds to nearest even")
-                ops = (Op("round", dtype),)
+                # a storage format (float8/6/4) is rounded into by the output encoder (last step only)
+                ops = (Op("round", dtype),) if REGISTRY[dtype].can_compute else ()
             return ops, dtype, dtype, ()
         if self.is_block:  # no elementwise ops: the pipeline runs it on the whole array
             return (), "float32", "float32", ()
