@@ -69,14 +69,13 @@ MX_OUTPUTS = {
 LOW_PRECISION["mx"] = tuple(MX_OUTPUTS)
 
 
-def output_bytes(output: str) -> float:
+def output_bytes(output: str) -> int | float:
     """Storage per element of a candidate output: the format's bits packed, plus the
     share of the scales for an MX output (``MXFP8 (e4m3)``: 1 + 1/32)."""
     from .scaled import bytes_per_element
 
-    if output in MX_OUTPUTS:
-        return bytes_per_element(MX_OUTPUTS[output], MX_BLOCK)
-    return bytes_per_element(output)
+    b = bytes_per_element(MX_OUTPUTS[output], MX_BLOCK) if output in MX_OUTPUTS else bytes_per_element(output)
+    return int(b) if b == int(b) else b  # whole bytes stay integers (as in reports before MX)
 
 
 def mx_step(output: str):
