@@ -35,6 +35,12 @@ PRESET_DOMAINS = {"uint8": ("uint8", 0, 255), "float16-unit": ("float16", 0, 1)}
 LOW_OUTPUTS = ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"]
 LOW_DOMAINS = {"uint8": ("uint8", 0, 255), "12-bit": ("uint16", 0, 4095), "float16-unit": ("float16", 0, 1)}
 LOW_TRANSFORMS = {"minmax": {}, "standardize": {}}
+# the OCP MX formats (kernels.advise.MX_OUTPUTS: blocks of 32, one e8m0 scale each) on the same
+# domains: each domain's values as float32, a 1-D array in value order (the last block
+# completed with zeros), then mx(...); the output is the dequantized value, so the errors
+# are |y - x| in the domain's own units, and ULPs are not defined (NaN)
+MX_OUTPUTS = ["MXFP8 (e4m3)", "MXFP8 (e5m2)", "MXFP6 (e2m3)", "MXFP6 (e3m2)", "MXFP4"]
+MX_TRANSFORMS = {"values": "cast(output_dtype=float32)"}
 VERSION = "2"  # 2: each domain class its own grid (in 1 all three recorded one shared grid)
 
 
@@ -173,6 +179,57 @@ class TrackFloat8_12bit(_TrackLowPrecision):
 
 class TrackFloat8Float16Unit(_TrackLowPrecision):
     """Every float16 value in [0, 1] into each float8 format."""
+
+    domain = "float16-unit"
+
+    def setup_cache(self):
+        return self._grid()
+
+
+def _measure_mx(values, prefix, output) -> dict:
+    from kernels.advise import mx_step
+    from kernels.measure_pipeline import measure_pipeline
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pipe = K.pipeline(prefix, mx_step(output))
+        return _metrics(measure_pipeline(values, pipe, repeat=1))
+
+
+class _TrackMX(_Track):
+    """Every value of ``LOW_DOMAINS[self.domain]``, as float32 in one 1-D array in value
+    order (blocks of 32 consecutive values, the last completed with zeros), into each
+    MX format (``mx(dtype=..., block=32, pad=zeros)``, :mod:`kernels.measure_blocked`)."""
+
+    params = [list(MX_TRANSFORMS), MX_OUTPUTS]
+    param_names = ["transform", "output"]
+    domain = ""
+
+    def _grid(self) -> dict:
+        values = K.domain(*LOW_DOMAINS[self.domain]).values()
+        return {(t, out): _measure_mx(values, prefix, out) for t, prefix in MX_TRANSFORMS.items() for out in MX_OUTPUTS}
+
+
+class TrackMXUint8(_TrackMX):
+    """Every uint8 value (as float32, 1-D in value order) into each MX format."""
+
+    domain = "uint8"
+
+    def setup_cache(self):
+        return self._grid()
+
+
+class TrackMX12bit(_TrackMX):
+    """Every 12-bit value (0..4095 as float32, 1-D in value order) into each MX format."""
+
+    domain = "12-bit"
+
+    def setup_cache(self):
+        return self._grid()
+
+
+class TrackMXFloat16Unit(_TrackMX):
+    """Every float16 value in [0, 1] (as float32, 1-D in value order) into each MX format."""
 
     domain = "float16-unit"
 

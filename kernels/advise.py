@@ -19,6 +19,18 @@ dtypes and formulas that can change its answer (float16 compute only for
    measured precision fields are deterministic, so the same command gives the
    same answer every run.
 
+Bytes per element are the storage of the format, bits packed (float6: 0.75,
+float4: 0.5), and for the MX outputs (``allow=("mx",)``: "MXFP8 (e4m3)",
+"MXFP8 (e5m2)", "MXFP6 (e2m3)", "MXFP6 (e3m2)", "MXFP4") the element plus its
+share of one e8m0 scale per block of 32 (MXFP8: 1 + 1/32 bytes;
+:func:`kernels.scaled.bytes_per_element`).  An MX candidate is measured as a
+pipeline ending in ``mx(dtype=..., block=32, pad=zeros)`` (blocks along the last
+axis, the last one completed with zeros; :mod:`kernels.measure_blocked`), on the
+source's values: a domain becomes its values as a 1-D array in value order.
+Its output's identity is the dequantized float32 value.  After a transform the
+error of a block step is not measured (NaN: a ``max_error_in`` requirement
+rejects it); after only casts and block steps it is ``|y - x|``.
+
 Every other candidate gets the reason it lost, in those terms.  The report's
 recommendations (:func:`recommend_records`) use the same ranking on records
 given as dicts (``Record.to_dict``).
@@ -45,6 +57,43 @@ LOW_PRECISION = {
     "float6": ("float6_e2m3fn", "float6_e3m2fn"),
     "float4": ("float4_e2m1fn",),
 }
+# the OCP MX formats (Microscaling v1.0): element format of each, one e8m0 scale per MX_BLOCK
+MX_BLOCK = 32
+MX_OUTPUTS = {
+    "MXFP8 (e4m3)": "float8_e4m3fn",
+    "MXFP8 (e5m2)": "float8_e5m2",
+    "MXFP6 (e2m3)": "float6_e2m3fn",
+    "MXFP6 (e3m2)": "float6_e3m2fn",
+    "MXFP4": "float4_e2m1fn",
+}
+LOW_PRECISION["mx"] = tuple(MX_OUTPUTS)
+
+
+def output_bytes(output: str) -> int | float:
+    """Storage per element of a candidate output: the format's bits packed, plus the
+    share of the scales for an MX output (``MXFP8 (e4m3)``: 1 + 1/32)."""
+    from .scaled import bytes_per_element
+
+    b = bytes_per_element(MX_OUTPUTS[output], MX_BLOCK) if output in MX_OUTPUTS else bytes_per_element(output)
+    return int(b) if b == int(b) else b  # whole bytes stay integers (as in reports before MX)
+
+
+def mx_step(output: str):
+    """The block step an MX output name stands for."""
+    from .steps import step
+
+    return step("mx", dtype=MX_OUTPUTS[output], block=MX_BLOCK, pad="zeros")
+
+
+def _values(source):
+    """An array for a block step: a domain's values in value order (1-D), an array as is."""
+    from .domain import Domain
+
+    if isinstance(source, Domain):
+        if source.size > 1 << 26:
+            raise ValueError(f"MX outputs on a domain of {source.size:,} values: use a range of at most 2**26 values")
+        return source.values()
+    return source
 
 
 def allowed_outputs(allow=()) -> tuple[str, ...]:
@@ -159,7 +208,7 @@ def preference(transform: str, output_dtype: str, compute_dtype: str, formula: s
     return (c, f, o, 0 if tuple(accumulator) == DEFAULT_ACCUMULATOR else 1)
 
 
-def rank_key(bytes_per_element: int, max_abs_error_in, mean_abs_error_in, pref: tuple) -> tuple:
+def rank_key(bytes_per_element: float, max_abs_error_in, mean_abs_error_in, pref: tuple) -> tuple:
     """The one ranking: bytes, max then mean error in input units (NaN -> inf), preference."""
     def inf_if_nan(v):
         v = _num(v)
@@ -168,15 +217,15 @@ def rank_key(bytes_per_element: int, max_abs_error_in, mean_abs_error_in, pref: 
     return (bytes_per_element, inf_if_nan(max_abs_error_in), inf_if_nan(mean_abs_error_in), pref)
 
 
-def _per_element(nbytes: int) -> str:
-    return f"{nbytes} byte{'' if nbytes == 1 else 's'} per element"
+def _per_element(nbytes: float) -> str:
+    return f"{nbytes:g} byte{'' if nbytes == 1 else 's'} per element"
 
 
 def why_lost(key: tuple, best_key: tuple, unit: str, names: dict, best_names: dict) -> str:
     """Why a candidate with ``key`` ranks after the one with ``best_key``, in the ranking's terms.
     ``names``: its output_dtype, compute_dtype, formula and accumulator (for the preference)."""
     if key[0] != best_key[0]:
-        return f"{_per_element(key[0])} > {best_key[0]}"
+        return f"{_per_element(key[0])} > {best_key[0]:g}"
     if key[1] != best_key[1]:
         return f"max error {fmt(key[1])} {unit} > {fmt(best_key[1])} at the same size"
     if key[2] != best_key[2]:
@@ -202,10 +251,11 @@ class Candidate:
     record: Record
     verdict: str  # "recommended", "meets (costlier)" or "rejected"
     reason: str
+    transform: str | None = None  # the transform an MX candidate's pipeline starts with (record: "pipeline")
 
     @property
-    def bytes_per_element(self) -> int:
-        return REGISTRY[self.output_dtype].itemsize
+    def bytes_per_element(self) -> float:
+        return output_bytes(self.output_dtype)
 
     @property
     def units(self) -> str:
@@ -214,7 +264,7 @@ class Candidate:
     @property
     def rank_key(self) -> tuple:
         r = self.record
-        pref = preference(r.transform, self.output_dtype, self.compute_dtype, self.formula, (r.accumulator, r.acc_dtype))
+        pref = preference(self.transform or r.transform, self.output_dtype, self.compute_dtype, self.formula, (r.accumulator, r.acc_dtype))
         return rank_key(self.bytes_per_element, r.max_abs_error_in, r.mean_abs_error_in, pref)
 
     def to_dict(self) -> dict:
@@ -290,9 +340,31 @@ def choose(
             kw["qdtype"] = o
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            r = measure(source, transform, formula=f, compute_dtype=c, output_dtype=o, **kw)
-        measured.append((o, c, f, r))
+            if o in MX_OUTPUTS:
+                r = _measure_mx(source, transform, o, c, f, kw)
+            else:
+                r = measure(source, transform, formula=f, compute_dtype=c, output_dtype=o, **kw)
+        measured.append((o, c, f, r, transform))
     return _rank(measured, requirement)
+
+
+_NOT_STEP_OPTIONS = ("repeat", "exact_points", "stream", "progress", "name")
+
+
+def _measure_mx(source, transform, output, compute_dtype, formula, kw):
+    """An MX candidate of :func:`choose`: the transform (into float32) then the mx step,
+    measured on the source's values (:mod:`kernels.measure_blocked`)."""
+    from .measure_pipeline import measure_pipeline
+    from .pipeline import Pipeline
+    from .steps import _BUILTIN, step
+
+    opts = {k: v for k, v in kw.items() if k not in _NOT_STEP_OPTIONS}
+    unknown = sorted(set(opts) - set(_BUILTIN[transform]))
+    if unknown:
+        raise ValueError(f"MX outputs: option(s) {', '.join(unknown)} have no step form; leave allow='mx' out "
+                         "or give the transform as a pipeline")
+    first = step(transform, formula=formula, compute_dtype=compute_dtype, output_dtype="float32", **opts)
+    return measure_pipeline(_values(source), Pipeline((first, mx_step(output))), repeat=kw.get("repeat", 3))
 
 
 def _names(c: Candidate) -> dict:
@@ -302,7 +374,7 @@ def _names(c: Candidate) -> dict:
 def _rank(measured: list, requirement: Requirement) -> tuple[Candidate | None, list[Candidate]]:
     """Verdicts and reasons for measured (output, compute, formula, Record) tuples,
     ranked by :func:`rank_key` (ties keep the measuring order: deterministic)."""
-    provisional = [Candidate(o, c, f, r, "", "") for o, c, f, r in measured]
+    provisional = [Candidate(m[0], m[1], m[2], m[3], "", "", *m[4:]) for m in measured]
     meets = [c for c in provisional if requirement.failure(c.record) is None]
     best = min(meets, key=lambda c: c.rank_key) if meets else None
     out = []
@@ -324,7 +396,9 @@ def _rank(measured: list, requirement: Requirement) -> tuple[Candidate | None, l
 
 def pipeline_candidates(pipe, outputs=None) -> list:
     """(output dtype, Pipeline) pairs: ``pipe`` then ``cast(output_dtype=D)`` for each
-    candidate D; a final cast has its dtype replaced (its rounding and overflow kept)."""
+    candidate D; a final cast has its dtype replaced (its rounding and overflow kept).
+    An MX output name (:data:`MX_OUTPUTS`) ends the pipeline with its ``mx`` step
+    instead (replacing a final cast)."""
     from .pipeline import Pipeline
     from .steps import step
 
@@ -333,7 +407,9 @@ def pipeline_candidates(pipe, outputs=None) -> list:
         outputs = FLOAT_OUTPUTS
     out = []
     for o in outputs:
-        if last.name == "cast":
+        if o in MX_OUTPUTS:
+            steps = (*(pipe.steps[:-1] if last.name == "cast" else pipe.steps), mx_step(o))
+        elif last.name == "cast":
             steps = (*pipe.steps[:-1], step("cast", **{**dict(last.options), "output_dtype": o}))
         else:
             steps = (*pipe.steps, step("cast", output_dtype=o))
@@ -364,7 +440,10 @@ def choose_pipeline(source, pipe, requirement: Requirement, *, outputs=None, pro
             progress(i, len(cands), p.spec)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            r = measure_pipeline(source, p, repeat=repeat, **kw)
+            if o in MX_OUTPUTS:  # block steps measure arrays: a domain's values in value order
+                r = measure_pipeline(_values(source), p, repeat=repeat)
+            else:
+                r = measure_pipeline(source, p, repeat=repeat, **kw)
         measured.append((o, r.compute_dtype, p.spec, r))
     return _rank(measured, requirement)
 
@@ -378,7 +457,7 @@ def _record_key(r: dict) -> tuple:
     pref = preference(r["transform"], r["output_dtype"], r["compute_dtype"], r["formula"],
                       (r.get("accumulator", DEFAULT_ACCUMULATOR[0]), r.get("acc_dtype", DEFAULT_ACCUMULATOR[1])))
     # records of an older report.json have no *_in fields: NaN, which ranks as inf
-    return rank_key(REGISTRY[r["output_dtype"]].itemsize, r.get("max_abs_error_in"), r.get("mean_abs_error_in"), pref)
+    return rank_key(output_bytes(r["output_dtype"]), r.get("max_abs_error_in"), r.get("mean_abs_error_in"), pref)
 
 
 def _describe_variant(r: dict) -> str:
@@ -411,7 +490,7 @@ def recommend_records(records: list[dict], universe: dict | None = None) -> list
         for o, c in (universe or {}).get((source, label), []):
             if (o, c) in measured_pairs:
                 continue
-            if best is not None and REGISTRY[o].itemsize > REGISTRY[best["output_dtype"]].itemsize:
+            if best is not None and output_bytes(o) > output_bytes(best["output_dtype"]):
                 continue  # larger than the recommendation: cannot win
             name = f"{o} (compute {c})" if o in measured_outputs else o
             if name not in skipped:
@@ -424,11 +503,11 @@ def recommend_records(records: list[dict], universe: dict | None = None) -> list
                 alternatives.append({
                     "output_dtype": r["output_dtype"], "compute_dtype": r["compute_dtype"], "formula": r["formula"],
                     "accumulator": r.get("accumulator"), "acc_dtype": r.get("acc_dtype"),
-                    "bytes_per_element": REGISTRY[r["output_dtype"]].itemsize,
+                    "bytes_per_element": output_bytes(r["output_dtype"]),
                     "max_abs_error_in": _plain(r.get("max_abs_error_in")),
                     "why": why_lost(_record_key(r), bkey, unit, r, best),
                 })
-            nbytes = REGISTRY[best["output_dtype"]].itemsize
+            nbytes = output_bytes(best["output_dtype"])
             text = (f"{best['output_dtype']} ({_describe_variant(best)}): keeps all {best['distinct_in']:,} distinct values; "
                     f"max error {fmt(best.get('max_abs_error_in'))} {unit} ({_per_element(nbytes)})")
             if skipped:

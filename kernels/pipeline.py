@@ -89,10 +89,17 @@ class Pipeline:
         ops: list = []
         dtype = lookup(in_dtype, "input dtype").name
         per_step = []
-        for s in self.steps[:stop]:
+        steps = self.steps[:stop]
+        for k, s in enumerate(steps):
             sops, out, compute, _ = s.build(dtype)
             ops.extend(sops)
-            _join(ops, out)
+            row = REGISTRY[out]
+            if row.is_integer or row.can_compute:
+                _join(ops, out)
+            elif k + 1 < len(steps):
+                # a storage format (float8/6/4): no op rounds into it; the output encoder does, once
+                raise ValueError(f"step {s.spec!r} rounds into {out}, a storage format no op computes in: it can only "
+                                 "be the last step (the output is encoded into it); end the pipeline there")
             per_step.append((sops, out, compute))
             dtype = out
         return tuple(ops), dtype, per_step

@@ -15,6 +15,7 @@ spec                                                   meaning
 ``scaled_cast(dtype=float8_e4m3fn, axis=0)``           amax-scaled cast (torchao float8), dequantized
 ``mx(dtype=float4_e2m1fn, block=32, scale_rule=rceil)`` MX blocks, dequantized (kernels.scaled)
 ``torchvision.ToDtype(dtype=float32, scale=True)``     a preset, the library's own option names
+``torchao.mx(elem_dtype=float8_e4m3fn)``                an alias: expands to ``mx(...)`` (torchao's names)
 =====================================================  =======================================
 
 Values are numbers, ``True``/``False``/``None``, tuples ``(a, b)``, quoted
@@ -152,7 +153,7 @@ def format_spec(name: str, options) -> str:
 
 
 def _valid_names() -> str:
-    return ", ".join([*_BUILTIN, *_presets.PRESETS])
+    return ", ".join([*_BUILTIN, *_presets.PRESETS, *_presets.ALIASES])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -302,7 +303,8 @@ class Step:
                 if (rounding, overflow) != ("half_even", "saturate"):
                     raise SpecError(f"step {self.spec!r}: rounding= and overflow= apply to integer dtypes; "
                                     f"a cast into {dtype} rounds to nearest even")
-                ops = (Op("round", dtype),)
+                # a storage format (float8/6/4) is rounded into by the output encoder (last step only)
+                ops = (Op("round", dtype),) if REGISTRY[dtype].can_compute else ()
             return ops, dtype, dtype, ()
         if self.is_block:  # no elementwise ops: the pipeline runs it on the whole array
             return (), "float32", "float32", ()
@@ -434,6 +436,11 @@ def step(name, **options) -> Step:
         if options and opts:
             raise TypeError("give options in the spec string or as keywords, not both")
         name, options = parsed, opts or options
+    if name in _presets.ALIASES:  # a library's name for a built-in step (torchao.float8 -> scaled_cast)
+        try:
+            name, options = _presets.ALIASES[name].expand(**options)
+        except ValueError as e:
+            raise SpecError(str(e)) from None
     options = {k: CONSTANTS[v][k] if isinstance(v, str) and v in CONSTANTS and k in CONSTANTS[v] else v for k, v in options.items()}
     options = {k: tuple(np.asarray(v).tolist()) if isinstance(v, (list, np.ndarray)) else v for k, v in options.items()}
     _check_options(name, options)

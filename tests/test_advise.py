@@ -333,3 +333,112 @@ def test_quantize_candidates_include_signed_targets():
     outs = {o for o, _, _ in candidates("quantize")}
     assert outs == {"uint8", "uint16", "int8", "int16"}
     assert preference("quantize", "uint8", "float32", "round") < preference("quantize", "int8", "float32", "round")
+
+
+# ---------------------------------------------------------------- MX outputs
+
+
+def test_mx_bytes_per_element_include_the_scales():
+    """Each MX output costs its element's bits (from the format's name) plus one byte
+    per block of 32; plain formats their bits, packed (float6 0.75, float4 0.5)."""
+    import re
+    from fractions import Fraction
+
+    for name, elem in A.MX_OUTPUTS.items():
+        e, m = map(int, re.search(r"e(\d)m(\d)", elem).groups())
+        want = Fraction(1 + e + m, 8) + Fraction(1, 32)
+        assert Fraction(A.output_bytes(name)) == want, name
+        assert Fraction(A.output_bytes(elem)) == Fraction(1 + e + m, 8)
+    assert A.output_bytes("MXFP8 (e4m3)") == 1 + 1 / 32 and A.output_bytes("float16") == 2
+    assert A.allowed_outputs(("mx",))[: len(A.MX_OUTPUTS)] == tuple(A.MX_OUTPUTS)
+
+
+def _mx_setup():
+    """float16 [0, 1] (every value, 1-D in value order for the block candidates) through an
+    identity-valued pipeline, each candidate measured on its own, outside the advisor."""
+    from kernels.measure_pipeline import measure_pipeline
+
+    dom = K.domain("float16", 0, 1)
+    pipe = K.pipeline("cast(output_dtype=float32)")
+    outs = ("float8_e4m3fn", "float8_e5m2", *A.MX_OUTPUTS)
+    own = {}
+    for o, p in A.pipeline_candidates(pipe, outs):
+        src = dom.values() if o in A.MX_OUTPUTS else dom
+        own[o] = measure_pipeline(src, p, repeat=1)
+    return dom, pipe, outs, own
+
+
+@pytest.fixture(scope="module")
+def mx_setup():
+    return _mx_setup()
+
+
+def _expected(own: dict, req: Requirement, outputs) -> str | None:
+    meets = [o for o in outputs if req.failure(own[o]) is None]
+    key = lambda o: (A.output_bytes(o), A._num(own[o].max_abs_error_in), A._num(own[o].mean_abs_error_in))  # noqa: E731
+    return min(meets, key=key) if meets else None
+
+
+def test_mx_candidates_are_pipelines_ending_in_the_mx_step(mx_setup):
+    _, pipe, outs, own = mx_setup
+    specs = dict((o, p.spec) for o, p in A.pipeline_candidates(pipe, outs))
+    assert specs["MXFP8 (e4m3)"] == "mx(dtype=float8_e4m3fn, block=32, pad=zeros)"  # the final cast replaced
+    assert specs["float8_e4m3fn"] == "cast(output_dtype=float8_e4m3fn)"
+    assert own["MXFP4"].distinct_scales is not None and own["float8_e4m3fn"].distinct_scales is None
+
+
+def test_choose_mx_survival_mxfp8_meets_float8_does_not(mx_setup):
+    """A survival between plain e4m3fn's and MXFP8 (e4m3)'s (both measured): MXFP8 meets,
+    float8 does not; with every MX format the cheapest that meets wins, by fractional bytes."""
+    dom, pipe, outs, own = mx_setup
+    s8, smx = own["float8_e4m3fn"].survival, own["MXFP8 (e4m3)"].survival
+    assert smx > s8  # the per-block scales keep more of [0, 1]'s small values
+    req = Requirement(min_survival=(s8 + smx) / 2)
+    two = ("float8_e4m3fn", "MXFP8 (e4m3)")
+    best, cands = A.choose_pipeline(dom, pipe, req, outputs=two, repeat=1)
+    assert best.output_dtype == "MXFP8 (e4m3)" == _expected(own, req, two)
+    assert {c.output_dtype: c.verdict for c in cands}["float8_e4m3fn"] == "rejected"
+    assert best.bytes_per_element == 1 + 1 / 32 and best.to_dict()["bytes_per_element"] == 1.03125
+    best_all, _ = A.choose_pipeline(dom, pipe, req, outputs=outs, repeat=1)
+    assert best_all.output_dtype == _expected(own, req, outs)
+
+
+def test_choose_mx_span_float8_meets_mxfp8_does_not(mx_setup):
+    """Vice versa: the floor rule saturates a block whose max has a larger mantissa than
+    448's, so MXFP8 (e4m3) merges a wider span near 1 than plain e4m3fn; a span between
+    the two (measured) is met by float8 only, which the ranking then recommends."""
+    dom, pipe, _, own = mx_setup
+    sp8, spmx = own["float8_e4m3fn"].max_merged_span_in, own["MXFP8 (e4m3)"].max_merged_span_in
+    assert sp8 < spmx
+    req = Requirement(max_span_in=(sp8 + spmx) / 2)
+    two = ("float8_e4m3fn", "MXFP8 (e4m3)")
+    best, cands = A.choose_pipeline(dom, pipe, req, outputs=two, repeat=1)
+    assert best.output_dtype == "float8_e4m3fn" == _expected(own, req, two)
+    assert {c.output_dtype: c.verdict for c in cands}["MXFP8 (e4m3)"] == "rejected"
+
+
+def test_cli_choose_allow_mx(mx_setup, capsys):
+    _, _, _, own = mx_setup
+    s8, smx = own["float8_e4m3fn"].survival, own["MXFP8 (e4m3)"].survival
+    code, out, err = run(capsys, "choose", "--domain", "--input-dtype", "float16", "--range", "0", "1",
+                         "--pipeline", "cast(output_dtype=float32)", "--allow", "float8", "--allow", "mx",
+                         "--min-survival", (s8 + smx) / 2, "--repeat", "1", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    outputs = {c["output_dtype"] for c in d["candidates"]}
+    assert set(A.MX_OUTPUTS) <= outputs and "float8_e4m3fn" in outputs
+    req = Requirement(min_survival=(s8 + smx) / 2)
+    assert d["recommended"] == _expected(own, req, [o for o in outputs if o in own])
+    others = [c for c in d["candidates"] if c["output_dtype"] not in own and c["verdict"] != "rejected"]
+    assert all(c["bytes_per_element"] > A.output_bytes(d["recommended"]) for c in others)
+
+
+def test_choose_transform_allow_mx_measures_the_mx_pipelines():
+    """choose() with a transform: an MX candidate is the transform into float32 then mx."""
+    dom = K.domain("float16", 0, 1)
+    best, cands = choose(dom, "scale", Requirement(min_survival=0.0), compute_dtypes=("float32",), formulas=("mul",),
+                         allow=("mx",), divisor=1, repeat=1)
+    mx = [c for c in cands if c.output_dtype in A.MX_OUTPUTS]
+    assert {c.output_dtype for c in mx} == set(A.MX_OUTPUTS)
+    assert all(c.record.formula.endswith("mx(dtype=%s, block=32, pad=zeros)" % A.MX_OUTPUTS[c.output_dtype]) for c in mx)
+    assert best.output_dtype == "MXFP4"  # every candidate meets survival >= 0: the fewest bytes win

@@ -481,3 +481,98 @@ def test_timm_fp16_flag_and_ideal():
 def test_bad_options(name, kwargs, exc):
     with pytest.raises(exc):
         get(name).build("float32", None, **kwargs)
+
+
+# ----------------------------------------------------------------- torchao (aliases of the block steps)
+#
+# Domains as 1-D value order, cut into rows of 32 (one MX block, one axiswise row each):
+# every uint8 code / 255, every 12-bit code / 4095, and every float16 value in (0, 1]
+# (15,360 of them: 0 is left out so that the count is a multiple of 32), as float32.
+
+
+def _torchao_domains():
+    f16 = np.arange(65536, dtype=np.uint16).view(np.float16)
+    f16 = np.sort(f16[(f16 > 0) & (f16 <= 1)].astype(np.float32))
+    return {
+        "uint8": (np.arange(256, dtype=np.float32) / np.float32(255)).reshape(-1, 32),
+        "12bit": (np.arange(4096, dtype=np.float32) / np.float32(4095)).reshape(-1, 32),
+        "float16_01": f16.reshape(-1, 32),
+    }
+
+
+_AO_DOMAINS = _torchao_domains()
+
+
+@pytest.fixture(scope="module")
+def torchao_mods():
+    import logging
+
+    logging.getLogger("torchao").setLevel(logging.ERROR)
+    import torchao.float8.float8_scaling_utils as fsu
+    from torchao.float8.config import ScalingGranularity
+    from torchao.float8.float8_training_tensor import LinearMMConfig
+    from torchao.prototype.mx_formats.config import ScaleCalculationMode
+    from torchao.prototype.mx_formats.constants import DTYPE_FP6_E2M3, DTYPE_FP6_E3M2
+    from torchao.prototype.mx_formats.mx_tensor import MXTensor
+
+    elems = {"float8_e4m3fn": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2,
+             "float6_e2m3fn": DTYPE_FP6_E2M3, "float6_e3m2fn": DTYPE_FP6_E3M2, "float4_e2m1fn": torch.float4_e2m1fn_x2}
+    return fsu, ScalingGranularity, LinearMMConfig, ScaleCalculationMode, MXTensor, elems
+
+
+def _same_bits(a, b) -> bool:
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    return a.shape == b.shape and bool(((a.view(np.uint32) == b.view(np.uint32)) | (np.isnan(a) & np.isnan(b))).all())
+
+
+@pytest.mark.parametrize("pow2", [False, True], ids=["scale", "pow2"])
+@pytest.mark.parametrize("granularity", ["tensorwise", "axiswise"])
+@pytest.mark.parametrize("fdtype", ["float8_e4m3fn", "float8_e5m2"])
+@pytest.mark.parametrize("domain", list(_AO_DOMAINS))
+def test_torchao_float8_alias_matches_torchao(torchao_mods, domain, fdtype, granularity, pow2):
+    import kernels
+
+    fsu, SG, LinearMMConfig, *_ = torchao_mods
+    x = _AO_DOMAINS[domain]
+    t = fsu.hp_tensor_to_float8_dynamic(
+        torch.from_numpy(x.copy()), getattr(torch, fdtype), LinearMMConfig(),
+        scaling_granularity=getattr(SG, granularity.upper()), axiswise_dim=-1 if granularity == "axiswise" else None,
+        round_scales_to_power_of_2=pow2)
+    lib = t.to_original_precision().numpy()
+    spec = (f"torchao.float8(float8_dtype={fdtype}, scaling_granularity={granularity}, "
+            f"round_scales_to_power_of_2={pow2})")
+    pipe = kernels.pipeline(spec)
+    assert [s.name for s in pipe.steps] == ["scaled_cast"]  # the alias is the block step
+    ours = pipe.fit(x).transform(x)
+    assert _same_bits(lib, ours)
+
+
+@pytest.mark.parametrize("mode", ["floor", "ceil", "even", "rceil"])
+@pytest.mark.parametrize("elem", ["float8_e4m3fn", "float8_e5m2", "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn"])
+@pytest.mark.parametrize("domain", list(_AO_DOMAINS))
+def test_torchao_mx_alias_matches_torchao(torchao_mods, domain, elem, mode):
+    """MXTensor.to_mx(...).dequantize(float32) against the alias's pipeline output (every block
+    of these domains is finite with amax far above 2**-127, where torchao 0.18.0 follows OCP)."""
+    import kernels
+
+    *_, SCM, MXTensor, elems = torchao_mods
+    x = _AO_DOMAINS[domain]
+    lib = MXTensor.to_mx(torch.from_numpy(x.copy()), elems[elem], 32, getattr(SCM, mode.upper())).dequantize(torch.float32)
+    pipe = kernels.pipeline(f"torchao.mx(elem_dtype={elem}, scaling_mode={mode})")
+    assert [s.name for s in pipe.steps] == ["mx"]
+    assert _same_bits(lib.numpy(), pipe.fit(x).transform(x))
+
+
+def test_torchao_aliases_expand_and_refuse_unknown_options():
+    import kernels
+    from kernels.steps import SpecError
+
+    s = kernels.step("torchao.float8(scaling_granularity=axiswise, axiswise_dim=0)")
+    assert s.spec == "scaled_cast(dtype=float8_e4m3fn, axis=0, eps=1e-12, pow2=False, saturate=True)"
+    assert kernels.step("torchao.mx(elem_dtype=float4_e2m1fn)").spec == "mx(dtype=float4_e2m1fn, block=32, axis=-1, scale_rule=floor)"
+    with pytest.raises(SpecError, match="elem_dtype"):
+        kernels.step("torchao.mx")
+    with pytest.raises(SpecError, match="scaling_granularity"):
+        kernels.step("torchao.float8(scaling_granularity=rowwise)")
+    with pytest.raises(SpecError, match="its options are"):
+        kernels.step("torchao.mx(elem_dtype=float8_e4m3fn, block=16)")

@@ -42,6 +42,20 @@ def test_try_it_block_runs_as_written(tmp_path):
     assert "4095" in audit.stdout
 
 
+def test_low_precision_block_runs_as_written(tmp_path):
+    """The "Formats of 8 bits and below" block: every command succeeds and prints."""
+    lines = _block("## Formats of 8 bits and below")
+    assert any("--allow mx" in line for line in lines) and any("scaled_cast(" in line for line in lines)
+    env = {**os.environ, "PYTHONPATH": str(README.parent), "COLUMNS": "160"}
+    for line in lines:
+        argv = shlex.split(line)
+        argv = [sys.executable, *argv[1:]] if argv[0] == "python" else [sys.executable, "-m", "kernels", *argv[1:]]
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, f"{line}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        assert done.stdout.strip() or "np.save" in line, line
+    assert (tmp_path / "act.npy").exists()
+
+
 def test_cold_start_benchmark_times_the_readme_example_as_written():
     """``speed --cold`` times README's "Use" example: the two texts agree."""
     from kernels.speed_cold import README_EXAMPLE

@@ -2,7 +2,10 @@
 
 Each module here describes one library's conventions as data
 (:class:`~kernels.presets._base.Preset`); none imports its library.
-:data:`PRESETS` maps ``"library.Name"`` to its Preset.
+:data:`PRESETS` maps ``"library.Name"`` to its Preset; :data:`ALIASES` maps the
+names of library casts that are not elementwise (torchao's float8 and MX) to an
+:class:`~kernels.presets.torchao.Alias`, which :func:`kernels.step` expands into
+the block step computing the same (``scaled_cast``, ``mx``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ _MODULES = (
     "opencv",
     "onnx",
     "albumentations",
+    "torchao",
 )
 
 
-def _collect() -> dict:
+def _collect(attr: str = "PRESETS") -> dict:
     out = {}
     for m in _MODULES:
         try:
@@ -34,7 +38,7 @@ def _collect() -> dict:
             if e.name != f"{__name__}.{m}":
                 raise
             continue  # a library's module not written yet
-        for p in mod.PRESETS:
+        for p in getattr(mod, attr, ()):
             if p.name in out:
                 raise AssertionError(f"preset {p.name} defined twice")
             out[p.name] = p
@@ -42,6 +46,9 @@ def _collect() -> dict:
 
 
 PRESETS: dict[str, Preset] = _collect()
+ALIASES: dict = _collect("ALIASES")
+if set(PRESETS) & set(ALIASES):
+    raise AssertionError(f"names both a preset and an alias: {set(PRESETS) & set(ALIASES)}")
 
 
 def get(name: str) -> Preset:
@@ -52,4 +59,4 @@ def get(name: str) -> Preset:
         raise ValueError(f"unknown preset {name!r}; presets are: {', '.join(PRESETS)}") from None
 
 
-__all__ = ["PRESETS", "Preset", "Built", "Exact", "REQUIRED", "affine", "get"]
+__all__ = ["ALIASES", "PRESETS", "Preset", "Built", "Exact", "REQUIRED", "affine", "get"]

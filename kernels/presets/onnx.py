@@ -19,8 +19,19 @@ Read from onnx 1.23.2's reference evaluator
   For a float16 x onnxruntime divides in float32, the reference in float16 (the
   quotient rounded to float16 first): option ``evaluator`` ("onnxruntime", default,
   or "reference") picks one; measured counts of the difference are in the tests.
+- QuantizeLinear to float8 (``float8_e4m3fn`` 17, ``float8_e4m3fnuz`` 18,
+  ``float8_e5m2`` 19, ``float8_e5m2fnuz`` 20; opset 19+): ``y = cast(x / y_scale)``,
+  the quotient in float32 (onnxruntime) or x's dtype (the reference), then one
+  rounding to nearest even into the format; ``saturate=True`` (the default) is
+  ``numpy_helper.saturate_cast``: ``clip(q, -max, max)`` first (+-inf -> +-max, NaN
+  stays NaN); ``saturate=False`` is the format's own overflow (e4m3fn: NaN, e5m2:
+  +-inf, fnuz: NaN).  The zero point is not added (the reference ignores it; the
+  spec means it to be 0): only 0 is accepted.  onnxruntime 1.32.0 agrees with
+  ``saturate=True`` everywhere; with ``saturate=False`` it departs from the spec at
+  overflow (e4m3fn: quotients in [464, 512) give 448, e5m2: finite overflow gives
+  NaN), measured in the tests, where the preset follows the reference.
 - DequantizeLinear: ``(float32(x) - float32(zp)) * x_scale``, float32; x uint8,
-  uint16, int8 or int16.
+  uint16, int8 or int16; from float8: ``float32(x) * x_scale`` (zero point 0).
 - DynamicQuantizeLinear (uint8): in float32, ``max = max(0, max x)``,
   ``min = min(0, min x)``, ``scale = (max == min ? 1 : max - min) / 255``,
   ``zp = rint(clip(0 - min / scale, 0, 255))`` (ties to even in both), then
@@ -47,7 +58,10 @@ _SRC_DYN = ("onnx/reference/ops/op_dynamic_quantize_linear.py (onnx 1.23.2); onn
             "core/providers/cpu/quantization/dynamicquantizelinear.cc, core/util/qmath.h (1.32.0)")
 
 # TensorProto data type numbers, so options may be given as ONNX integers too
-_TENSOR_TYPES = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5}
+_TENSOR_TYPES = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "float8_e4m3fn": 17, "float8_e4m3fnuz": 18,
+                 "float8_e5m2": 19, "float8_e5m2fnuz": 20}
+# the float8 types of QuantizeLinear / DequantizeLinear (opset 19+): zero point 0, ``saturate`` applies
+FLOAT8 = ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")
 # the quantized types this project's dtypes hold, and their ranges
 _QUANT_OUT = {"uint8": (0, 255), "uint16": (0, 65535), "int8": (-128, 127), "int16": (-32768, 32767)}
 _FLOAT_IN = ("float32", "float16")  # x dtypes QuantizeLinear takes that the project models
@@ -80,14 +94,19 @@ def _scale(value, argument: str, dtype: str) -> float:
 def _qtype(value) -> str:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = next((k for k, v in _TENSOR_TYPES.items() if v == int(value)), value)
-    if isinstance(value, str) and value in _QUANT_OUT:
+    if isinstance(value, str) and (value in _QUANT_OUT or value in FLOAT8):
         return value
     raise ValueError(f"output_dtype={value!r} is not a quantized type this project models; use one of: "
-                     + ", ".join(f"{k} ({_TENSOR_TYPES[k]})" for k in _QUANT_OUT))
+                     + ", ".join(f"{k} ({_TENSOR_TYPES[k]})" for k in (*_QUANT_OUT, *FLOAT8)))
 
 
 def _zero_point(value, qtype: str | None, argument: str) -> int:
-    """An integer zero point in ``qtype``'s range (any quantized type's when None)."""
+    """An integer zero point in ``qtype``'s range (any quantized type's when None); 0 for float8."""
+    if qtype in FLOAT8:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) or float(value) != 0:
+            raise ValueError(f"{argument}={value!r}: a float8 zero point must be 0 (ONNX does not add it; "
+                             "the reference evaluator refuses any other in DequantizeLinear)")
+        return 0
     if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) or float(value) != int(value):
         raise TypeError(f"{argument}={value!r} must be an integer")
     lo, hi = _QUANT_OUT[qtype] if qtype else (-32768, 65535)
@@ -96,10 +115,10 @@ def _zero_point(value, qtype: str | None, argument: str) -> int:
     return int(value)
 
 
-_ONNX_TYPE = {"uint8": "uint8", "uint16": "uint16", "int8": "int8", "int16": "int16", "float16": "float16", "bfloat16": "bfloat16",
+_ONNX_TYPE = {**{f: f for f in FLOAT8}, "uint8": "uint8", "uint16": "uint16", "int8": "int8", "int16": "int16", "float16": "float16", "bfloat16": "bfloat16",
               "float32": "float", "float64": "double"}
 # x types each op's schema (opset 21) accepts, among the project's dtypes
-_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16", "int8", "int16"),
+_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16", "int8", "int16", *FLOAT8),
              "DynamicQuantizeLinear": ("float32",)}
 
 
@@ -148,7 +167,18 @@ def _quantize_ops(x_dtype: str, scale: float, zp: int, qtype: str, evaluator: st
     )
 
 
-def _dequantize_built(scale: float, zp: int) -> Built:
+def _quantize_float8_ops(x_dtype: str, scale: float, qtype: str, saturate: bool, evaluator: str) -> tuple:
+    # float8: the quotient (float32 in onnxruntime, x's dtype in the reference), clipped to
+    # +-max when saturating (numpy_helper.saturate_cast: clip then astype), then one rounding
+    # into the format by the output encoder; no zero point
+    qdtype = x_dtype if evaluator == "reference" else "float32"
+    fmax = float(lookup(qtype, "output_dtype").max)
+    return (Op("div", qdtype, (scale,)),) + ((Op("clip", None, (-fmax, fmax)),) if saturate else ())
+
+
+def _dequantize_built(scale: float, zp: int, x_dtype: str = "uint8") -> Built:
+    if x_dtype in FLOAT8:  # float32(x) * x_scale: float8 -> float32 is exact
+        return Built((Op("mul", "float32", (scale,)),), "float32", "float32")
     return Built((Op("sub", "float32", (float(zp),)), Op("mul", "float32", (scale,))), "float32", "float32")
 
 
@@ -173,11 +203,19 @@ def _q_parse(options, x_dtype="float32"):
 def _q_build(in_dtype, stats=None, **options) -> Built:
     x_dtype = _float_in(in_dtype, "QuantizeLinear")
     scale, zp, qtype, ev = _q_parse(options, x_dtype)
+    if qtype in FLOAT8:
+        sat = bool(options.get("saturate", True))
+        return Built(_quantize_float8_ops(x_dtype, scale, qtype, sat, ev), qtype,
+                     x_dtype if ev == "reference" else "float32", inverse=_dequantize_built(scale, 0, qtype))
     return Built(_quantize_ops(x_dtype, scale, zp, qtype, ev), qtype, "float32", inverse=_dequantize_built(scale, zp))
 
 
 def _q_ideal(exact_stats=None, **options):
     scale, zp, qtype, _ = _q_parse(options)
+    if qtype in FLOAT8:  # x / scale, clipped to +-max when saturating (else the format's overflow)
+        fmax = Fraction(float(lookup(qtype, "output_dtype").max))
+        sat = (Exact("clip", (-fmax, fmax)),) if options.get("saturate", True) else ()
+        return (affine(1 / Fraction(scale)),) + sat
     return (affine(1 / Fraction(scale), zp), Exact("clip", _QUANT_OUT[qtype]))
 
 
@@ -194,9 +232,9 @@ def _dq_parse(options, x_dtype=None):
 
 
 def _dq_build(in_dtype, stats=None, **options) -> Built:
-    name = _x_type(in_dtype, "DequantizeLinear", tuple(_QUANT_OUT))
+    name = _x_type(in_dtype, "DequantizeLinear", (*_QUANT_OUT, *FLOAT8))
     scale, zp = _dq_parse(options, name)
-    return _dequantize_built(scale, zp)
+    return _dequantize_built(scale, zp, name)
 
 
 def _dq_ideal(exact_stats=None, **options):
@@ -282,9 +320,11 @@ PRESETS = [
     Preset(
         name="onnx.QuantizeLinear",
         library="onnx",
-        verified=f"{VERSION}: float32 data (ties, NaN, inf, huge) and every float16 code, into uint8/uint16/int8/int16, bit for bit",
+        verified=f"{VERSION}: float32 data (ties, NaN, inf, huge) and every float16 code, into uint8/uint16/int8/int16 "
+                 "and the four float8 types (saturate on and off), bit for bit",
         source=_SRC_Q,
-        summary="saturate(rint(x / y_scale) + y_zero_point): a float32 division, ties to even",
+        summary="saturate(rint(x / y_scale) + y_zero_point): a float32 division, ties to even; "
+                "to float8: cast(x / y_scale), clipped to +-max when saturate",
         options=dict(_Q_OPTIONS),
         build=_q_build,
         ideal=_q_ideal,
@@ -292,9 +332,9 @@ PRESETS = [
     Preset(
         name="onnx.DequantizeLinear",
         library="onnx",
-        verified=f"{VERSION}: every uint8, uint16, int8 and int16 code, bit for bit",
+        verified=f"{VERSION}: every uint8, uint16, int8, int16 and float8 code, bit for bit",
         source=_SRC_DQ,
-        summary="(float32(x) - x_zero_point) * x_scale in float32",
+        summary="(float32(x) - x_zero_point) * x_scale in float32 (float8 x: float32(x) * x_scale)",
         options=dict(_DQ_OPTIONS),
         build=_dq_build,
         ideal=_dq_ideal,
