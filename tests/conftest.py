@@ -3,6 +3,13 @@ import numpy as np
 from kernels import REGISTRY
 
 DTYPES = list(REGISTRY)
+# The formats of 8 bits and below share one family (kernels/codecs/minifloat.py):
+# tests/test_minifloat.py proves each of them on every float32 pattern.  Tests
+# that cross every dtype with compute dtypes, formulas or other dtypes (one
+# compiled kernel per combination) take one format of each kind of special
+# codes: fn, ieee-like, fnuz, no NaN/inf, e8m0.
+MINIFLOAT_SAMPLE = ["float8_e4m3fn", "float8_e5m2", "float8_e5m2fnuz", "float4_e2m1fn", "float8_e8m0fnu"]
+CROSS_DTYPES = [n for n in DTYPES if REGISTRY[n].itemsize > 1 or REGISTRY[n].is_integer] + MINIFLOAT_SAMPLE
 FLOATS = [n for n, r in REGISTRY.items() if not r.is_integer]
 
 
