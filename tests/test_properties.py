@@ -36,7 +36,7 @@ def arrays(draw, dtypes=SUPPORTED + UNSUPPORTED, min_size=0, finite=False):
     with np.errstate(all="ignore"):
         x = convert(vals, name) if name in NP else vals.astype(name)
         if finite and name in NP:  # 65520 and 1e6 overflow float16 to inf: not finite data
-            x = convert(np.where(np.isfinite(x.astype(np.float64)), vals, 0.0), name)
+            x = convert(np.where(np.isfinite(x.astype(np.float64)), vals, 1.0), name)  # 1: e8m0 has no 0
     if draw(st.booleans()) and x.ndim == 2:
         x = np.asfortranarray(x)  # non-contiguous
     return x

@@ -158,6 +158,6 @@ class MinifloatFamily(Family):
 
     def key_range(self, name):
         fmt, keys = FORMATS[name], self._keys[name]
-        hi = fmt.max_code + (1 << fmt.mbits if fmt.special == "ieee" else 0)  # +inf or +max
+        hi = fmt.max_code + (fmt.special == "ieee")  # the code of +inf, or of +max
         lo = hi | fmt.sign_bit if fmt.signed else 0
         return np.uint8(keys[lo]), np.uint8(keys[hi])
