@@ -1,0 +1,118 @@
+"""Lazy sources (kernels/sources.py): Zarr stores and sets of files as dask arrays, read only when computed."""
+
+import os
+import time
+
+import dask.array as da  # the dask extra is part of the test extra: installed in CI
+import numpy as np
+import pytest
+import zarr
+
+from kernels.files import AuditError
+from kernels.sources import is_lazy_source, open_source, scheduler
+
+
+def _npy_set(d, shapes, dtype=np.uint16):
+    d.mkdir()
+    arrays = []
+    for i, shape in enumerate(shapes):
+        a = (np.arange(int(np.prod(shape))) * (i + 3)).astype(dtype).reshape(shape)
+        np.save(d / f"t{i:02d}.npy", a)
+        arrays.append(a)
+    return arrays
+
+
+def test_zarr_array_keeps_its_chunks_and_values(tmp_path):
+    x = np.random.default_rng(0).integers(0, 4096, 10_000).astype(np.uint16)
+    z = zarr.create_array(str(tmp_path / "s.zarr"), shape=x.shape, chunks=(3_000,), dtype=x.dtype)
+    z[:] = x
+    d = open_source(str(tmp_path / "s.zarr"))
+    assert isinstance(d, da.Array) and d.chunks == ((3000, 3000, 3000, 1000),)
+    np.testing.assert_array_equal(d.compute(), x)
+
+
+def test_zarr_group_takes_its_only_array_or_the_key(tmp_path):
+    g = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    g.create_array("a", shape=(4,), dtype="f4")[:] = 1.5
+    assert open_source(str(tmp_path / "g.zarr")).compute().tolist() == [1.5] * 4
+    g.create_array("b", shape=(2,), dtype="u1")[:] = 7
+    with pytest.raises(AuditError, match="2 arrays.*--key"):
+        open_source(str(tmp_path / "g.zarr"))
+    assert open_source(str(tmp_path / "g.zarr"), key="b").compute().tolist() == [7, 7]
+    with pytest.raises(AuditError, match="no array 'c'.*a, b"):
+        open_source(str(tmp_path / "g.zarr"), key="c")
+
+
+def test_files_of_one_shape_stack_one_chunk_each(tmp_path):
+    arrays = _npy_set(tmp_path / "d", [(3, 4)] * 5)
+    d = open_source(str(tmp_path / "d"))
+    assert d.shape == (5, 3, 4) and d.numblocks == (5, 1, 1)
+    np.testing.assert_array_equal(d.compute(), np.stack(arrays))
+    assert is_lazy_source(str(tmp_path / "d")) and is_lazy_source(str(tmp_path / "d" / "*.npy"))
+
+
+def test_npy_files_of_different_shapes_concatenate_their_values(tmp_path):
+    arrays = _npy_set(tmp_path / "d", [(5,), (2, 3), (0,), (7,)], np.float32)
+    d = open_source(str(tmp_path / "d" / "t*.npy"))
+    assert d.chunks == ((5, 6, 7),)  # dask drops the empty file's chunk
+    np.testing.assert_array_equal(d.compute(), np.concatenate([a.ravel() for a in arrays]))
+
+
+def test_opening_reads_nothing_a_damaged_file_fails_when_read_naming_it(tmp_path):
+    _npy_set(tmp_path / "d", [(6,)] * 3)
+    d = open_source(str(tmp_path / "d"))
+    bad = tmp_path / "d" / "t01.npy"
+    with open(bad, "r+b") as f:  # truncate the data, keep the header: opening does not notice
+        f.truncate(os.path.getsize(bad) - 4)
+    with pytest.raises(AuditError, match="t01.npy: truncated"):
+        d.compute(scheduler="synchronous")
+
+
+def test_images_share_the_first_files_shape_or_fail_naming_the_file(tmp_path):
+    from PIL import Image
+    (tmp_path / "img").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((4, 5), 40 * i, np.uint8)).save(tmp_path / "img" / f"p{i}.png")
+    d = open_source(str(tmp_path / "img" / "*.png"))
+    assert d.shape == (3, 4, 5) and d.dtype == np.uint8
+    assert d.max().compute() == 80
+    Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "img" / "p3.png")
+    with pytest.raises(AuditError, match=r"p3.png: shape \(2, 2\).*first file has \(4, 5\)"):
+        open_source(str(tmp_path / "img")).compute(scheduler="synchronous")
+
+
+@pytest.mark.parametrize("case", ["nothing matches", "two dtypes", "key on files"])
+def test_bad_sources_are_refused_by_name(tmp_path, case):
+    (tmp_path / "d").mkdir()
+    if case == "nothing matches":
+        (tmp_path / "d" / "notes.txt").write_text("x")
+        with pytest.raises(AuditError, match="matching no .npy"):
+            open_source(str(tmp_path / "d"))
+    elif case == "two dtypes":
+        np.save(tmp_path / "d" / "a.npy", np.zeros(3, np.uint8))
+        np.save(tmp_path / "d" / "b.npy", np.zeros(3, np.uint16))
+        with pytest.raises(AuditError, match="2 dtypes"):
+            open_source(str(tmp_path / "d"))
+    else:
+        np.save(tmp_path / "d" / "a.npy", np.zeros(3, np.uint8))
+        with pytest.raises(AuditError, match="--key"):
+            open_source(str(tmp_path / "d"), key="x")
+
+
+@pytest.mark.parametrize("spec", ["threads", "processes", "synchronous"])
+def test_local_schedulers_compute_the_same_values(tmp_path, spec):
+    arrays = _npy_set(tmp_path / "d", [(100,)] * 4)
+    with scheduler(spec):
+        total = open_source(str(tmp_path / "d")).sum(dtype=np.int64).compute()
+    assert total == sum(int(a.sum(dtype=np.int64)) for a in arrays)
+
+
+def test_unknown_scheduler_and_silent_address_are_value_errors_within_the_timeout():
+    with pytest.raises(ValueError, match="threads, processes, synchronous"):
+        with scheduler("fast"):
+            pass
+    t = time.monotonic()
+    with pytest.raises(ValueError, match="no scheduler answered within 1 s"):
+        with scheduler("tcp://127.0.0.1:9", timeout=1):  # port 9 (discard): nothing listens
+            pass
+    assert time.monotonic() - t < 30  # a bound on the hang, not a speed claim
