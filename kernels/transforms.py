@@ -71,10 +71,9 @@ from ._validate import check_array, check_choice, check_dtype, check_out, defaul
 from ._jit import kernel
 from .codecs import (
     COMPUTE_DTYPES,
-    DEFAULT_POLICY,
     JIT,
-    ROUNDINGS,
     Policy,
+    float_rounding,
     add_c,
     as_storage,
     decode,
@@ -89,6 +88,7 @@ from .codecs import (
     to_compute_from,
     write_counting_overflow,
 )
+from .program import check_compute_rounding
 from .stats import GIVEN_AXIS, Params, fit, normalize_axis
 
 FORMULAS = {
@@ -375,20 +375,9 @@ def compute_tag(crow, rounding):
     """The compute codec tag of ``crow`` under ``rounding`` (every arithmetic operation,
     and the conversion of each input into the compute dtype, rounds in that mode),
     or a ValueError naming the valid choices."""
-    if not isinstance(rounding, str) or rounding not in ROUNDINGS:
-        raise ValueError(f"rounding={rounding!r} is not a rounding mode; use one of: {', '.join(ROUNDINGS)}")
-    if rounding == "stochastic":
-        raise ValueError(
-            "rounding='stochastic' is not offered for compute dtypes: the transform kernels have no "
-            "element index to draw reproducible random bits from; use a deterministic mode here "
-            "(or cast(x, dtype, rounding='stochastic', seed=...) for one stochastic rounding)"
-        )
+    rounding = float_rounding(rounding)
+    check_compute_rounding(crow.name, rounding)
     policy = Policy(rounding)
-    if policy != DEFAULT_POLICY and crow.name == "float64":
-        raise ValueError(
-            f"compute_dtype='float64' has only rounding='nearest_even' (directed float64 arithmetic would need "
-            f"a wider type to emulate it); got rounding={rounding!r}: use compute_dtype float32, bfloat16 or float16"
-        )
     return encoding_tag(crow, policy)
 
 
