@@ -46,7 +46,7 @@ Rounding modes have one name per concept and two spellings (:data:`ROUNDING_TABL
 ``nearest_even`` = ``half_even``, ``toward_zero``, ``up`` = ``ceil``, ``down`` =
 ``floor``, ``nearest_away`` = ``half_away``; every op takes either.  A float op under
 a non-default mode is specialised on its dtype's codec tag extended with the policy
-(``codecs.encoding_tag``): one generic op function, no kernel per mode.  Such
+(``codecs.encoding_tag``): one generic function per op kind, no kernel per mode.  Such
 programs always run fused (the interpreter has the default compute codecs only).
 
 Arithmetic in D: float64 natively; float32 natively (numba float32 ops);
@@ -327,28 +327,53 @@ def apply_op(kind, d, rounding, overflow, v, c0, c1):
 REGISTRY_F32, REGISTRY_F64 = REGISTRY["float32"].tag, REGISTRY["float64"].tag
 
 
+# A float op (kinds 0-7 of KIND_CODE) in compute codec ``cc``, a codec tag carrying a
+# rounding policy (``encoding_tag``): the operand's conversion and the result each round
+# once in that mode.  Values are held in float64 (``codecs._round.compute_ops``); the
+# constants are already in the dtype.  One generic function per op kind (a fused
+# program calls the one its op names, so only that op's rounding is compiled).
 @njit(**_INNER)
-def _policy_op(kind, cc, v, c0, c1):
-    """A float op (kinds 0-7 of :data:`KIND_CODE`) in compute codec ``cc``, a codec tag
-    carrying a rounding policy (``encoding_tag``): the operand's conversion and the
-    result each round once in that mode.  Values are held in float64
-    (``codecs._round.compute_ops``); the constants are already in the dtype."""
-    a = to_compute(cc, v)
-    if kind == 0:
-        return add_c(cc, a, c0)
-    if kind == 1:
-        return sub_c(cc, a, c0)
-    if kind == 2:
-        return rnd(cc, a * c0)
-    if kind == 3:
-        return rnd(cc, a / c0)
-    if kind == 4:
-        return sub_c(cc, c0, a)
-    if kind == 5:
-        return rnd(cc, c0 / a)
-    if kind == 6:
-        return a
-    return fma_c(cc, a, c0, c1)
+def _p_add(cc, v, c0, c1):
+    return add_c(cc, to_compute(cc, v), c0)
+
+
+@njit(**_INNER)
+def _p_sub(cc, v, c0, c1):
+    return sub_c(cc, to_compute(cc, v), c0)
+
+
+@njit(**_INNER)
+def _p_mul(cc, v, c0, c1):
+    return rnd(cc, to_compute(cc, v) * c0)
+
+
+@njit(**_INNER)
+def _p_div(cc, v, c0, c1):
+    return rnd(cc, to_compute(cc, v) / c0)
+
+
+@njit(**_INNER)
+def _p_rsub(cc, v, c0, c1):
+    return sub_c(cc, c0, to_compute(cc, v))
+
+
+@njit(**_INNER)
+def _p_rdiv(cc, v, c0, c1):
+    return rnd(cc, c0 / to_compute(cc, v))
+
+
+@njit(**_INNER)
+def _p_round(cc, v, c0, c1):
+    return to_compute(cc, v)
+
+
+@njit(**_INNER)
+def _p_fma(cc, v, c0, c1):
+    return fma_c(cc, to_compute(cc, v), c0, c1)
+
+
+_POLICY_OPS = {"add": _p_add, "sub": _p_sub, "mul": _p_mul, "div": _p_div, "rsub": _p_rsub, "rdiv": _p_rdiv,
+               "round": _p_round, "fma": _p_fma}
 
 
 @njit(**_INNER)
@@ -380,14 +405,15 @@ def _ov_run_ops(prog, consts, j, v):
     if not isinstance(prog, types.BaseTuple) or not all(isinstance(t, TagType) for t in prog.types):
         raise TypingError("run_ops needs a tuple of op tags")
     lines = ["def impl(prog, consts, j, v):", "    v = np.float64(v)"]
-    ns = {"np": np, "apply_op": apply_op, "_policy_op": _policy_op, "_storage_round": _storage_round}
+    ns = {"np": np, "apply_op": apply_op, "_storage_round": _storage_round}
+    ns.update({f"_p_{kind}": fn for kind, fn in _POLICY_OPS.items()})
     for n, t in enumerate(prog.types):
         codes, _, codec = t.tag.partition(";")
         k, d, r, o, s = (int(c) for c in codes.split(","))
         if codec:  # the op's own codec tag: its dtype under a rounding policy
             ns[f"_cc{n}"] = Tag("codec", codec)
             if REGISTRY[parse_tag_name(codec)[0]].can_compute:
-                lines.append(f"    v = _policy_op({k}, _cc{n}, v, consts[j, {s}], consts[j, {s + 1}])")
+                lines.append(f"    v = _p_{KINDS[k]}(_cc{n}, v, consts[j, {s}], consts[j, {s + 1}])")
             else:
                 lines.append(f"    v = _storage_round(_cc{n}, v)")
         else:
