@@ -70,11 +70,13 @@ import numpy as np
 from numba import njit, prange
 from numba.core import types
 from numba.core.errors import TypingError
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 
 from . import lut
 from ._tags import Tag, TagType
 from ._jit import kernel
+from .codecs._bits import sum_to_odd_f64
+from .codecs._round import random_bits
 from .codecs import (
     DEFAULT_POLICY,
     INT_ROUNDINGS,
@@ -91,6 +93,7 @@ from .codecs import (
     int_rounding,
     is_overflow,
     lookup,
+    encode_u,
     parse_tag_name,
     rnd,
     sub_c,
@@ -98,19 +101,21 @@ from .codecs import (
 )
 
 
-def check_compute_rounding(dtype: str, rounding: str) -> None:
+def check_compute_rounding(dtype: str, rounding: str, allow_stochastic: bool = False) -> None:
     """ValueError unless compute dtype ``dtype`` can round its arithmetic in ``rounding``
-    (a float name): float64 has only nearest_even (no wider type to emulate it in)."""
+    (a float name): float64 has only nearest_even (no wider type to emulate it in);
+    ``stochastic`` needs an element index (program ops have one: ``allow_stochastic``)."""
     if rounding != "nearest_even" and dtype == "float64":
         raise ValueError(
             f"compute_dtype='float64' has only rounding='nearest_even' (directed float64 arithmetic would need "
             f"a wider type to emulate it); got rounding={rounding!r}: use compute_dtype float32, bfloat16 or float16"
         )
-    if rounding == "stochastic":
+    if rounding == "stochastic" and not allow_stochastic:
         raise ValueError(
-            "rounding='stochastic' is not offered for compute dtypes: the transform kernels have no "
-            "element index to draw reproducible random bits from; use a deterministic mode here "
-            "(or cast(x, dtype, rounding='stochastic', seed=...) for one stochastic rounding)"
+            "rounding='stochastic' is not offered by transform(): its kernels have no element index to "
+            "draw reproducible random bits from; run the transform as a pipeline step, which has "
+            "(kernels.pipeline('minmax(compute_dtype=float16, rounding=stochastic, seed=1)')), or use a "
+            "deterministic mode here"
         )
 
 
@@ -146,6 +151,7 @@ class Op:
     const: tuple = ()
     rounding: str = "half_even"
     overflow: str = "saturate"
+    seed: int = 0  # rounding="stochastic": the seed of the op's random bits
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -166,12 +172,17 @@ class Op:
                 raise ValueError(f"op {self.kind!r} rounds into a float dtype, not {self.dtype!r}")
             if self.kind == "round" and row.name == "float64":
                 r = "nearest_even"  # the float64 carrier is already a float64 value: exact in every mode
+                object.__setattr__(self, "seed", 0)
             object.__setattr__(self, "rounding", r)
             if storage_round:
                 if not row.family.supports(row.name, Policy(r)):
                     raise ValueError(f"op 'round' into {row.name} has no rounding={r!r}")
             else:
-                check_compute_rounding(row.name, r)
+                check_compute_rounding(row.name, r, allow_stochastic=True)
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or not 0 <= int(self.seed) < 1 << 64:
+            raise ValueError(f"op seed={self.seed!r} must be an integer in [0, 2**64)")
+        if self.seed and self.rounding != "stochastic":
+            raise ValueError(f"op seed={self.seed!r} only applies to rounding='stochastic'")
         consts = tuple(np.array(c, dtype=np.float64).reshape(-1) for c in self.const)
         object.__setattr__(self, "const", consts)
 
@@ -372,6 +383,60 @@ def _p_fma(cc, v, c0, c1):
     return fma_c(cc, to_compute(cc, v), c0, c1)
 
 
+# The stochastic ops: the operand's conversion draws ``u0``, the result ``u1`` (64 random
+# bits each, ``random_bits(key, i * K + draw)``: a function of the element's flat index
+# and the op's place in the program alone).  The distance to the lower neighbour is
+# that of the float64 value (exact for products; sums rounded to odd and quotients
+# within 2**-53 relative: the probabilities are exact to about 2**(p - 53)).
+@register_jitable
+def _rnd_u(cc, v, u):
+    return np.float64(decode(cc, encode_u(cc, np.float64(v), u)))
+
+
+@njit(**_INNER)
+def _s_add(cc, v, c0, c1, u0, u1):
+    return _rnd_u(cc, sum_to_odd_f64(_rnd_u(cc, v, u0), c0), u1)
+
+
+@njit(**_INNER)
+def _s_sub(cc, v, c0, c1, u0, u1):
+    return _rnd_u(cc, sum_to_odd_f64(_rnd_u(cc, v, u0), -c0), u1)
+
+
+@njit(**_INNER)
+def _s_mul(cc, v, c0, c1, u0, u1):
+    return _rnd_u(cc, _rnd_u(cc, v, u0) * c0, u1)
+
+
+@njit(**_INNER)
+def _s_div(cc, v, c0, c1, u0, u1):
+    return _rnd_u(cc, _rnd_u(cc, v, u0) / c0, u1)
+
+
+@njit(**_INNER)
+def _s_rsub(cc, v, c0, c1, u0, u1):
+    return _rnd_u(cc, sum_to_odd_f64(c0, -_rnd_u(cc, v, u0)), u1)
+
+
+@njit(**_INNER)
+def _s_rdiv(cc, v, c0, c1, u0, u1):
+    return _rnd_u(cc, c0 / _rnd_u(cc, v, u0), u1)
+
+
+@njit(**_INNER)
+def _s_round(cc, v, c0, c1, u0, u1):
+    return _rnd_u(cc, v, u0)
+
+
+@njit(**_INNER)
+def _s_fma(cc, v, c0, c1, u0, u1):
+    return _rnd_u(cc, sum_to_odd_f64(_rnd_u(cc, v, u0) * c0, c1), u1)
+
+
+_STOCHASTIC_OPS = {"add": _s_add, "sub": _s_sub, "mul": _s_mul, "div": _s_div, "rsub": _s_rsub, "rdiv": _s_rdiv,
+                   "round": _s_round, "fma": _s_fma}
+_DRAWS = 2  # random draws per stochastic arithmetic op and element (a round draws one)
+
 _POLICY_OPS = {"add": _p_add, "sub": _p_sub, "mul": _p_mul, "div": _p_div, "rsub": _p_rsub, "rdiv": _p_rdiv,
                "round": _p_round, "fma": _p_fma}
 
@@ -396,21 +461,41 @@ def op_tag(op: Op, codes) -> Tag:
     return Tag("op", ",".join(map(str, codes)) + (f";{cc.name}" if cc is not None else ""))
 
 
-def run_ops(prog, consts, j, v):
-    """Apply a fused program's ops (a tuple of tags naming their codes) to ``v`` of feature ``j``."""
+def run_ops(prog, consts, j, v, i, keys):
+    """Apply a fused program's ops (a tuple of tags naming their codes) to ``v`` of feature
+    ``j``, element ``i`` of the whole array (stochastic ops draw from ``keys`` and ``i``)."""
 
 
 @overload(run_ops, jit_options=_INNER)
-def _ov_run_ops(prog, consts, j, v):
+def _ov_run_ops(prog, consts, j, v, i, keys):
     if not isinstance(prog, types.BaseTuple) or not all(isinstance(t, TagType) for t in prog.types):
         raise TypingError("run_ops needs a tuple of op tags")
-    lines = ["def impl(prog, consts, j, v):", "    v = np.float64(v)"]
-    ns = {"np": np, "apply_op": apply_op, "_storage_round": _storage_round}
+    lines = ["def impl(prog, consts, j, v, i, keys):", "    v = np.float64(v)"]
+    ns = {"np": np, "apply_op": apply_op, "_storage_round": _storage_round, "_rnd_u": _rnd_u,
+          "random_bits": random_bits, "decode": decode, "encode_u": encode_u}
     ns.update({f"_p_{kind}": fn for kind, fn in _POLICY_OPS.items()})
+    ns.update({f"_s_{kind}": fn for kind, fn in _STOCHASTIC_OPS.items()})
+    # draws per element: one for a round (its only rounding), two for an arithmetic op
+    # (operand, result); a program whose one stochastic op is a round draws
+    # random_bits(key, i), kernels.cast's bits
+    random = [t.tag for t in prog.types if t.tag.endswith("|rounding=stochastic")]
+    draws = sum(1 if int(t.split(",")[0]) == KIND_CODE["round"] else _DRAWS for t in random)
+    q, first = 0, 0  # the stochastic op's place (its key in ``keys``) and its first draw
     for n, t in enumerate(prog.types):
         codes, _, codec = t.tag.partition(";")
         k, d, r, o, s = (int(c) for c in codes.split(","))
-        if codec:  # the op's own codec tag: its dtype under a rounding policy
+        if codec.endswith("|rounding=stochastic"):
+            ns[f"_cc{n}"] = Tag("codec", codec)
+            u0 = f"random_bits(keys[{q}], np.uint64(i) * np.uint64({draws}) + np.uint64({first}))"
+            if k == KIND_CODE["round"]:
+                lines.append(f"    v = _rnd_u(_cc{n}, v, {u0})")
+                first += 1
+            else:
+                u1 = f"random_bits(keys[{q}], np.uint64(i) * np.uint64({draws}) + np.uint64({first + 1}))"
+                lines.append(f"    v = _s_{KINDS[k]}(_cc{n}, v, consts[j, {s}], consts[j, {s + 1}], {u0}, {u1})")
+                first += _DRAWS
+            q += 1
+        elif codec:  # the op's own codec tag: its dtype under a rounding policy
             ns[f"_cc{n}"] = Tag("codec", codec)
             if REGISTRY[parse_tag_name(codec)[0]].can_compute:
                 lines.append(f"    v = _p_{KINDS[k]}(_cc{n}, v, consts[j, {s}], consts[j, {s + 1}])")
@@ -424,17 +509,19 @@ def _ov_run_ops(prog, consts, j, v):
 
 
 @kernel
-def _program_kernel(x, out, consts, cin, prog, cout):
+def _program_kernel(x, out, consts, cin, prog, cout, keys, offset):
     """out = encode(cout, program(decode(x))) per element, one parallel pass.
 
     Features are the fastest-varying index (channel-last); ``consts`` has one
-    row per feature.  Returns 1 when a finite input became inf in the output."""
+    row per feature.  Returns 1 when a finite input became inf in the output.
+    ``keys`` (one per stochastic op) and ``offset`` (the index of ``x[0]`` in the
+    whole array) give stochastic ops their random bits."""
     nfeat = consts.shape[0]
     overflowed = np.uint8(0)
     if nfeat == 1:
         for i in prange(x.size):
             v = decode(cin, x[i])
-            e = encode(cout, run_ops(prog, consts, 0, v))
+            e = encode(cout, run_ops(prog, consts, 0, v, offset + i, keys))
             out[i] = e
             overflowed = max(overflowed, np.uint8(is_overflow(cout, v, e)))
     else:
@@ -442,7 +529,7 @@ def _program_kernel(x, out, consts, cin, prog, cout):
             for j in range(nfeat):
                 i = r * nfeat + j
                 v = decode(cin, x[i])
-                e = encode(cout, run_ops(prog, consts, j, v))
+                e = encode(cout, run_ops(prog, consts, j, v, offset + i, keys))
                 out[i] = e
                 overflowed = max(overflowed, np.uint8(is_overflow(cout, v, e)))
     return overflowed
@@ -506,6 +593,18 @@ class Program:
         run fused (the code tables of 8/16-bit inputs too)."""
         return any(op.codec_tag is not None for op in self.ops)
 
+    @property
+    def is_random(self) -> bool:
+        """Whether an op rounds stochastically (each element its own bits: no code tables)."""
+        return any(op.rounding == "stochastic" for op in self.ops if op.kind in FLOAT_OPS)
+
+    @functools.cached_property
+    def _keys(self) -> np.ndarray:
+        from .codecs._round import seed_key
+
+        keys = [seed_key(int(op.seed)) for op in self.ops if op.kind in FLOAT_OPS and op.rounding == "stochastic"]
+        return np.array(keys or [0], dtype=np.uint64)
+
     @functools.cached_property
     def _compiled(self):
         cols, code = [], []
@@ -533,12 +632,17 @@ class Program:
         nfeat = table.shape[0]
         codes = 1 << (8 * in_row.itemsize)
 
+        base, size = flat_x.__array_interface__["data"][0], flat_x.itemsize
+
         def kernel(src, dest, use_fused):
             if use_fused or self.needs_fused:
-                return _program_kernel(src, dest, table, in_row.tag, tags, out_row.tag)
+                # src is flat_x or a block of it (in place, or a code table): its index offset
+                start = (src.__array_interface__["data"][0] - base) // size
+                offset = np.int64(start) if 0 <= start < flat_x.size else np.int64(0)
+                return _program_kernel(src, dest, table, in_row.tag, tags, out_row.tag, self._keys, offset)
             return _interpret_kernel(src, dest, table, code, in_row.tag, out_row.tag)
 
-        if fused is None and in_row.is_integer and flat_x.size >= 4 * codes * nfeat:
+        if fused is None and in_row.is_integer and flat_x.size >= 4 * codes * nfeat and not self.is_random:
             # every possible code once, per feature; then look elements up
             # codes in bit-pattern order (int8 -128 is pattern 128), looked up by pattern
             bits = np.dtype(f"u{in_row.itemsize}")

@@ -36,7 +36,7 @@ float name        integer name     a transform step's compute dtype / a cast
 ``up``            ``ceil``         toward +inf
 ``down``          ``floor``        toward -inf
 ``nearest_away``  ``half_away``    ties away from zero (C's ``round``)
-``stochastic``    --               refused in steps (``kernels.cast(seed=)``)
+``stochastic``    --               with ``seed=`` (float dtypes only)
 ================  ===============  ============================================
 
 A transform step (``minmax(compute_dtype=float16, rounding=toward_zero)``) rounds
@@ -45,7 +45,11 @@ the input's conversion and every operation of its formula in that mode, as
 ``nearest_even`` only).  A ``cast`` rounds in the mode into float16, bfloat16,
 float32 and the storage formats (float8/6/4, as ``kernels.cast(rounding=)``);
 into float64 every mode is exact; into an integer dtype it goes with ``overflow=``.
-``stochastic`` is refused in steps (no seed there: ``kernels.cast(seed=)``).  Any other
+``stochastic`` takes ``seed=`` (default 0): op ``k`` of the program draws the bits
+``random_bits(key, i * K + k')`` of element ``i`` (``K`` draws per element: one per
+round, two per arithmetic op), so results do not depend on threads or chunks; a
+cast step that is the pipeline's only stochastic op has ``kernels.cast(x, dtype,
+rounding='stochastic', seed=)``'s bits.  Any other
 combination is a ValueError listing the valid choices.
 """
 
@@ -62,11 +66,10 @@ import numpy as np
 from . import presets as _presets
 from .codecs import REGISTRY, lookup
 from .params import Frozen
-from .program import INT_TYPES, OVERFLOWS, ROUNDING_TABLE, Op, check_compute_rounding, float_rounding, int_rounding
+from .cast import check_seed
+from .program import INT_TYPES, OVERFLOWS, Op, check_compute_rounding, float_rounding, int_rounding
 from .stats import GIVEN, TRANSFORMS, Params, fit, params
 from .transforms import DEFAULT_FORMULA, _compute_row, default_output, kernel_plan
-
-ROUNDING_NAMES = tuple(n for pair in ROUNDING_TABLE for n in pair if n)
 
 CONSTANTS = {
     "imagenet": {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
@@ -86,9 +89,9 @@ _TRANSFORM_OPTIONS = {
     "dequantize": ("qdtype",),
 }
 _BUILTIN = {
-    **{t: ("formula", "compute_dtype", "output_dtype", "rounding", *_TRANSFORM_OPTIONS[t], *GIVEN[t], *_FIT_OPTIONS)
-       for t in TRANSFORMS},
-    "cast": ("output_dtype", "rounding", "overflow"),
+    **{t: ("formula", "compute_dtype", "output_dtype", "rounding", "seed", *_TRANSFORM_OPTIONS[t], *GIVEN[t],
+           *_FIT_OPTIONS) for t in TRANSFORMS},
+    "cast": ("output_dtype", "rounding", "overflow", "seed"),
     "clip": ("lo", "hi"),
     # block steps (kernels.scaled): not elementwise; the output is the dequantized float32 value
     "scaled_cast": ("dtype", "axis", "eps", "pow2", "saturate"),
@@ -278,7 +281,7 @@ class Step:
         x, row = check_array(x)
         if self.kind == "transform":
             opts = dict(self.options)
-            for k in ("formula", "compute_dtype", "output_dtype", "rounding"):
+            for k in ("formula", "compute_dtype", "output_dtype", "rounding", "seed"):
                 opts.pop(k, None)
             state = fit(x, self.name, **opts)
         elif self.kind == "preset":
@@ -316,10 +319,12 @@ class Step:
             out = self.options.get("output_dtype") or default_output(p, in_row)
             out = lookup(out, "output_dtype").name
             rounding = float_rounding(self.options.get("rounding", "nearest_even"))
+            seed = self.options.get("seed") or 0
             kname, table = kernel_plan(p, formula, crow)
             ikname, itable = kernel_plan(p, formula, crow, inverse=True)
-            ops = (Op("round", crow.name, rounding=rounding), *_kernel_ops(kname, table, crow.name, rounding))
-            inv = (Op("round", crow.name, rounding=rounding), *_kernel_ops(ikname, itable, crow.name, rounding))
+            ops = (Op("round", crow.name, rounding=rounding, seed=seed), *_kernel_ops(kname, table, crow.name, rounding, seed))
+            inv = (Op("round", crow.name, rounding=rounding, seed=seed),
+                   *_kernel_ops(ikname, itable, crow.name, rounding, seed))
             return ops, out, crow.name, inv
         if self.kind == "cast":
             dtype = lookup(self.options["output_dtype"], "cast output_dtype").name
@@ -331,7 +336,9 @@ class Step:
                 # a storage format (float8/6/4) is rounded into by the output encoder (last step only),
                 # or under a rounding mode by a round op into it (decode(encode(v)) in that mode)
                 r = float_rounding(rounding)
-                ops = (Op("round", dtype, rounding=r),) if REGISTRY[dtype].can_compute or r != "nearest_even" else ()
+                seed = self.options.get("seed") or 0
+                ops = ((Op("round", dtype, rounding=r, seed=seed),) if REGISTRY[dtype].can_compute or r != "nearest_even"
+                       else ())
             return ops, dtype, dtype, ()
         if self.is_block:  # no elementwise ops: the pipeline runs it on the whole array
             return (), "float32", "float32", ()
@@ -381,11 +388,12 @@ def _transform_ideal(step: Step, st) -> tuple:
     raise ValueError(f"no exact ideal for {step.name}")
 
 
-def _kernel_ops(kname: str, table: np.ndarray, c: str, rounding: str = "nearest_even") -> tuple:
+def _kernel_ops(kname: str, table: np.ndarray, c: str, rounding: str = "nearest_even", seed: int = 0) -> tuple:
     """The ops of one transforms-kernel formula (kernels.transforms.evaluate), in compute
-    dtype c, each float op rounding in ``rounding`` (as ``transform(rounding=)``)."""
+    dtype c, each float op rounding in ``rounding`` (as ``transform(rounding=)``;
+    ``stochastic`` with ``seed``, each op its own draws of the element's bits)."""
     p = [table[:, k].astype(np.float64) for k in range(4)]
-    R = functools.partial(Op, rounding=rounding)  # a float op in the step's mode
+    R = functools.partial(Op, rounding=rounding, seed=seed)  # a float op in the step's mode
     ops = {
         "div": [R("div", c, (p[1],))],
         "mul": [R("mul", c, (p[1],))],
@@ -420,12 +428,15 @@ def _check_options(name: str, options: dict) -> None:
         raise SpecError(f"step {name!r} needs {', '.join(missing)}=")
     if name in BLOCK_STEPS:
         _check_block_options(name, options)
-    if name in TRANSFORMS and "rounding" in options:
+    if name in TRANSFORMS and ("rounding" in options or "seed" in options):
         try:
-            check_compute_rounding(_compute_row(options.get("compute_dtype", "float32")).name,
-                                   float_rounding(options["rounding"], f"step {name!r} rounding"))
-        except TypeError:
-            pass  # a bad compute_dtype is reported where it is used, as without rounding=
+            r = float_rounding(options.get("rounding", "nearest_even"), f"step {name!r} rounding")
+            check_compute_rounding(_compute_row(options.get("compute_dtype", "float32")).name, r, allow_stochastic=True)
+            check_seed(options.get("seed"), r)
+        except TypeError as e:
+            if "seed" in str(e):
+                raise
+            # a bad compute_dtype is reported where it is used, as without rounding=
         except ValueError as e:
             raise SpecError(f"step {name!r}: {e}") from None
     if name == "cast":
@@ -451,15 +462,14 @@ def _check_cast_rounding(options: dict) -> None:
     try:
         if row.is_integer:
             int_rounding(rounding, "cast rounding")
+            if options.get("seed") is not None:
+                raise ValueError("seed= only applies to rounding='stochastic' of a float dtype")
             return
         r = float_rounding(rounding, "cast rounding")
         if options.get("overflow", "saturate") != "saturate":
             raise ValueError(f"overflow={options['overflow']!r} applies to integer dtypes; a cast into {row.name} "
                              "overflows as the format defines (kernels.cast(saturate=) for the other policy)")
-        if r == "stochastic":
-            raise ValueError("rounding='stochastic' needs an element index and a seed: use "
-                             "kernels.cast(x, dtype, rounding='stochastic', seed=...) on the pipeline's output; "
-                             f"a cast step takes {', '.join(m for m in ROUNDING_NAMES if m != 'stochastic')}")
+        check_seed(options.get("seed"), r)
         # a cast into float64 is exact (the carrier holds float64 values): every mode gives the same
     except ValueError as e:
         raise SpecError(f"step 'cast': {e}") from None

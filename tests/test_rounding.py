@@ -480,8 +480,9 @@ def test_cast_step_into_float8_and_float64_and_integers():
 @pytest.mark.parametrize("spec,match", [
     ("minmax(compute_dtype=float16, rounding=nearest)", "use one of: nearest_even, toward_zero, up, down, nearest_away"),
     ("minmax(compute_dtype=float64, rounding=up)", "float64.*only rounding='nearest_even'"),
-    ("minmax(compute_dtype=float16, rounding=stochastic)", "stochastic"),
-    ("cast(output_dtype=float16, rounding=stochastic)", "stochastic.*seed.*a cast step takes nearest_even, half_even"),
+    ("minmax(compute_dtype=float16, rounding=up, seed=3)", "seed= only applies to rounding='stochastic'"),
+    ("cast(output_dtype=float16, rounding=stochastic, seed=-1)", "seed"),
+    ("cast(output_dtype=uint8, seed=2)", "seed= only applies"),
     ("cast(output_dtype=float16, rounding=sideways)", "not a rounding mode of a float dtype; use one of: nearest_even"),
     ("cast(output_dtype=uint8, rounding=stochastic)", "integer cast; use one of: half_even, toward_zero"),
     ("cast(output_dtype=float16, overflow=wrap)", "overflow='wrap' applies to integer dtypes"),
@@ -506,3 +507,47 @@ def test_measure_forwards_rounding_and_records_it():
     assert again.distinct_out == r.distinct_out and again.options == r.options
     with pytest.raises(ValueError, match="float64"):
         kernels.measure(dom, "minmax", compute_dtype="float64", rounding="up", repeat=1)
+
+
+# --- stochastic rounding in program ops (pipeline steps) --------------------------
+
+
+def test_stochastic_add_rounds_up_with_probability_the_distance():
+    """An add in float16 under rounding='stochastic': 1 + k/8 quantum (k = 1..7, one
+    constant per feature, 20000 rows) rounds up with probability k/8 by the chi-square
+    test at alpha 1e-3 (fixed seed): the op's result draws its own bits."""
+    from kernels.program import Op, run_program
+
+    c = K * 2.0**-13  # float16 values: k/8 of float16's quantum at 1
+    x = np.ones((N_EACH, len(K)), np.float32)
+    y = run_program(x, [Op("add", "float16", (c,), rounding="stochastic", seed=11)], "float64")
+    assert np.all((y == 1.0) | (y == 1.0 + 2.0**-10))
+    ups = (y > 1).sum(axis=0)
+    assert chi_square_round_up(ups, N_EACH, K / 8) < THRESHOLD, ups / N_EACH
+
+
+def test_stochastic_steps_are_reproducible_across_threads_and_lengths():
+    """minmax(compute_dtype=bfloat16, rounding=stochastic, seed=5): each element's bits are a
+    function of (seed, its index, the op): the same on a second run, on one thread, and
+    for a prefix of the array; another seed rounds differently.  A stochastic cast step
+    alone has kernels.cast's bits."""
+    x = _big_input()
+    spec = "minmax(compute_dtype=bfloat16, rounding=stochastic, seed=5, output_dtype=float64)"
+    pipe = kernels.pipeline(spec).fit(x)
+    a = pipe.transform(x)
+    assert same_bits(a, pipe.transform(x))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = pipe.transform(x)
+    finally:
+        numba.set_num_threads(before)
+    assert same_bits(a, one)
+    assert same_bits(a[:50000], pipe.transform(x[:50000]))
+    other = kernels.pipeline(spec.replace("seed=5", "seed=6")).fit(x).transform(x)
+    assert 0.2 < np.mean(a != other) < 0.7
+    nearest = kernels.transform(x, "minmax", compute_dtype="bfloat16", output_dtype="float64")
+    assert np.abs(a - nearest).max() <= 2 * 2.0**-8  # within a quantum or two of nearest's
+    xd = x.astype(np.float64) / 3
+    got = kernels.pipeline("cast(output_dtype=float16, rounding=stochastic, seed=7)").transform(xd)
+    assert np.array_equal(got.view(np.uint16), _cast(xd, "float16", rounding="stochastic", seed=7).view(np.uint16))

@@ -24,7 +24,8 @@ class Family:
     (called at compile time, from the overloads in ``dispatch``), or works on
     numpy arrays at the Python boundary (the ``*_np`` and ``key_range``
     methods).  Compute families also implement ``to_compute``, ``rnd`` and
-    ``fma_c``."""
+    ``fma_c``, and for rounding modes other than the default one hook,
+    ``_compute_ops`` (the five ``*_policy`` accessors read it)."""
 
     def counts_overflow(self, name, policy) -> bool:
         """Whether outputs of ``name`` encoded under ``policy`` are checked for finite
@@ -48,20 +49,26 @@ class Family:
     def encode_policy(self, name, wide: bool, policy):
         return None
 
+    def _compute_ops(self, name, policy):
+        """The hook of a compute family: ``(to_compute, rnd, add_c, sub_c, fma_c)`` impls of
+        ``name`` under ``policy`` (``_round.compute_ops``), or ``(None,) * 5`` when it has
+        no emulation for that policy.  The five accessors below read it."""
+        return (None,) * 5
+
     def to_compute_policy(self, name, policy):
-        return None
+        return self._compute_ops(name, policy)[0]
 
     def rnd_policy(self, name, policy):
-        return None
-
-    def fma_c_policy(self, name, policy):
-        return None
+        return self._compute_ops(name, policy)[1]
 
     def add_c_policy(self, name, policy):  # impl(codec, a, b): a + b rounded once under policy
-        return None
+        return self._compute_ops(name, policy)[2]
 
     def sub_c_policy(self, name, policy):  # impl(codec, a, b): a - b rounded once under policy
-        return None
+        return self._compute_ops(name, policy)[3]
+
+    def fma_c_policy(self, name, policy):
+        return self._compute_ops(name, policy)[4]
 
     def encode_random(self, name, wide: bool, policy):
         """impl(codec, v, u) -> storage value, ``u`` 64 random bits (stochastic rounding),
