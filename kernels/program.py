@@ -112,10 +112,10 @@ def check_compute_rounding(dtype: str, rounding: str, allow_stochastic: bool = F
         )
     if rounding == "stochastic" and not allow_stochastic:
         raise ValueError(
-            "rounding='stochastic' is not offered by transform(): its kernels have no element index to "
-            "draw reproducible random bits from; run the transform as a pipeline step, which has "
-            "(kernels.pipeline('minmax(compute_dtype=float16, rounding=stochastic, seed=1)')), or use a "
-            "deterministic mode here"
+            "rounding='stochastic' is not offered here: the transform kernels (measure, its domain sweeps) "
+            "have no element index to draw reproducible random bits from; transform(x, ..., "
+            "rounding='stochastic', seed=1) and pipeline steps (measure(x, 'minmax(compute_dtype=float16, "
+            "rounding=stochastic, seed=1)')) run it as program ops, which have one"
         )
 
 

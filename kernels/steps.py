@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import functools
 import re
 from fractions import Fraction
 
@@ -69,7 +68,7 @@ from .params import Frozen
 from .cast import check_seed
 from .program import INT_TYPES, OVERFLOWS, Op, check_compute_rounding, float_rounding, int_rounding
 from .stats import GIVEN, TRANSFORMS, Params, fit, params
-from .transforms import DEFAULT_FORMULA, _compute_row, default_output, kernel_plan
+from .transforms import DEFAULT_FORMULA, _compute_row, default_output, kernel_ops, kernel_plan
 
 CONSTANTS = {
     "imagenet": {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
@@ -322,9 +321,8 @@ class Step:
             seed = self.options.get("seed") or 0
             kname, table = kernel_plan(p, formula, crow)
             ikname, itable = kernel_plan(p, formula, crow, inverse=True)
-            ops = (Op("round", crow.name, rounding=rounding, seed=seed), *_kernel_ops(kname, table, crow.name, rounding, seed))
-            inv = (Op("round", crow.name, rounding=rounding, seed=seed),
-                   *_kernel_ops(ikname, itable, crow.name, rounding, seed))
+            ops = kernel_ops(kname, table, crow.name, rounding, seed)
+            inv = kernel_ops(ikname, itable, crow.name, rounding, seed)
             return ops, out, crow.name, inv
         if self.kind == "cast":
             dtype = lookup(self.options["output_dtype"], "cast output_dtype").name
@@ -386,26 +384,6 @@ def _transform_ideal(step: Step, st) -> tuple:
     if step.name == "scale":
         return (affine(f(1) / st["divisor"]),)
     raise ValueError(f"no exact ideal for {step.name}")
-
-
-def _kernel_ops(kname: str, table: np.ndarray, c: str, rounding: str = "nearest_even", seed: int = 0) -> tuple:
-    """The ops of one transforms-kernel formula (kernels.transforms.evaluate), in compute
-    dtype c, each float op rounding in ``rounding`` (as ``transform(rounding=)``;
-    ``stochastic`` with ``seed``, each op its own draws of the element's bits)."""
-    p = [table[:, k].astype(np.float64) for k in range(4)]
-    R = functools.partial(Op, rounding=rounding, seed=seed)  # a float op in the step's mode
-    ops = {
-        "div": [R("div", c, (p[1],))],
-        "mul": [R("mul", c, (p[1],))],
-        "sub_div": [R("sub", c, (p[0],)), R("div", c, (p[1],))],
-        "sub_mul": [R("sub", c, (p[0],)), R("mul", c, (p[1],))],
-        "sub_div_post": [R("sub", c, (p[0],)), R("div", c, (p[1],)), R("mul", c, (p[2],)), R("add", c, (p[3],))],
-        "sub_mul_post": [R("sub", c, (p[0],)), R("mul", c, (p[1],)), R("mul", c, (p[2],)), R("add", c, (p[3],))],
-        "mul_add": [R("mul", c, (p[0],)), R("add", c, (p[1],))],
-        "fma": [R("fma", c, (p[0], p[1]))],
-        "quantize": [R("div", c, (p[0],)), Op("rint"), R("add", c, (p[1],)), Op("clip", None, (p[3], p[2]))],
-    }[kname]
-    return tuple(ops)
 
 
 def _check_options(name: str, options: dict) -> None:

@@ -206,7 +206,9 @@ def test_default_compute_rounding_is_unchanged():
 def test_compute_rounding_refusals_say_why():
     x = np.ones(4, np.float32)
     with pytest.raises(ValueError, match="stochastic.*element index"):
-        kernels.transform(x, "scale", divisor=2.0, compute_dtype="float16", rounding="stochastic")
+        kernels.measure(x, "scale", divisor=2.0, compute_dtype="float16", rounding="stochastic", repeat=1)
+    with pytest.raises(ValueError, match="seed= only applies"):
+        kernels.transform(x, "scale", divisor=2.0, compute_dtype="float16", rounding="up", seed=1)
     with pytest.raises(ValueError, match="float64.*nearest_even"):
         kernels.transform(x, "scale", divisor=2.0, compute_dtype="float64", rounding="up")
     with pytest.raises(ValueError, match="not a rounding mode"):
@@ -548,6 +550,9 @@ def test_stochastic_steps_are_reproducible_across_threads_and_lengths():
     assert 0.2 < np.mean(a != other) < 0.7
     nearest = kernels.transform(x, "minmax", compute_dtype="bfloat16", output_dtype="float64")
     assert np.abs(a - nearest).max() <= 2 * 2.0**-8  # within a quantum or two of nearest's
+    # transform(rounding='stochastic', seed=) runs the same ops: the step's bits
+    assert same_bits(a, kernels.transform(x, "minmax", params=pipe.steps[0].state, compute_dtype="bfloat16",
+                                          rounding="stochastic", seed=5, output_dtype="float64"))
     xd = x.astype(np.float64) / 3
     got = kernels.pipeline("cast(output_dtype=float16, rounding=stochastic, seed=7)").transform(xd)
     assert np.array_equal(got.view(np.uint16), _cast(xd, "float16", rounding="stochastic", seed=7).view(np.uint16))
