@@ -9,13 +9,13 @@ import numpy as np
 from ._threads import serialised
 from ._validate import check_array, check_dtype, check_out
 from .codecs import (
-    ROUNDINGS,
     Policy,
     _cast_kernel,
     _cast_kernel_random,
     _copy_kernel,
     as_storage,
     encoding_tag,
+    float_rounding,
     write_counting_overflow,
 )
 from .codecs._round import seed_key
@@ -24,8 +24,7 @@ from .codecs._round import seed_key
 def check_policy(row, rounding, saturate, argument="output_dtype") -> Policy:
     """The encoding policy of ``rounding``/``saturate`` for registry row ``row``, or a
     ValueError naming the valid choices (TypeError for a non-bool ``saturate``)."""
-    if not isinstance(rounding, str) or rounding not in ROUNDINGS:
-        raise ValueError(f"rounding={rounding!r} is not a rounding mode; use one of: {', '.join(ROUNDINGS)}")
+    rounding = float_rounding(rounding)  # either spelling of codecs.ROUNDING_TABLE
     if not isinstance(saturate, (bool, np.bool_)):
         raise TypeError(f"saturate={saturate!r} must be True or False")
     policy = Policy(rounding, bool(saturate))
@@ -69,8 +68,9 @@ def cast(x, output_dtype, *, out=None, rounding="nearest_even", saturate=False, 
       integers into float16 / bfloat16).
     - into x's own dtype: a copy of the bits (NaN payloads included), as ``astype``.
 
-    ``rounding`` (one of ``codecs.ROUNDINGS``) and ``saturate`` (overflow to +-max
-    instead of the format's own overflow) choose the encoding policy; a dtype
+    ``rounding`` (one of ``codecs.ROUNDINGS``, or its integer spelling in
+    ``codecs.ROUNDING_TABLE``: ``half_even``, ``ceil``, ``floor``, ``half_away``)
+    and ``saturate`` (overflow to +-max instead of the format's own overflow) choose the encoding policy; a dtype
     without that policy is a ValueError.  Every float output (float16, bfloat16,
     float32 from float64, the float8/6/4 formats) takes every mode; integers
     only the default.  The directed modes (``toward_zero``, ``up``, ``down``)
@@ -95,6 +95,7 @@ def cast(x, output_dtype, *, out=None, rounding="nearest_even", saturate=False, 
         raise TypeError("cast(x, output_dtype) needs a dtype (None is not one), e.g. cast(x, 'float16')")
     row_out = check_dtype(output_dtype, "output_dtype")
     policy = check_policy(row_out, rounding, saturate)
+    rounding = policy.rounding
     key = seed_key(check_seed(seed, rounding))
     tag_out = encoding_tag(row_out, policy)
     out = check_out(out, x.shape, row_out, x)

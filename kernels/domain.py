@@ -300,17 +300,19 @@ class SweepResult:
         return 0.0 if m == 0 else math.log2(m) - self.sum_rlogr / m
 
 
-def sweep(dom: Domain, cc_row, kname: str, table, inv_kname: str, inv_table, out_row, *, progress=None) -> SweepResult:
+def sweep(dom: Domain, cc_row, kname: str, table, inv_kname: str, inv_table, out_row, *, progress=None,
+          ctag=None) -> SweepResult:
     """Stream every value of ``dom`` through one transform variant, counting as it goes.
 
     ``progress``: None shows a bar on stderr when the sweep will take longer than
-    about two seconds; False never shows one."""
+    about two seconds; False never shows one.  ``ctag``: the compute codec tag
+    (``transforms.compute_tag``: ``cc_row`` under a rounding mode), default ``cc_row.tag``."""
     n_keys = dom.key_hi - dom.key_lo + 1
     batch = 1 << 24
     nparts = 8 * get_num_threads()
     qmin, qmax = (float(out_row.min), float(out_row.max)) if out_row.is_integer else (0.0, 0.0)
     result = SweepResult()
-    args = (dom.row.tag, cc_row.tag, _FORMULA_TAGS[kname], table, _FORMULA_TAGS[inv_kname], inv_table, out_row.tag,
+    args = (dom.row.tag, cc_row.tag if ctag is None else ctag, _FORMULA_TAGS[kname], table, _FORMULA_TAGS[inv_kname], inv_table, out_row.tag,
             qmin, qmax)
     bar = None
     t0 = time.perf_counter()

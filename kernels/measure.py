@@ -36,13 +36,22 @@ import numpy as np
 from ._threads import serialised
 from ._validate import check_array, check_choice, check_dtype, check_int
 from .cast import cast
-from .codecs import REGISTRY, DType, keys_to_values, lookup
+from .codecs import REGISTRY, DType, float_rounding, keys_to_values, lookup
 from .domain import Domain, from_domain_sample, sweep
 from .exact import Ideal, exact_stats, fitted_stats, qrange_of
 from .metrics import Distinct, distinct, entropy_bits, from_sorted_unique, group_outputs, representable_between, ulp_distance
 from .roofline import roofline_fraction, time_against_roofline
 from .stats import TRANSFORMS, Params, fit
-from .transforms import DEFAULT_FORMULA, FORMULAS, _compute_row, default_output, inverse_transform, kernel_plan, transform
+from .transforms import (
+    DEFAULT_FORMULA,
+    FORMULAS,
+    _compute_row,
+    compute_tag,
+    default_output,
+    inverse_transform,
+    kernel_plan,
+    transform,
+)
 
 SCHEMA = "precision-bench/record/1"
 EXACT_POINTS = 65_536
@@ -278,17 +287,20 @@ def _error_points(d: Distinct, exact_points: int) -> tuple[np.ndarray, np.ndarra
     return values[idx], counts[idx], True
 
 
-def _variant(params: Params, formula, compute_dtype, out_row: DType):
+def _variant(params: Params, formula, compute_dtype, out_row: DType, rounding="nearest_even"):
     def apply(values):
-        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype, output_dtype=out_row.name)
+        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype,
+                         output_dtype=out_row.name, rounding=rounding)
 
     def before_output(values):  # the compute-dtype value, exact in float64
-        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype, output_dtype="float64")
+        return transform(values, params.transform, params=params, formula=formula, compute_dtype=compute_dtype,
+                         output_dtype="float64", rounding=rounding)
 
     return apply, before_output
 
 
-def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_row: DType, exact_points: int) -> _Feature:
+def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_row: DType, exact_points: int,
+                     rounding="nearest_even") -> _Feature:
     """Every metric of one feature from its distinct inputs (the unique shortcut)."""
     in_row = REGISTRY[d.dtype]
     if len(d) == 0:
@@ -296,7 +308,7 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
         # only (DESIGN's metrics), so this feature has none, and no error points
         none = np.empty(0)
         return _Feature(d.n, d.nan, 0, 0, 0, 0, 0.0, 0.0, 0, math.inf, -math.inf, 0, 0, 0, none, none, none, False)
-    apply, before_output = _variant(params, formula, compute_dtype, out_row)
+    apply, before_output = _variant(params, formula, compute_dtype, out_row, rounding)
     u, c = d.values, d.counts
     y = apply(u)
     g = group_outputs(y, c, u)
@@ -310,7 +322,8 @@ def _feature_metrics(d: Distinct, params: Params, formula, compute_dtype, out_ro
     else:
         saturated = 0
         underflow = int(c[(yf == 0) & (pre != 0) & ~np.isnan(pre)].sum())
-    back = inverse_transform(y, params.transform, params, formula=formula, compute_dtype=compute_dtype, output_dtype=in_row.name)
+    back = inverse_transform(y, params.transform, params, formula=formula, compute_dtype=compute_dtype,
+                             output_dtype=in_row.name, rounding=rounding)
     roundtrip = int((_as_float(back) == uf).sum())
     points, weights, sampled = _error_points(d, exact_points)
     ulps = ulps_apply = err_in = np.full(points.size, np.nan)  # no reference: data or params not finite
@@ -408,6 +421,7 @@ def measure(
     stream: bool | None = None,
     progress: bool | None = None,
     name: str | None = None,
+    rounding: str = "nearest_even",
     **options,
 ) -> Record:
     """Measure one transform variant on ``source`` (an array or a :func:`kernels.domain`).
@@ -424,12 +438,19 @@ def measure(
     float64 input, else float32; quantize: its qdtype.  All-NaN data under
     ``nan_policy='propagate'`` gives ``nan_in == n`` and ``distinct_in == 0``
     (NaN is counted apart, never as a distinct value).
+
+    ``rounding`` goes to :func:`kernels.transform` (the compute dtype's rounding mode:
+    the apply pass, the metrics and the round trip through ``inverse_transform``
+    all run in it); a non-default mode is kept in ``Record.options['rounding']``.
+    A pipeline gives it to its steps instead (``minmax(rounding=up)``).
     """
     from .measure_pipeline import is_pipeline_spec, measure_pipeline
 
     if is_pipeline_spec(transform):
         # a pipeline, step, spec string or preset: the pipeline declares its own dtypes
         given = {k: v for k, v in dict(formula=formula, output_dtype=output_dtype, params=params, axis=axis).items() if v is not None}
+        if rounding != "nearest_even":
+            given["rounding"] = rounding
         if given or options or compute_dtype != "float32":
             raise TypeError(f"measure(source, pipeline) takes no {', '.join(sorted([*given, *options]) or ['compute_dtype'])}: "
                             "give them to the pipeline's steps")
@@ -438,6 +459,8 @@ def measure(
     transform_name = check_choice(transform, TRANSFORMS, "transform")
     formula = DEFAULT_FORMULA[transform_name] if formula is None else check_choice(formula, FORMULAS[transform_name], "formula")
     crow = _compute_row(compute_dtype)
+    ctag = compute_tag(crow, rounding)  # a ValueError for a mode the compute dtype cannot take
+    rounding = float_rounding(rounding)
     repeat = check_int(repeat, "repeat", 1)
     exact_points = check_int(exact_points, "exact_points", 2)
     source = _normalise_source(source)
@@ -459,12 +482,12 @@ def measure(
         warnings.simplefilter("ignore", RuntimeWarning)
         if streamed:
             record, note = _measure_stream(source, transform_name, formula, crow, output_dtype, params, fit_kw, repeat,
-                                           exact_points, progress, label)
+                                           exact_points, progress, label, rounding, ctag)
         else:
             x = source.values() if isinstance(source, Domain) else source
             record, note = _measure_array(
                 x, in_row, transform_name, formula, crow, output_dtype, axis, params, fit_kw, repeat, exact_points, label,
-                known_distinct=isinstance(source, Domain),
+                known_distinct=isinstance(source, Domain), rounding=rounding,
             )
     warn_timing(note)
     return record
@@ -504,7 +527,8 @@ def _out_row(params: Params, output_dtype, in_row: DType) -> DType:
     return check_dtype(output_dtype, "output_dtype")
 
 
-def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, fit_kw, repeat, exact_points, label, known_distinct):
+def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, fit_kw, repeat, exact_points, label, known_distinct,
+                   rounding="nearest_even"):
     if params is None:
         params = fit(x, tname, axis=axis, **fit_kw)  # compile outside the timing
         fit_seconds = _best(lambda: fit(x, tname, axis=axis, **fit_kw), 1)
@@ -515,27 +539,30 @@ def _measure_array(x, in_row, tname, formula, crow, output_dtype, axis, params, 
     out = np.empty(xt.shape, out_row.dtype)
 
     def run():
-        transform(xt, tname, params=params, formula=formula, compute_dtype=crow.name, output_dtype=out_row.name, out=out)
+        transform(xt, tname, params=params, formula=formula, compute_dtype=crow.name, output_dtype=out_row.name, out=out,
+                  rounding=rounding)
 
     seconds, roofline, note = time_apply(run, xt, out, repeat)
     nbytes = xt.nbytes + out.nbytes
     if params.nfeat == 1:
         d = from_sorted_unique(x.reshape(-1), in_row) if known_distinct else distinct(x)
-        feats = [_feature_metrics(d, params, formula, crow.name, out_row, exact_points)]
+        feats = [_feature_metrics(d, params, formula, crow.name, out_row, exact_points, rounding)]
     else:
         cols = x.reshape(-1, params.nfeat)
         feats = [
-            _feature_metrics(distinct(np.ascontiguousarray(cols[:, j])), params.feature(j), formula, crow.name, out_row, exact_points)
+            _feature_metrics(distinct(np.ascontiguousarray(cols[:, j])), params.feature(j), formula, crow.name, out_row,
+                             exact_points, rounding)
             for j in range(params.nfeat)
         ]
     record = _record(
         feats, label, in_row, params, formula, crow, out_row, x.size, seconds, fit_seconds, nbytes, roofline, False,
-        timed_elements=xt.size
+        timed_elements=xt.size, rounding=rounding,
     )
     return record, note
 
 
-def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit_kw, repeat, exact_points, progress, label):
+def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit_kw, repeat, exact_points, progress, label,
+                    rounding="nearest_even", ctag=None):
     t = time.perf_counter()
     ends = np.array([dom.lo, dom.hi]).astype(dom.row.dtype)
     if params is None:
@@ -544,9 +571,9 @@ def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit
     out_row = _out_row(params, output_dtype, dom.row)
     kname, table = kernel_plan(params, formula, crow)
     inv_kname, inv_table = kernel_plan(params, formula, crow, inverse=True)
-    res = sweep(dom, crow, kname, table, inv_kname, inv_table, out_row, progress=progress)
+    res = sweep(dom, crow, kname, table, inv_kname, inv_table, out_row, progress=progress, ctag=ctag)
     sample = from_domain_sample(dom, exact_points)
-    feat = _feature_metrics(sample, params, formula, crow.name, out_row, exact_points)
+    feat = _feature_metrics(sample, params, formula, crow.name, out_row, exact_points, rounding)
     m = res.values - res.nan_out
     feat = dataclasses.replace(
         feat,
@@ -573,11 +600,12 @@ def _measure_stream(dom: Domain, tname, formula, crow, output_dtype, params, fit
     out = np.empty(xt.shape, out_row.dtype)
 
     def run():
-        transform(xt, tname, params=params, formula=formula, compute_dtype=crow.name, output_dtype=out_row.name, out=out)
+        transform(xt, tname, params=params, formula=formula, compute_dtype=crow.name, output_dtype=out_row.name, out=out,
+                  rounding=rounding)
 
     seconds, roofline, note = time_apply(run, xt, out, repeat)
     record = _record([feat], label, dom.row, params, formula, crow, out_row, dom.size, seconds, fit_seconds,
-                     xt.nbytes + out.nbytes, roofline, True, timed_elements=xt.size)
+                     xt.nbytes + out.nbytes, roofline, True, timed_elements=xt.size, rounding=rounding)
     return record, note
 
 
@@ -591,8 +619,11 @@ def _spread_keys(dom: Domain, count: int) -> np.ndarray:
     return (offsets + np.uint64(dom.key_lo % (1 << 64))).view(np.int64)  # wraps mod 2**64: the signed key
 
 
-def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fit_seconds, nbytes, roofline, streamed, timed_elements=None) -> Record:
+def _record(feats, label, in_row, params, formula, crow, out_row, n, seconds, fit_seconds, nbytes, roofline, streamed, timed_elements=None,
+            rounding="nearest_even") -> Record:
     options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.options.items()}
+    if rounding != "nearest_even":
+        options["rounding"] = rounding  # measure(..., **record.options) runs the same variant
     for k in ("divisor",):
         if k in params.stats:
             options[k] = float(params.stats[k][0])

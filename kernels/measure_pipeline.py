@@ -34,7 +34,7 @@ from .measure import (EXACT_POINTS, Record, _error_points, _feature_metrics_comm
                       error_in_units, time_apply, timing_input, warn_timing)
 from .metrics import distinct, merged_span, ulp_distance
 from .pipeline import Pipeline, pipeline
-from .program import Op, run_program
+from .program import run_program
 from .steps import Step
 
 MP_BITS = 256
@@ -63,7 +63,7 @@ def _feature_ops(ops, j: int) -> tuple:
     out = []
     for op in ops:
         if any(c.size > 1 for c in op.const):
-            op = Op(op.kind, op.dtype, tuple(c[j : j + 1] if c.size > 1 else c for c in op.const), op.rounding, op.overflow)
+            op = dataclasses.replace(op, const=tuple(c[j : j + 1] if c.size > 1 else c for c in op.const))
         out.append(op)
     return tuple(out)
 

@@ -539,6 +539,12 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     rounded as the accumulator table in this module says.  An accumulator that
     overflows on finite data (float16 past 65504) gives inf/NaN statistics, the
     measured behaviour, with a ``RuntimeWarning`` naming ``acc_dtype``.
+
+    Rounding: every accumulator operation rounds to nearest even in ``acc_dtype``
+    (min/max are exact); fit takes no ``rounding=``.  The rounding modes of
+    :func:`kernels.transform` and of pipeline steps (``rounding=``) apply to the
+    transform's compute dtype, after the statistics, which are fitted as above
+    and rounded to nearest even into the compute dtype (``kernel_plan``).
     """
     transform = check_choice(transform, TRANSFORMS, "transform")
     x, row = check_array(x)

@@ -24,6 +24,33 @@ strings, or bare names (dtype names, ``NORM_MINMAX``); the names ``imagenet``,
 
 Every step rounds into its own output dtype; ``compute_dtype`` and
 ``output_dtype`` of a transform step default as :func:`kernels.transform`'s.
+
+``rounding=`` is one option with one table (``codecs.ROUNDING_TABLE``), both
+spellings accepted everywhere:
+
+================  ===============  ============================================
+float name        integer name     a transform step's compute dtype / a cast
+================  ===============  ============================================
+``nearest_even``  ``half_even``    the default (ties to even; ``np.rint``)
+``toward_zero``   ``toward_zero``  truncation (C's casts to integers)
+``up``            ``ceil``         toward +inf
+``down``          ``floor``        toward -inf
+``nearest_away``  ``half_away``    ties away from zero (C's ``round``)
+``stochastic``    --               with ``seed=`` (float dtypes only)
+================  ===============  ============================================
+
+A transform step (``minmax(compute_dtype=float16, rounding=toward_zero)``) rounds
+the input's conversion and every operation of its formula in that mode, as
+``transform(rounding=)`` does (float16, bfloat16, float32; float64 computes in
+``nearest_even`` only).  A ``cast`` rounds in the mode into float16, bfloat16,
+float32 and the storage formats (float8/6/4, as ``kernels.cast(rounding=)``);
+into float64 every mode is exact; into an integer dtype it goes with ``overflow=``.
+``stochastic`` takes ``seed=`` (default 0): op ``k`` of the program draws the bits
+``random_bits(key, i * K + k')`` of element ``i`` (``K`` draws per element: one per
+round, two per arithmetic op), so results do not depend on threads or chunks; a
+cast step that is the pipeline's only stochastic op has ``kernels.cast(x, dtype,
+rounding='stochastic', seed=)``'s bits.  Any other
+combination is a ValueError listing the valid choices.
 """
 
 from __future__ import annotations
@@ -38,9 +65,10 @@ import numpy as np
 from . import presets as _presets
 from .codecs import REGISTRY, lookup
 from .params import Frozen
-from .program import INT_TYPES, OVERFLOWS, ROUNDINGS, Op
+from .cast import check_seed
+from .program import INT_TYPES, OVERFLOWS, Op, check_compute_rounding, float_rounding, int_rounding
 from .stats import GIVEN, TRANSFORMS, Params, fit, params
-from .transforms import DEFAULT_FORMULA, _compute_row, default_output, kernel_plan
+from .transforms import DEFAULT_FORMULA, _compute_row, default_output, kernel_ops, kernel_plan
 
 CONSTANTS = {
     "imagenet": {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
@@ -60,8 +88,9 @@ _TRANSFORM_OPTIONS = {
     "dequantize": ("qdtype",),
 }
 _BUILTIN = {
-    **{t: ("formula", "compute_dtype", "output_dtype", *_TRANSFORM_OPTIONS[t], *GIVEN[t], *_FIT_OPTIONS) for t in TRANSFORMS},
-    "cast": ("output_dtype", "rounding", "overflow"),
+    **{t: ("formula", "compute_dtype", "output_dtype", "rounding", "seed", *_TRANSFORM_OPTIONS[t], *GIVEN[t],
+           *_FIT_OPTIONS) for t in TRANSFORMS},
+    "cast": ("output_dtype", "rounding", "overflow", "seed"),
     "clip": ("lo", "hi"),
     # block steps (kernels.scaled): not elementwise; the output is the dequantized float32 value
     "scaled_cast": ("dtype", "axis", "eps", "pow2", "saturate"),
@@ -251,7 +280,7 @@ class Step:
         x, row = check_array(x)
         if self.kind == "transform":
             opts = dict(self.options)
-            for k in ("formula", "compute_dtype", "output_dtype"):
+            for k in ("formula", "compute_dtype", "output_dtype", "rounding", "seed"):
                 opts.pop(k, None)
             state = fit(x, self.name, **opts)
         elif self.kind == "preset":
@@ -288,23 +317,26 @@ class Step:
             crow = _compute_row(self.options.get("compute_dtype", "float32"))
             out = self.options.get("output_dtype") or default_output(p, in_row)
             out = lookup(out, "output_dtype").name
+            rounding = float_rounding(self.options.get("rounding", "nearest_even"))
+            seed = self.options.get("seed") or 0
             kname, table = kernel_plan(p, formula, crow)
             ikname, itable = kernel_plan(p, formula, crow, inverse=True)
-            ops = (Op("round", crow.name), *_kernel_ops(kname, table, crow.name))
-            inv = (Op("round", crow.name), *_kernel_ops(ikname, itable, crow.name))
+            ops = kernel_ops(kname, table, crow.name, rounding, seed)
+            inv = kernel_ops(ikname, itable, crow.name, rounding, seed)
             return ops, out, crow.name, inv
         if self.kind == "cast":
             dtype = lookup(self.options["output_dtype"], "cast output_dtype").name
-            rounding = self.options.get("rounding", "half_even")
+            rounding = self.options.get("rounding", "nearest_even")
             overflow = self.options.get("overflow", "saturate")
             if REGISTRY[dtype].is_integer or dtype in INT_TYPES:
-                ops = (Op("int", dtype, rounding=rounding, overflow=overflow),)
+                ops = (Op("int", dtype, rounding=int_rounding(rounding), overflow=overflow),)
             else:
-                if (rounding, overflow) != ("half_even", "saturate"):
-                    raise SpecError(f"step {self.spec!r}: rounding= and overflow= apply to integer dtypes; "
-                                    f"a cast into {dtype} rounds to nearest even")
-                # a storage format (float8/6/4) is rounded into by the output encoder (last step only)
-                ops = (Op("round", dtype),) if REGISTRY[dtype].can_compute else ()
+                # a storage format (float8/6/4) is rounded into by the output encoder (last step only),
+                # or under a rounding mode by a round op into it (decode(encode(v)) in that mode)
+                r = float_rounding(rounding)
+                seed = self.options.get("seed") or 0
+                ops = ((Op("round", dtype, rounding=r, seed=seed),) if REGISTRY[dtype].can_compute or r != "nearest_even"
+                       else ())
             return ops, dtype, dtype, ()
         if self.is_block:  # no elementwise ops: the pipeline runs it on the whole array
             return (), "float32", "float32", ()
@@ -354,23 +386,6 @@ def _transform_ideal(step: Step, st) -> tuple:
     raise ValueError(f"no exact ideal for {step.name}")
 
 
-def _kernel_ops(kname: str, table: np.ndarray, c: str) -> tuple:
-    """The ops of one transforms-kernel formula (kernels.transforms.evaluate), in compute dtype c."""
-    p = [table[:, k].astype(np.float64) for k in range(4)]
-    ops = {
-        "div": [Op("div", c, (p[1],))],
-        "mul": [Op("mul", c, (p[1],))],
-        "sub_div": [Op("sub", c, (p[0],)), Op("div", c, (p[1],))],
-        "sub_mul": [Op("sub", c, (p[0],)), Op("mul", c, (p[1],))],
-        "sub_div_post": [Op("sub", c, (p[0],)), Op("div", c, (p[1],)), Op("mul", c, (p[2],)), Op("add", c, (p[3],))],
-        "sub_mul_post": [Op("sub", c, (p[0],)), Op("mul", c, (p[1],)), Op("mul", c, (p[2],)), Op("add", c, (p[3],))],
-        "mul_add": [Op("mul", c, (p[0],)), Op("add", c, (p[1],))],
-        "fma": [Op("fma", c, (p[0], p[1]))],
-        "quantize": [Op("div", c, (p[0],)), Op("rint"), Op("add", c, (p[1],)), Op("clip", None, (p[3], p[2]))],
-    }[kname]
-    return tuple(ops)
-
-
 def _check_options(name: str, options: dict) -> None:
     if name in _BUILTIN:
         allowed = _BUILTIN[name]
@@ -391,9 +406,18 @@ def _check_options(name: str, options: dict) -> None:
         raise SpecError(f"step {name!r} needs {', '.join(missing)}=")
     if name in BLOCK_STEPS:
         _check_block_options(name, options)
+    if name in TRANSFORMS and ("rounding" in options or "seed" in options):
+        try:
+            r = float_rounding(options.get("rounding", "nearest_even"), f"step {name!r} rounding")
+            check_compute_rounding(_compute_row(options.get("compute_dtype", "float32")).name, r, allow_stochastic=True)
+            check_seed(options.get("seed"), r)
+        except TypeError as e:
+            if "seed" in str(e):
+                raise
+            # a bad compute_dtype is reported where it is used, as without rounding=
+        except ValueError as e:
+            raise SpecError(f"step {name!r}: {e}") from None
     if name == "cast":
-        if options.get("rounding", "half_even") not in ROUNDINGS:
-            raise SpecError(f"cast rounding={options['rounding']!r} is not one of: {', '.join(ROUNDINGS)}")
         if options.get("overflow", "saturate") not in OVERFLOWS[:2]:
             raise SpecError(f"cast overflow={options['overflow']!r} is not one of: saturate, wrap")
         d = options["output_dtype"]
@@ -402,6 +426,31 @@ def _check_options(name: str, options: dict) -> None:
                 lookup(d, "output_dtype")
             except TypeError as e:
                 raise SpecError(f"step 'cast': {e}") from None
+        _check_cast_rounding(options)
+
+
+def _check_cast_rounding(options: dict) -> None:
+    """A cast step's ``rounding=`` (either spelling of ROUNDING_TABLE) and ``overflow=``
+    against its output dtype: a SpecError (a ValueError) listing the valid ones."""
+    rounding = options.get("rounding", "nearest_even")
+    try:
+        row = lookup(options["output_dtype"], "output_dtype")
+    except TypeError:
+        return  # reported by lookup above (INT_TYPES names are registry rows too)
+    try:
+        if row.is_integer:
+            int_rounding(rounding, "cast rounding")
+            if options.get("seed") is not None:
+                raise ValueError("seed= only applies to rounding='stochastic' of a float dtype")
+            return
+        r = float_rounding(rounding, "cast rounding")
+        if options.get("overflow", "saturate") != "saturate":
+            raise ValueError(f"overflow={options['overflow']!r} applies to integer dtypes; a cast into {row.name} "
+                             "overflows as the format defines (kernels.cast(saturate=) for the other policy)")
+        check_seed(options.get("seed"), r)
+        # a cast into float64 is exact (the carrier holds float64 values): every mode gives the same
+    except ValueError as e:
+        raise SpecError(f"step 'cast': {e}") from None
 
 
 def _check_block_options(name: str, options: dict) -> None:

@@ -57,6 +57,7 @@ compute dtype, as they would in numpy.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import ml_dtypes  # noqa: F401  (registers bfloat16 scalars used through the registry)
@@ -71,10 +72,9 @@ from ._validate import check_array, check_choice, check_dtype, check_out, defaul
 from ._jit import kernel
 from .codecs import (
     COMPUTE_DTYPES,
-    DEFAULT_POLICY,
     JIT,
-    ROUNDINGS,
     Policy,
+    float_rounding,
     add_c,
     as_storage,
     decode,
@@ -89,6 +89,7 @@ from .codecs import (
     to_compute_from,
     write_counting_overflow,
 )
+from .program import Op, check_compute_rounding
 from .stats import GIVEN_AXIS, Params, fit, normalize_axis
 
 FORMULAS = {
@@ -375,21 +376,61 @@ def compute_tag(crow, rounding):
     """The compute codec tag of ``crow`` under ``rounding`` (every arithmetic operation,
     and the conversion of each input into the compute dtype, rounds in that mode),
     or a ValueError naming the valid choices."""
-    if not isinstance(rounding, str) or rounding not in ROUNDINGS:
-        raise ValueError(f"rounding={rounding!r} is not a rounding mode; use one of: {', '.join(ROUNDINGS)}")
-    if rounding == "stochastic":
-        raise ValueError(
-            "rounding='stochastic' is not offered for compute dtypes: the transform kernels have no "
-            "element index to draw reproducible random bits from; use a deterministic mode here "
-            "(or cast(x, dtype, rounding='stochastic', seed=...) for one stochastic rounding)"
-        )
+    rounding = float_rounding(rounding)
+    check_compute_rounding(crow.name, rounding)
     policy = Policy(rounding)
-    if policy != DEFAULT_POLICY and crow.name == "float64":
-        raise ValueError(
-            f"compute_dtype='float64' has only rounding='nearest_even' (directed float64 arithmetic would need "
-            f"a wider type to emulate it); got rounding={rounding!r}: use compute_dtype float32, bfloat16 or float16"
-        )
     return encoding_tag(crow, policy)
+
+
+def kernel_ops(kname: str, table: np.ndarray, c: str, rounding: str = "nearest_even", seed: int = 0) -> tuple:
+    """The program ops (:class:`kernels.program.Op`) of one kernel formula of :func:`evaluate`
+    in compute dtype ``c``, each float op rounding in ``rounding`` (``stochastic``: with
+    ``seed``, each op its own draws of the element's bits), the same operations in the
+    same order: a pipeline step's ops."""
+    p = [table[:, k].astype(np.float64) for k in range(4)]
+    R = functools.partial(Op, rounding=rounding, seed=seed)  # a float op in the mode
+    ops = {
+        "div": [R("div", c, (p[1],))],
+        "mul": [R("mul", c, (p[1],))],
+        "sub_div": [R("sub", c, (p[0],)), R("div", c, (p[1],))],
+        "sub_mul": [R("sub", c, (p[0],)), R("mul", c, (p[1],))],
+        "sub_div_post": [R("sub", c, (p[0],)), R("div", c, (p[1],)), R("mul", c, (p[2],)), R("add", c, (p[3],))],
+        "sub_mul_post": [R("sub", c, (p[0],)), R("mul", c, (p[1],)), R("mul", c, (p[2],)), R("add", c, (p[3],))],
+        "mul_add": [R("mul", c, (p[0],)), R("add", c, (p[1],))],
+        "fma": [R("fma", c, (p[0], p[1]))],
+        "quantize": [R("div", c, (p[0],)), Op("rint"), R("add", c, (p[1],)), Op("clip", None, (p[3], p[2]))],
+    }[kname]
+    return (R("round", c), *ops)
+
+
+def _run_program(x, params: Params, formula, crow, output_dtype, out, what: str, rounding, seed, inverse: bool):
+    """transform / inverse_transform with ``rounding`` (stochastic) as program ops, with
+    transform's output rule and overflow warning."""
+    from .cast import check_seed
+    from .program import Program
+
+    rounding = float_rounding(rounding)
+    check_compute_rounding(crow.name, rounding, allow_stochastic=True)
+    seed = check_seed(seed, rounding)
+    x, row_in = check_array(x)
+    if output_dtype is None:
+        output_dtype = default_output(params, row_in, inverse)
+    orow = check_dtype(output_dtype, "output_dtype")
+    if params.axis is not None and (x.ndim < 2 or x.shape[-1] != params.nfeat):
+        raise ValueError(f"params were fitted per feature ({params.nfeat} features along the last axis); "
+                         f"x has shape {x.shape}")
+    kname, table = kernel_plan(params, formula, crow, inverse=inverse)
+    prog = Program(kernel_ops(kname, table, crow.name, rounding, seed), orow.name, table.shape[0])
+    out = check_out(out, x.shape, orow, x)
+    overflow = prog.run(as_storage(x, row_in).reshape(-1), row_in, as_storage(out, orow).reshape(-1), orow)
+    if overflow:
+        warnings.warn(
+            f"overflow in {what}: {overflow} finite value(s) became inf in {orow.name} "
+            f"(largest finite {orow.max:g}) or in the compute dtype {crow.name}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return out
 
 
 def _formula(transform, formula):
@@ -410,6 +451,7 @@ def transform(
     axis=None,
     out=None,
     rounding="nearest_even",
+    seed=None,
     **fit_options,
 ):
     """Apply ``transform`` to ``x`` in one fused parallel pass (see the module table).
@@ -428,8 +470,14 @@ def transform(
     (float16/bfloat16/float32 emulated exactly in float64, see
     ``codecs._round.compute_ops``).  The parameters and derived constants are
     still rounded to nearest even (as fitted), and the output dtype's encoding
-    is its default.  float64 compute takes only ``nearest_even``; ``stochastic``
-    is refused (no element index in these kernels): ValueErrors that say so.
+    is its default.  float64 compute takes only ``nearest_even`` (a ValueError).
+    ``rounding="stochastic"`` (``seed=``, default 0) runs the formula as program ops
+    (:func:`kernel_ops`, one fused kernel with the element index): each op draws
+    ``random_bits(key, i * K + draw)`` for element ``i``, so the bits do not depend on
+    threads or chunks and equal the pipeline step's (``minmax(rounding=stochastic,
+    seed=1)``).  The
+    integer spellings of ``codecs.ROUNDING_TABLE`` (``half_even``, ``ceil``,
+    ``floor``, ``half_away``) are accepted too.
     """
     x, _ = check_array(x)
     if params is None:
@@ -445,6 +493,8 @@ def transform(
             raise ValueError(f"axis={axis!r} differs from the axis the params were fitted with ({params.axis})")
     formula = _formula(transform, formula)
     crow = _compute_row(compute_dtype)
+    if float_rounding(rounding) == "stochastic" or seed is not None:
+        return _run_program(x, params, formula, crow, output_dtype, out, transform, rounding, seed, False)
     ctag = compute_tag(crow, rounding)
     kname, table = kernel_plan(params, formula, crow)
     return _run(x, params, kname, table, crow, output_dtype, out, transform, ctag=ctag)
@@ -452,7 +502,8 @@ def transform(
 
 @serialised
 def inverse_transform(
-    y, transform, params, *, formula=None, compute_dtype="float32", output_dtype=None, out=None, rounding="nearest_even"
+    y, transform, params, *, formula=None, compute_dtype="float32", output_dtype=None, out=None, rounding="nearest_even",
+    seed=None,
 ):
     """Undo ``transform`` with the same ``params`` (and ``formula``) used forward.
 
@@ -472,6 +523,8 @@ def inverse_transform(
         raise ValueError(f"params were fitted for {params.transform!r}, not {transform!r}")
     formula = _formula(transform, formula)
     crow = _compute_row(compute_dtype)
+    if float_rounding(rounding) == "stochastic" or seed is not None:
+        return _run_program(y, params, formula, crow, output_dtype, out, f"inverse {transform}", rounding, seed, True)
     ctag = compute_tag(crow, rounding)
     kname, table = kernel_plan(params, formula, crow, inverse=True)
     return _run(y, params, kname, table, crow, output_dtype, out, f"inverse {transform}", inverse=True, ctag=ctag)

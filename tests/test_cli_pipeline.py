@@ -233,3 +233,21 @@ def test_preset_is_a_one_step_pipeline_with_a_fake_preset(capsys, monkeypatch):
     assert (d["distinct_out"], len(d["steps"])) == (r.distinct_out, 1)
     code, out, err = run(capsys, "presets", "--json")
     assert "fakelib.Half" in [x["name"] for x in json.loads(out)]
+
+
+def test_measure_pipeline_with_a_rounding_mode(capsys):
+    """A transform step's rounding= on the command line: the library's figures; a mode
+    the compute dtype cannot take is one line and exit 2."""
+    spec = "minmax(compute_dtype=float16, rounding=up)"
+    code, out, err = run(capsys, "measure", "--domain", "--input-dtype", "uint16", "--range", "0", "4095",
+                         "--pipeline", spec, "--repeat", "1", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    r = kernels.measure(kernels.domain("uint16", 0, 4095), spec, repeat=1)
+    assert d["distinct_out"] == r.distinct_out and d["steps"][0]["spec"] == spec
+    # the step measures what transform(rounding=) does (one transform, no pipeline)
+    y = kernels.transform(kernels.domain("uint16", 0, 4095).values(), "minmax", compute_dtype="float16", rounding="up")
+    assert r.distinct_out == np.unique(y).size
+    line = one_line_error(*run(capsys, "measure", "--domain", "--input-dtype", "uint16", "--range", "0", "4095",
+                               "--pipeline", "minmax(compute_dtype=float16, rounding=sideways)", "--repeat", "1"))
+    assert "rounding='sideways'" in line and "nearest_even, toward_zero, up, down, nearest_away" in line

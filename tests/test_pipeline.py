@@ -126,6 +126,8 @@ def _int_reference(v: float, dtype: str, rounding: str, overflow: str) -> int:
             r = int(f)
         elif rounding == "floor":
             r = math.floor(f)
+        elif rounding == "ceil":
+            r = math.ceil(f)
         else:
             r = math.floor(f + Fraction(1, 2)) if f >= 0 else -math.floor(-f + Fraction(1, 2))
     if overflow in ("saturate", "saturate_nan_min"):  # NaN -> 0, or lo (onnxruntime's QuantizeLinear)
@@ -249,7 +251,7 @@ def test_unfitted_pipeline_says_fit_first():
         ("cast(output_dtype=float16, bogus=1)", "no option bogus"),
         ("cast()", "needs output_dtype"),
         ("cast(output_dtype=flot16)", "flot16"),
-        ("cast(output_dtype=uint8, rounding=up)", "rounding"),
+        ("cast(output_dtype=uint8, rounding=stochastic)", "rounding.*not a rounding mode of an integer cast; use one of: half_even"),
         ("cast(1)", "by name"),
         ("cast(output_dtype=", "does not parse"),
         ("torchvision.NoSuch", "valid steps"),

@@ -206,7 +206,9 @@ def test_default_compute_rounding_is_unchanged():
 def test_compute_rounding_refusals_say_why():
     x = np.ones(4, np.float32)
     with pytest.raises(ValueError, match="stochastic.*element index"):
-        kernels.transform(x, "scale", divisor=2.0, compute_dtype="float16", rounding="stochastic")
+        kernels.measure(x, "scale", divisor=2.0, compute_dtype="float16", rounding="stochastic", repeat=1)
+    with pytest.raises(ValueError, match="seed= only applies"):
+        kernels.transform(x, "scale", divisor=2.0, compute_dtype="float16", rounding="up", seed=1)
     with pytest.raises(ValueError, match="float64.*nearest_even"):
         kernels.transform(x, "scale", divisor=2.0, compute_dtype="float64", rounding="up")
     with pytest.raises(ValueError, match="not a rounding mode"):
@@ -401,3 +403,156 @@ def test_pychop_misreads_the_exponent_just_below_a_power_of_two():
     assert same_bits(ours, round_mode_reference(x, NP["bfloat16"], "toward_zero"))
     assert float(ours[0]) == 1020.0 and float(theirs[0]) == 1016.0
     assert np.signbit(ours[1]) and not np.signbit(theirs[1].astype(np.float32))
+
+
+# --- rounding= in pipeline steps (program ops under a policy) ------------------
+
+DIRECTED = ("toward_zero", "up", "down", "nearest_away")
+# integer-cast spellings of the same modes (codecs.ROUNDING_TABLE)
+SPELLING = {"toward_zero": "toward_zero", "up": "ceil", "down": "floor", "nearest_away": "half_away"}
+
+
+def _f16_grid_float32():
+    """The float16 grid from float32 inputs, in [-8, 8] (so standardize's outputs stay in range)."""
+    x = _grid("float16", np.float32)
+    return x[np.isfinite(x) & (np.abs(x) <= 8)]
+
+
+def test_transform_steps_round_as_transform_and_fractions():
+    """Four standardize(compute_dtype=float16, rounding=r) steps, one per directed mode, as
+    one pipeline (program ops under each policy, one fused kernel): transform(rounding=r)
+    applied step after step, bit for bit, on every float16 grid point in [-8, 8]
+    (~70k inputs), and the Fraction reference on a sample; the integer spellings
+    of the modes build the same program.  (One pipeline, so one compile.)"""
+    x = _f16_grid_float32()
+    mean, std = 0.3, 1.7
+    p = kernels.params("standardize", mean=[mean], std=[std])
+    spec = "standardize(mean=({m},), std=({s},), formula=sub_div, compute_dtype=float16, rounding={r}, output_dtype=float64)"
+    specs = [spec.format(m=mean, s=std, r=r) for r in DIRECTED]
+    got = kernels.pipeline(*specs).transform(x)
+    sample = np.random.default_rng(6).choice(x, 200)
+    want, fr = x, sample
+    for r in DIRECTED:  # float16 values: exact in float32, so each step's input converts exactly
+        want = kernels.transform(want.astype(np.float32), "standardize", params=p, formula="sub_div",
+                                 compute_dtype="float16", rounding=r, output_dtype="float64")
+        fr = _standardize_reference(fr.astype(np.float32), mean, std, "sub_div", "float16", r)
+    assert same_bits(got, want)
+    assert np.array_equal(kernels.pipeline(*specs).transform(sample), fr)
+    alias = kernels.pipeline(*[spec.format(m=mean, s=std, r=SPELLING[r]) for r in DIRECTED])
+    assert alias.program("float32")[0] == kernels.pipeline(*specs).program("float32")[0]
+    ne = kernels.pipeline(spec.format(m=mean, s=std, r="nearest_even")).program("float32")[0]
+    assert ne == kernels.pipeline(spec.format(m=mean, s=std, r="half_even")).program("float32")[0]
+    assert all(op.codec_tag is None for op in ne)  # the default mode is the default program
+
+
+@pytest.mark.parametrize("rounding", DIRECTED)
+def test_cast_step_rounds_like_the_exact_reference(rounding):
+    """cast(output_dtype=float16, rounding=r) on the float16 grid from float64 (every
+    value, midpoint, neighbour, both edges): round_mode_reference's bits."""
+    x = _grid("float16", np.float64)
+    got = _quiet(kernels.pipeline(f"cast(output_dtype=float16, rounding={rounding})").transform, x)
+    want = round_mode_reference(x, NP["float16"], rounding)
+    bad = (got.view(np.uint16) != want.view(np.uint16)) & ~(np.isnan(got.astype(np.float32)) & np.isnan(want.astype(np.float32)))
+    assert not bad.any(), (x[bad][:4], got[bad][:4], want[bad][:4])
+
+
+def _quiet(fn, *a):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*a)
+
+
+def test_cast_step_into_float8_and_float64_and_integers():
+    """A storage format under a mode (a round op into it, decode(encode(v))): kernels.cast's
+    bits; float64 is exact in every mode; integer casts take the float names too."""
+    x = np.random.default_rng(4).normal(0, 40, 20000)
+    got = _quiet(kernels.pipeline("cast(output_dtype=float8_e4m3fn, rounding=up)").transform, x)
+    assert np.array_equal(got.view(np.uint8), _cast(x, "float8_e4m3fn", rounding="up").view(np.uint8))
+    assert same_bits(kernels.pipeline("cast(output_dtype=float64, rounding=down)").transform(x), x)
+    v = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.7, -3.7])
+    for float_name, int_name in [("nearest_even", "half_even"), *SPELLING.items()]:
+        a = kernels.pipeline(f"cast(output_dtype=int8, rounding={float_name})").transform(v)
+        b = kernels.pipeline(f"cast(output_dtype=int8, rounding={int_name})").transform(v)
+        assert np.array_equal(a, b)
+    assert kernels.pipeline("cast(output_dtype=int8, rounding=up)").transform(v).tolist() == [-2, -1, 0, 1, 2, 3, 4, -3]
+    # kernels.cast takes the integer spellings of its float modes as well
+    assert same_bits(_cast(x, "float16", rounding="floor"), _cast(x, "float16", rounding="down"))
+
+
+@pytest.mark.parametrize("spec,match", [
+    ("minmax(compute_dtype=float16, rounding=nearest)", "use one of: nearest_even, toward_zero, up, down, nearest_away"),
+    ("minmax(compute_dtype=float64, rounding=up)", "float64.*only rounding='nearest_even'"),
+    ("minmax(compute_dtype=float16, rounding=up, seed=3)", "seed= only applies to rounding='stochastic'"),
+    ("cast(output_dtype=float16, rounding=stochastic, seed=-1)", "seed"),
+    ("cast(output_dtype=uint8, seed=2)", "seed= only applies"),
+    ("cast(output_dtype=float16, rounding=sideways)", "not a rounding mode of a float dtype; use one of: nearest_even"),
+    ("cast(output_dtype=uint8, rounding=stochastic)", "integer cast; use one of: half_even, toward_zero"),
+    ("cast(output_dtype=float16, overflow=wrap)", "overflow='wrap' applies to integer dtypes"),
+])
+def test_bad_rounding_in_a_step_lists_the_valid_ones(spec, match):
+    with pytest.raises(ValueError, match=match):
+        kernels.pipeline(spec)
+    with pytest.raises(ValueError, match="not a rounding mode"):
+        kernels.transform(np.ones(3, np.float32), "scale", divisor=2.0, compute_dtype="float16", rounding="sideways")
+
+
+def test_measure_forwards_rounding_and_records_it():
+    """measure(rounding=) measures transform(rounding=) (its distinct outputs on a domain of
+    every uint16 code in [0, 4095]) and keeps the mode in Record.options, so
+    measure(**record.options) runs the same variant (the pipeline step's figures
+    agree: tests/test_cli_pipeline.py)."""
+    dom = kernels.domain("uint16", 0, 4095)
+    r = kernels.measure(dom, "minmax", compute_dtype="float16", rounding="up", repeat=1)
+    y = kernels.transform(dom.values(), "minmax", compute_dtype="float16", rounding="up")
+    assert r.options["rounding"] == "up" and r.distinct_out == np.unique(y).size
+    again = kernels.measure(dom, "minmax", compute_dtype="float16", repeat=1, **r.options)
+    assert again.distinct_out == r.distinct_out and again.options == r.options
+    with pytest.raises(ValueError, match="float64"):
+        kernels.measure(dom, "minmax", compute_dtype="float64", rounding="up", repeat=1)
+
+
+# --- stochastic rounding in program ops (pipeline steps) --------------------------
+
+
+def test_stochastic_add_rounds_up_with_probability_the_distance():
+    """An add in float16 under rounding='stochastic': 1 + k/8 quantum (k = 1..7, one
+    constant per feature, 20000 rows) rounds up with probability k/8 by the chi-square
+    test at alpha 1e-3 (fixed seed): the op's result draws its own bits."""
+    from kernels.program import Op, run_program
+
+    c = K * 2.0**-13  # float16 values: k/8 of float16's quantum at 1
+    x = np.ones((N_EACH, len(K)), np.float32)
+    y = run_program(x, [Op("add", "float16", (c,), rounding="stochastic", seed=11)], "float64")
+    assert np.all((y == 1.0) | (y == 1.0 + 2.0**-10))
+    ups = (y > 1).sum(axis=0)
+    assert chi_square_round_up(ups, N_EACH, K / 8) < THRESHOLD, ups / N_EACH
+
+
+def test_stochastic_steps_are_reproducible_across_threads_and_lengths():
+    """minmax(compute_dtype=bfloat16, rounding=stochastic, seed=5): each element's bits are a
+    function of (seed, its index, the op): the same on a second run, on one thread, and
+    for a prefix of the array; another seed rounds differently.  A stochastic cast step
+    alone has kernels.cast's bits."""
+    x = _big_input()
+    spec = "minmax(compute_dtype=bfloat16, rounding=stochastic, seed=5, output_dtype=float64)"
+    pipe = kernels.pipeline(spec).fit(x)
+    a = pipe.transform(x)
+    assert same_bits(a, pipe.transform(x))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = pipe.transform(x)
+    finally:
+        numba.set_num_threads(before)
+    assert same_bits(a, one)
+    assert same_bits(a[:50000], pipe.transform(x[:50000]))
+    other = kernels.pipeline(spec.replace("seed=5", "seed=6")).fit(x).transform(x)
+    assert 0.2 < np.mean(a != other) < 0.7
+    nearest = kernels.transform(x, "minmax", compute_dtype="bfloat16", output_dtype="float64")
+    assert np.abs(a - nearest).max() <= 2 * 2.0**-8  # within a quantum or two of nearest's
+    # transform(rounding='stochastic', seed=) runs the same ops: the step's bits
+    assert same_bits(a, kernels.transform(x, "minmax", params=pipe.steps[0].state, compute_dtype="bfloat16",
+                                          rounding="stochastic", seed=5, output_dtype="float64"))
+    xd = x.astype(np.float64) / 3
+    got = kernels.pipeline("cast(output_dtype=float16, rounding=stochastic, seed=7)").transform(xd)
+    assert np.array_equal(got.view(np.uint16), _cast(xd, "float16", rounding="stochastic", seed=7).view(np.uint16))

@@ -99,7 +99,19 @@ from .ops import (
     to_compute,
     to_compute_from,
 )
-from .registry import DEFAULT_POLICY, ROUNDINGS, DType, Family, Policy, encoding_tag, parse_tag_name
+from .registry import (
+    DEFAULT_POLICY,
+    INT_ROUNDINGS,
+    ROUNDING_TABLE,
+    ROUNDINGS,
+    DType,
+    Family,
+    Policy,
+    encoding_tag,
+    float_rounding,
+    int_rounding,
+    parse_tag_name,
+)
 from .rows import COMPUTE_DTYPES, EXACT_IN, REGISTRY, as_storage, lookup, supported
 
 __all__ = [
@@ -151,6 +163,10 @@ __all__ = [
     "to_compute_from",
     "DEFAULT_POLICY",
     "ROUNDINGS",
+    "ROUNDING_TABLE",
+    "INT_ROUNDINGS",
+    "float_rounding",
+    "int_rounding",
     "DType",
     "Family",
     "Policy",

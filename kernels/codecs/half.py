@@ -58,21 +58,6 @@ class HalfFamily(Family):
             return (None,) * 5
         return compute_ops(encoder(FORMATS[name], policy), _DECODE_BITS[name])
 
-    def to_compute_policy(self, name, policy):
-        return self._compute_ops(name, policy)[0]
-
-    def rnd_policy(self, name, policy):
-        return self._compute_ops(name, policy)[1]
-
-    def add_c_policy(self, name, policy):
-        return self._compute_ops(name, policy)[2]
-
-    def sub_c_policy(self, name, policy):
-        return self._compute_ops(name, policy)[3]
-
-    def fma_c_policy(self, name, policy):
-        return self._compute_ops(name, policy)[4]
-
     def decode(self, name):
         if name == "float16":
             return lambda codec, raw: f16_bits_to_f32(raw)

@@ -48,21 +48,6 @@ class IeeeFamily(Family):
             return (None,) * 5
         return compute_ops(encoder(FLOAT32, policy), f32_from_bits)
 
-    def to_compute_policy(self, name, policy):
-        return self._compute_ops(name, policy)[0]
-
-    def rnd_policy(self, name, policy):
-        return self._compute_ops(name, policy)[1]
-
-    def add_c_policy(self, name, policy):
-        return self._compute_ops(name, policy)[2]
-
-    def sub_c_policy(self, name, policy):
-        return self._compute_ops(name, policy)[3]
-
-    def fma_c_policy(self, name, policy):
-        return self._compute_ops(name, policy)[4]
-
     def decode(self, name):
         if name == "float64":
             return lambda codec, raw: raw

@@ -24,7 +24,8 @@ class Family:
     (called at compile time, from the overloads in ``dispatch``), or works on
     numpy arrays at the Python boundary (the ``*_np`` and ``key_range``
     methods).  Compute families also implement ``to_compute``, ``rnd`` and
-    ``fma_c``."""
+    ``fma_c``, and for rounding modes other than the default one hook,
+    ``_compute_ops`` (the five ``*_policy`` accessors read it)."""
 
     def counts_overflow(self, name, policy) -> bool:
         """Whether outputs of ``name`` encoded under ``policy`` are checked for finite
@@ -48,20 +49,26 @@ class Family:
     def encode_policy(self, name, wide: bool, policy):
         return None
 
+    def _compute_ops(self, name, policy):
+        """The hook of a compute family: ``(to_compute, rnd, add_c, sub_c, fma_c)`` impls of
+        ``name`` under ``policy`` (``_round.compute_ops``), or ``(None,) * 5`` when it has
+        no emulation for that policy.  The five accessors below read it."""
+        return (None,) * 5
+
     def to_compute_policy(self, name, policy):
-        return None
+        return self._compute_ops(name, policy)[0]
 
     def rnd_policy(self, name, policy):
-        return None
-
-    def fma_c_policy(self, name, policy):
-        return None
+        return self._compute_ops(name, policy)[1]
 
     def add_c_policy(self, name, policy):  # impl(codec, a, b): a + b rounded once under policy
-        return None
+        return self._compute_ops(name, policy)[2]
 
     def sub_c_policy(self, name, policy):  # impl(codec, a, b): a - b rounded once under policy
-        return None
+        return self._compute_ops(name, policy)[3]
+
+    def fma_c_policy(self, name, policy):
+        return self._compute_ops(name, policy)[4]
 
     def encode_random(self, name, wide: bool, policy):
         """impl(codec, v, u) -> storage value, ``u`` 64 random bits (stochastic rounding),
@@ -153,6 +160,40 @@ def holds_exactly(src: DType, dst: DType) -> bool:
 
 
 ROUNDINGS = ("nearest_even", "toward_zero", "up", "down", "nearest_away", "stochastic")
+
+# One ``rounding`` option, two spellings: (float name, integer-cast name).  The
+# integer names are C's and numpy's (``rint``, ``trunc``, ``floor``, ``ceil``,
+# C ``round``); casts, transforms, program ops and pipeline steps accept either.
+ROUNDING_TABLE = (
+    ("nearest_even", "half_even"),  # ties to even: np.rint, IEEE's default
+    ("toward_zero", "toward_zero"),  # truncation: C casts
+    ("up", "ceil"),  # toward +inf
+    ("down", "floor"),  # toward -inf
+    ("nearest_away", "half_away"),  # ties away from zero: C round()
+    ("stochastic", None),  # float dtypes only (seeded)
+)
+# the integer names in the code order of kernels.program's ``int`` op
+INT_ROUNDINGS = ("half_even", "toward_zero", "floor", "half_away", "ceil")
+_TO_FLOAT = {**{f: f for f, _ in ROUNDING_TABLE}, **{i: f for f, i in ROUNDING_TABLE if i}}
+_TO_INT = {**{i: i for _, i in ROUNDING_TABLE if i}, **{f: i for f, i in ROUNDING_TABLE if i}}
+
+
+def float_rounding(rounding, what: str = "rounding") -> str:
+    """The float name of ``rounding`` (either spelling of :data:`ROUNDING_TABLE`), or a
+    ValueError listing the valid ones."""
+    if not isinstance(rounding, str) or rounding not in _TO_FLOAT:
+        raise ValueError(f"{what}={rounding!r} is not a rounding mode of a float dtype; use one of: "
+                         f"{', '.join(_TO_FLOAT)}")
+    return _TO_FLOAT[rounding]
+
+
+def int_rounding(rounding, what: str = "rounding") -> str:
+    """The integer-cast name of ``rounding`` (either spelling), or a ValueError listing the valid ones."""
+    if not isinstance(rounding, str) or rounding not in _TO_INT:
+        raise ValueError(f"{what}={rounding!r} is not a rounding mode of an integer cast; use one of: "
+                         f"{', '.join(_TO_INT)}")
+    return _TO_INT[rounding]
+
 
 
 @dataclasses.dataclass(frozen=True)
