@@ -27,9 +27,9 @@ share of one e8m0 scale per block of 32 (MXFP8: 1 + 1/32 bytes;
 pipeline ending in ``mx(dtype=..., block=32, pad=zeros)`` (blocks along the last
 axis, the last one completed with zeros; :mod:`kernels.measure_blocked`), on the
 source's values: a domain becomes its values as a 1-D array in value order.
-Its output's identity is the dequantized float32 value.  After a transform the
-error of a block step is not measured (NaN: a ``max_error_in`` requirement
-rejects it); after only casts and block steps it is ``|y - x|``.
+Its output's identity is the dequantized float32 value; its error in input
+units is ``|y - ideal| / slope`` against the transform's exact ideal (after only
+casts and block steps: ``|y - x|``), so ``max_error_in`` ranks it as any other.
 
 Every other candidate gets the reason it lost, in those terms.  The report's
 recommendations (:func:`recommend_records`) use the same ranking on records

@@ -263,6 +263,15 @@ def _spans(u: np.ndarray, y: np.ndarray) -> tuple[int, float]:
     return int(keys.size), merged_span(uf, inv, keys.size)
 
 
+def fit_timed(pipe: Pipeline, x: np.ndarray) -> tuple[Pipeline, float]:
+    """(the pipeline fitted on ``x`` when it computes statistics, the seconds that took)."""
+    if not pipe.needs_fit:
+        return pipe, 0.0
+    t = time.perf_counter()
+    pipe = pipe.fit(x)
+    return pipe, time.perf_counter() - t
+
+
 def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_POINTS, name: str | None = None,
                      distinct_values: bool = False) -> Record:
     """Every source of fewer than ``TIMING_MIN`` (2**24) elements is timed on its
@@ -273,7 +282,7 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
     if pipe.has_blocks:
         from .measure_blocked import measure_blocked
 
-        return measure_blocked(source, pipe, repeat=repeat, name=name)
+        return measure_blocked(source, pipe, repeat=repeat, exact_points=exact_points, name=name)
     if isinstance(source, Domain):
         if source.size > 1 << 26:
             raise ValueError(f"a pipeline on a domain of {source.size:,} values: use a range of at most 2**26 values")
@@ -285,13 +294,9 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
         x, _ = check_array(source, "source")
         label = name or f"array {x.dtype}{list(x.shape)}"
     in_row = lookup(x.dtype)
-    fit_seconds = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if pipe.needs_fit:
-            t = time.perf_counter()
-            pipe = pipe.fit(x)
-            fit_seconds = time.perf_counter() - t
+        pipe, fit_seconds = fit_timed(pipe, x)
         ops, output_dtype, per_step = pipe.program(in_row.name)
         out_row = REGISTRY[output_dtype]
         nfeat = _nfeat(ops)
