@@ -341,7 +341,7 @@ def choose(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if o in MX_OUTPUTS:
-                r = _measure_mx(source, transform, o, c, f, kw)
+                r = measure_mx(source, transform, o, c, f, **kw)
             else:
                 r = measure(source, transform, formula=f, compute_dtype=c, output_dtype=o, **kw)
         measured.append((o, c, f, r, transform))
@@ -351,20 +351,22 @@ def choose(
 _NOT_STEP_OPTIONS = ("repeat", "exact_points", "stream", "progress", "name")
 
 
-def _measure_mx(source, transform, output, compute_dtype, formula, kw):
-    """An MX candidate of :func:`choose`: the transform (into float32) then the mx step,
-    measured on the source's values (:mod:`kernels.measure_blocked`)."""
+def measure_mx(source, transform, output, compute_dtype, formula, **kw):
+    """An MX candidate of :func:`choose` (and of the report's suite): the transform
+    (into float32) then the mx step, measured on the source's values
+    (:mod:`kernels.measure_blocked`); options of None are left out."""
     from .measure_pipeline import measure_pipeline
     from .pipeline import Pipeline
     from .steps import _BUILTIN, step
 
-    opts = {k: v for k, v in kw.items() if k not in _NOT_STEP_OPTIONS}
+    opts = {k: v for k, v in kw.items() if k not in _NOT_STEP_OPTIONS and v is not None}
     unknown = sorted(set(opts) - set(_BUILTIN[transform]))
     if unknown:
         raise ValueError(f"MX outputs: option(s) {', '.join(unknown)} have no step form; leave allow='mx' out "
                          "or give the transform as a pipeline")
     first = step(transform, formula=formula, compute_dtype=compute_dtype, output_dtype="float32", **opts)
-    return measure_pipeline(_values(source), Pipeline((first, mx_step(output))), repeat=kw.get("repeat", 3))
+    extra = {k: kw[k] for k in ("exact_points", "name") if kw.get(k) is not None}
+    return measure_pipeline(_values(source), Pipeline((first, mx_step(output))), repeat=kw.get("repeat", 3), **extra)
 
 
 def _names(c: Candidate) -> dict:

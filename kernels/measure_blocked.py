@@ -43,16 +43,20 @@ from .metrics import distinct, entropy_bits, group_outputs
 
 
 def _pairs(x: np.ndarray, y: np.ndarray):
-    """Distinct (x, y) pairs of the non-NaN inputs, with element counts (-0.0 folded)."""
+    """Distinct (x, y) pairs of the non-NaN inputs, sorted, with element counts
+    (-0.0 folded; NaN outputs equal to each other, last)."""
     xf = x.reshape(-1).astype(np.float64) + 0.0
     yf = y.reshape(-1).astype(np.float64) + 0.0
     keep = ~np.isnan(xf)
-    pairs = np.stack([xf[keep], yf[keep]], axis=1)
-    if not pairs.size:
+    xk, yk = xf[keep], yf[keep]
+    if not xk.size:
         return np.empty((0, 2)), np.empty(0, np.int64)
-    # NaN outputs: np.unique sorts them last and keeps them equal (equal_nan default)
-    uniq, counts = np.unique(pairs, axis=0, return_counts=True)
-    return uniq, counts
+    order = np.lexsort((yk, xk))  # by x, then y (NaN last)
+    xs, ys = xk[order], yk[order]
+    new = np.ones(xs.size, bool)
+    new[1:] = (xs[1:] != xs[:-1]) | ~((ys[1:] == ys[:-1]) | (np.isnan(ys[1:]) & np.isnan(ys[:-1])))
+    starts = np.flatnonzero(new)
+    return np.stack([xs[starts], ys[starts]], axis=1), np.diff(np.r_[starts, xs.size])
 
 
 def _distinct_values(a: np.ndarray) -> int:
@@ -60,12 +64,12 @@ def _distinct_values(a: np.ndarray) -> int:
     return int(np.unique(v[~np.isnan(v)]).size)
 
 
-def _groups(x, y):
-    pu, pc = _pairs(x, y)
+def _groups(x, y, pairs=None):
+    pu, pc = _pairs(x, y) if pairs is None else pairs
     return group_outputs(pu[:, 1], pc, pu[:, 0])
 
 
-def _errors_in(pipe, x: np.ndarray, y: np.ndarray, exact_points: int):
+def _errors_in(pipe, x: np.ndarray, y: np.ndarray, exact_points: int, pairs=None):
     """(|y - ideal| / slope at the error points, their element counts, sampled,
     underflow) in input units.  The ideal of a block step or cast is the identity,
     so a pipeline of only those compares ``y`` with ``x`` on every element; any
@@ -97,7 +101,8 @@ def _errors_in(pipe, x: np.ndarray, y: np.ndarray, exact_points: int):
                                                                                        pts.astype(np.float64)), False)
         except (ValueError, TypeError, ZeroDivisionError, KeyError):
             return np.full(1, np.nan), np.ones(1), sampled, 0  # no exact ideal (e.g. statistics after a sqrt)
-        pu, pc = _pairs(xj, yj)  # (x, y) pairs of the channel: a block spreads one x over several y
+        # (x, y) pairs of the channel: a block spreads one x over several y
+        pu, pc = pairs if nfeat == 1 and pairs is not None else _pairs(xj, yj)
         ptf = pts.astype(np.float64) + 0.0
         at = np.searchsorted(ptf, pu[:, 0]).clip(0, max(ptf.size - 1, 0))
         keep = ptf[at] == pu[:, 0] if ptf.size else np.zeros(len(pu), bool)  # finite inputs at the error points
@@ -128,9 +133,11 @@ def measure_blocked(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_
         step_rows = []
         d = distinct(x)
         prev_distinct = len(d)
+        pairs = _pairs(x, y)
         for k, s in enumerate(pipe.steps):
-            yk = y if k == len(pipe.steps) - 1 else Pipeline(pipe.steps[: k + 1]).transform(x)
-            g = _groups(x, yk)
+            last_step = k == len(pipe.steps) - 1
+            yk = y if last_step else Pipeline(pipe.steps[: k + 1]).transform(x)
+            g = _groups(x, yk, pairs if last_step else None)
             step_rows.append(dict(spec=s.spec, output_dtype=lookup(yk.dtype).name, compute_dtype=s.compute_dtype or "-",
                                   distinct_out=g.distinct_out, collisions=prev_distinct - g.distinct_out,
                                   max_merged_span_in=g.max_merged_span_in))
@@ -155,10 +162,10 @@ def measure_blocked(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_
             back = pipe.inverse_transform(y, input_dtype=in_row.name)
         except (ValueError, TypeError):
             back = None
-        err_in, weights, sampled, underflow = _errors_in(pipe, x, y, exact_points)
+        err_in, weights, sampled, underflow = _errors_in(pipe, x, y, exact_points, pairs)
     warn_timing(note, stacklevel=3)
 
-    g = _groups(x, y)
+    # g: the last step's groups (of y)
     xf = x.reshape(-1).astype(np.float64)
     yf = y.reshape(-1).astype(np.float64)
     fin = np.isfinite(xf)
