@@ -209,10 +209,7 @@ def test_exactly_one_requirement(capsys):
 def _records(source, variants, name, *, exact_points=512):
     out = []
     for v in variants:
-        r = K.measure(source, v.transform, formula=v.formula, compute_dtype=v.compute, output_dtype=v.output,
-                      accumulator=v.accumulator, acc_dtype=v.acc_dtype, repeat=1, exact_points=exact_points, name=name,
-                      **dict(v.options))
-        d = r.to_dict()
+        d = R.measure_variant(source, v, repeat=1, exact_points=exact_points, name=name).to_dict()  # as the report does
         d["label"] = v.label
         out.append(d)
     return out
