@@ -27,9 +27,9 @@ share of one e8m0 scale per block of 32 (MXFP8: 1 + 1/32 bytes;
 pipeline ending in ``mx(dtype=..., block=32, pad=zeros)`` (blocks along the last
 axis, the last one completed with zeros; :mod:`kernels.measure_blocked`), on the
 source's values: a domain becomes its values as a 1-D array in value order.
-Its output's identity is the dequantized float32 value.  After a transform the
-error of a block step is not measured (NaN: a ``max_error_in`` requirement
-rejects it); after only casts and block steps it is ``|y - x|``.
+Its output's identity is the dequantized float32 value; its error in input
+units is ``|y - ideal| / slope`` against the transform's exact ideal (after only
+casts and block steps: ``|y - x|``), so ``max_error_in`` ranks it as any other.
 
 Every other candidate gets the reason it lost, in those terms.  The report's
 recommendations (:func:`recommend_records`) use the same ranking on records
@@ -341,7 +341,7 @@ def choose(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if o in MX_OUTPUTS:
-                r = _measure_mx(source, transform, o, c, f, kw)
+                r = measure_mx(source, transform, o, c, f, **kw)
             else:
                 r = measure(source, transform, formula=f, compute_dtype=c, output_dtype=o, **kw)
         measured.append((o, c, f, r, transform))
@@ -351,20 +351,22 @@ def choose(
 _NOT_STEP_OPTIONS = ("repeat", "exact_points", "stream", "progress", "name")
 
 
-def _measure_mx(source, transform, output, compute_dtype, formula, kw):
-    """An MX candidate of :func:`choose`: the transform (into float32) then the mx step,
-    measured on the source's values (:mod:`kernels.measure_blocked`)."""
+def measure_mx(source, transform, output, compute_dtype, formula, **kw):
+    """An MX candidate of :func:`choose` (and of the report's suite): the transform
+    (into float32) then the mx step, measured on the source's values
+    (:mod:`kernels.measure_blocked`); options of None are left out."""
     from .measure_pipeline import measure_pipeline
     from .pipeline import Pipeline
     from .steps import _BUILTIN, step
 
-    opts = {k: v for k, v in kw.items() if k not in _NOT_STEP_OPTIONS}
+    opts = {k: v for k, v in kw.items() if k not in _NOT_STEP_OPTIONS and v is not None}
     unknown = sorted(set(opts) - set(_BUILTIN[transform]))
     if unknown:
         raise ValueError(f"MX outputs: option(s) {', '.join(unknown)} have no step form; leave allow='mx' out "
                          "or give the transform as a pipeline")
     first = step(transform, formula=formula, compute_dtype=compute_dtype, output_dtype="float32", **opts)
-    return measure_pipeline(_values(source), Pipeline((first, mx_step(output))), repeat=kw.get("repeat", 3))
+    extra = {k: kw[k] for k in ("exact_points", "name") if kw.get(k) is not None}
+    return measure_pipeline(_values(source), Pipeline((first, mx_step(output))), repeat=kw.get("repeat", 3), **extra)
 
 
 def _names(c: Candidate) -> dict:

@@ -72,8 +72,8 @@ def parse_preset(text: str):
         name, _ = parse(text)
     except (ValueError, TypeError) as e:
         raise _usage(f"--preset {text!r}: {e}") from None
-    if name not in presets.PRESETS:
-        valid = ", ".join(presets.PRESETS) or "none are registered yet"
+    if name not in presets.PRESETS and name not in presets.ALIASES:  # an alias is a preset name too (torchao.mx)
+        valid = ", ".join([*presets.PRESETS, *presets.ALIASES]) or "none are registered yet"
         raise _usage(f"--preset {text!r}: unknown preset {name!r}; presets: {valid}")
     try:
         return Pipeline((step(text),))
@@ -249,23 +249,36 @@ def _jsonable(v):
 
 
 def presets_cmd(args) -> int:
+    """Every preset, then every alias (a library's name for a built-in step:
+    torchao.float8 -> scaled_cast), with its options and their defaults."""
     import json
 
-    from .presets import PRESETS
+    from .presets import ALIASES, PRESETS
 
+    rows = [{"name": p.name, "kind": "preset", "library": p.library, "verified": p.verified, "source": p.source,
+             "summary": p.summary, "options": {k: _jsonable(v) for k, v in p.options.items()}} for p in PRESETS.values()]
+    rows += [{"name": a.name, "kind": f"alias of {a.step}", "library": a.library, "verified": a.verified,
+              "source": a.source, "summary": a.summary, "options": {k: _jsonable(v) for k, v in a.options.items()}}
+             for a in ALIASES.values()]
     if args.json:
-        print(json.dumps([{"name": p.name, "library": p.library, "verified": p.verified, "source": p.source,
-                           "summary": p.summary, "options": {k: _jsonable(v) for k, v in p.options.items()}}
-                          for p in PRESETS.values()]))
+        print(json.dumps(rows))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"library presets ({len(PRESETS)}): use as steps, --preset NAME or --pipeline 'NAME(option=value)'")
+    table = Table(title=f"library presets ({len(PRESETS)}) and aliases ({len(ALIASES)}): use as steps, --preset NAME "
+                        "or --pipeline 'NAME(option=value)'")
     table.add_column("name", no_wrap=True)  # names are what users type: never broken
-    for col in ("library", "verified against", "semantics"):
+    for col in ("library", "verified against", "semantics; options (defaults)"):
         table.add_column(col)
-    for p in PRESETS.values():
-        table.add_row(p.name, p.library, p.verified, " ".join(p.summary.split()))
+    for r in rows:
+        summary = " ".join(r["summary"].split())
+        if r["kind"] != "preset":
+            summary = f"({r['kind']}) {summary}"
+        if r["options"]:
+            summary += "; options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items())
+        table.add_row(r["name"], r["library"], r["verified"], summary)
     Console().print(table)
     return 0
+
+

@@ -17,37 +17,46 @@ identity:
 - ``roundtrip_exact``: share of distinct inputs all of whose elements come back
   exactly through the pipeline's inverse (a block step's inverse is the identity:
   its output is already in input units).
-- When every step is a block step or a cast (an identity ideal):
-  ``max_abs_error_in`` / ``mean_abs_error_in`` = ``|y - x|`` over the elements,
-  and ``underflow_out`` (nonzero -> 0); NaN and 0 otherwise.  ULP errors are
-  not defined for a block format's output (NaN); ``saturated`` is not counted (0).
+- ``max_abs_error_in`` / ``mean_abs_error_in``: ``|y - ideal| / slope`` in
+  input units, ``underflow_out``: a nonzero ideal output as 0.  A block step or
+  cast has the identity as its ideal, so when every step is one of those it is
+  ``|y - x|`` over every element; the other steps (``minmax``, ``scale``, ...)
+  compose their exact maps as :mod:`kernels.measure_pipeline` does, per channel
+  at up to ``exact_points`` distinct inputs, each weighted by its elements (NaN
+  when no exact ideal exists).  ULP errors are not defined for a block format's
+  output (NaN); ``saturated`` is not counted (0).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import time
 import warnings
 
 import numpy as np
 
 from .codecs import lookup
 from .domain import Domain
-from .measure import Record, provenance, time_apply, timing_input, warn_timing
-from .metrics import distinct, entropy_bits, group_outputs, representable_between
+from .measure import (EXACT_POINTS, Record, _error_points, _Feature, _record_from, error_in_units, time_apply,
+                      timing_input, warn_timing)
+from .metrics import distinct, entropy_bits, group_outputs
 
 
 def _pairs(x: np.ndarray, y: np.ndarray):
-    """Distinct (x, y) pairs of the non-NaN inputs, with element counts (-0.0 folded)."""
+    """Distinct (x, y) pairs of the non-NaN inputs, sorted, with element counts
+    (-0.0 folded; NaN outputs equal to each other, last)."""
     xf = x.reshape(-1).astype(np.float64) + 0.0
     yf = y.reshape(-1).astype(np.float64) + 0.0
     keep = ~np.isnan(xf)
-    pairs = np.stack([xf[keep], yf[keep]], axis=1)
-    if not pairs.size:
+    xk, yk = xf[keep], yf[keep]
+    if not xk.size:
         return np.empty((0, 2)), np.empty(0, np.int64)
-    # NaN outputs: np.unique sorts them last and keeps them equal (equal_nan default)
-    uniq, counts = np.unique(pairs, axis=0, return_counts=True)
-    return uniq, counts
+    order = np.lexsort((yk, xk))  # by x, then y (NaN last)
+    xs, ys = xk[order], yk[order]
+    new = np.ones(xs.size, bool)
+    new[1:] = (xs[1:] != xs[:-1]) | ~((ys[1:] == ys[:-1]) | (np.isnan(ys[1:]) & np.isnan(ys[:-1])))
+    starts = np.flatnonzero(new)
+    return np.stack([xs[starts], ys[starts]], axis=1), np.diff(np.r_[starts, xs.size])
 
 
 def _distinct_values(a: np.ndarray) -> int:
@@ -55,38 +64,80 @@ def _distinct_values(a: np.ndarray) -> int:
     return int(np.unique(v[~np.isnan(v)]).size)
 
 
-def _groups(x, y):
-    pu, pc = _pairs(x, y)
+def _groups(x, y, pairs=None):
+    pu, pc = _pairs(x, y) if pairs is None else pairs
     return group_outputs(pu[:, 1], pc, pu[:, 0])
 
 
-def measure_blocked(source, pipe, *, repeat: int = 3, name: str | None = None) -> Record:
+def _errors_in(pipe, x: np.ndarray, y: np.ndarray, exact_points: int, pairs=None):
+    """(|y - ideal| / slope at the error points, their element counts, sampled,
+    underflow) in input units.  The ideal of a block step or cast is the identity,
+    so a pipeline of only those compares ``y`` with ``x`` on every element; any
+    other step composes its exact map (:func:`kernels.measure_pipeline.ideal_values`)
+    per channel, at up to ``exact_points`` distinct inputs of each."""
+    from .measure_pipeline import _nfeat, ideal_values
+    from .pipeline import Pipeline
+
+    xf = x.reshape(-1).astype(np.float64)
+    yf = y.reshape(-1).astype(np.float64)
+    if all(s.is_block or s.kind == "cast" for s in pipe.steps):
+        fin = np.isfinite(xf)
+        underflow = int(((yf == 0) & (xf != 0) & fin).sum())
+        return np.abs(yf[fin] - xf[fin]), np.ones(int(fin.sum())), False, underflow
+    in_name = lookup(x.dtype).name
+    nfeat = _nfeat(Pipeline([s for s in pipe.steps if not s.is_block]).program(in_name)[0])
+    if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
+        raise ValueError(f"pipeline {pipe.spec!r} has {nfeat} channels; the source has shape {x.shape} (channels last)")
+    errs, weights, sampled, underflow = [], [], False, 0
+    for j in range(nfeat):
+        xj, yj = x.reshape(-1, nfeat)[:, j], y.reshape(-1, nfeat)[:, j]
+        d = distinct(np.ascontiguousarray(xj))
+        pts, _, samp = _error_points(d, exact_points)
+        sampled |= samp
+        fin = np.isfinite(d.values.astype(np.float64))
+        uu, cc = d.values[fin], d.counts[fin]
+        try:
+            nearest, odd, tail, slope = ideal_values(pipe, j, uu, cc, np.searchsorted(uu.astype(np.float64),
+                                                                                       pts.astype(np.float64)), False)
+        except (ValueError, TypeError, ZeroDivisionError, KeyError):
+            return np.full(1, np.nan), np.ones(1), sampled, 0  # no exact ideal (e.g. statistics after a sqrt)
+        # (x, y) pairs of the channel: a block spreads one x over several y
+        pu, pc = pairs if nfeat == 1 and pairs is not None else _pairs(xj, yj)
+        ptf = pts.astype(np.float64) + 0.0
+        at = np.searchsorted(ptf, pu[:, 0]).clip(0, max(ptf.size - 1, 0))
+        keep = ptf[at] == pu[:, 0] if ptf.size else np.zeros(len(pu), bool)  # finite inputs at the error points
+        at, ys, w = at[keep], pu[keep, 1], pc[keep]
+        errs.append(error_in_units(ys, (nearest[at], odd[at], tail[at]), slope))
+        weights.append(w.astype(np.float64))
+        underflow += int(w[(ys == 0) & (nearest[at] != 0) & np.isfinite(nearest[at])].sum())
+    return np.concatenate(errs), np.concatenate(weights), sampled, underflow
+
+
+def measure_blocked(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_POINTS, name: str | None = None) -> Record:
     """The Record of a pipeline with block steps on an array (module docstring)."""
     from ._validate import check_array
+    from .measure_pipeline import fit_timed
+    from .pipeline import Pipeline
 
     if isinstance(source, Domain):
         raise ValueError("a pipeline with block steps (scaled_cast, mx) measures arrays: its scales depend on "
                          "the data's layout; pass an array (e.g. domain.values() reshaped into blocks)")
     x, in_row = check_array(source, "source")
     label = name or f"array {x.dtype}{list(x.shape)}"
-    fit_seconds = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if pipe.needs_fit:
-            t = time.perf_counter()
-            pipe = pipe.fit(x)
-            fit_seconds = time.perf_counter() - t
+        pipe, fit_seconds = fit_timed(pipe, x)
         y = pipe.transform(x)
         out_row = lookup(y.dtype)
         # per step: the prefix pipeline's output, its distinct outputs and merges
-        from .pipeline import Pipeline
-
         step_rows = []
         d = distinct(x)
         prev_distinct = len(d)
+        pairs = _pairs(x, y)
         for k, s in enumerate(pipe.steps):
-            yk = y if k == len(pipe.steps) - 1 else Pipeline(pipe.steps[: k + 1]).transform(x)
-            g = _groups(x, yk)
+            last_step = k == len(pipe.steps) - 1
+            yk = y if last_step else Pipeline(pipe.steps[: k + 1]).transform(x)
+            g = _groups(x, yk, pairs if last_step else None)
             step_rows.append(dict(spec=s.spec, output_dtype=lookup(yk.dtype).name, compute_dtype=s.compute_dtype or "-",
                                   distinct_out=g.distinct_out, collisions=prev_distinct - g.distinct_out,
                                   max_merged_span_in=g.max_merged_span_in))
@@ -111,47 +162,31 @@ def measure_blocked(source, pipe, *, repeat: int = 3, name: str | None = None) -
             back = pipe.inverse_transform(y, input_dtype=in_row.name)
         except (ValueError, TypeError):
             back = None
+        err_in, weights, sampled, underflow = _errors_in(pipe, x, y, exact_points, pairs)
     warn_timing(note, stacklevel=3)
 
-    g = _groups(x, y)
+    # g: the last step's groups (of y)
     xf = x.reshape(-1).astype(np.float64)
     yf = y.reshape(-1).astype(np.float64)
     fin = np.isfinite(xf)
     if back is not None:
-        bf = back.reshape(-1).astype(np.float64)
-        ok = bf == xf
-        bad = np.unique(xf[~ok & ~np.isnan(xf)] + 0.0)
-        roundtrip = (len(d) - bad.size) / len(d) if len(d) else math.nan
+        ok = back.reshape(-1).astype(np.float64) == xf
+        roundtrip = len(d) - np.unique(xf[~ok & ~np.isnan(xf)] + 0.0).size
     else:
         roundtrip = math.nan
-    identity = all(s.is_block or s.kind == "cast" for s in pipe.steps)
-    if identity and fin.any():
-        err = np.abs(yf[fin] - xf[fin])
-        max_err, mean_err = float(np.max(err)), float(np.mean(err))
-        underflow = int(((yf == 0) & (xf != 0) & fin).sum())
-    else:
-        max_err = mean_err = math.nan
-        underflow = 0
-    h_in, h_out = entropy_bits(d.counts), g.entropy_out_bits
-    representable = (representable_between(g.y_min, g.y_max, out_row)
-                     if g.distinct_out and math.isfinite(g.y_min) and math.isfinite(g.y_max) else 0)
-    nbytes = xt.nbytes + out.nbytes
-    return Record(
-        source=label, input_dtype=in_row.name, transform="pipeline", formula=pipe.spec,
-        compute_dtype="float32", output_dtype=out_row.name, accumulator="-", acc_dtype="-", n=int(x.size), nfeat=1,
-        options={"pipeline": pipe.spec}, nan_in=d.nan, inf_in=int(d.counts[np.isinf(d.values.astype(np.float64))].sum()),
-        distinct_in=len(d), distinct_out=g.distinct_out, collisions=len(d) - g.distinct_out,
-        survival=g.distinct_out / len(d) if len(d) else math.nan, max_preimage=g.max_preimage,
-        entropy_in_bits=h_in, entropy_out_bits=h_out, info_lost_bits=h_in - h_out,
-        representable_in_range=representable,
-        utilization=g.distinct_out / representable if representable else math.nan,
-        roundtrip_exact=roundtrip, max_merged_span_in=g.max_merged_span_in, max_abs_error_in=max_err,
-        mean_abs_error_in=mean_err, effective_bits_in=math.log2(len(d)) if len(d) else math.nan,
-        max_ulp_error=math.nan, mean_ulp_error=math.nan, max_bits_error=math.nan, max_ulp_error_apply=math.nan,
-        error_points=0, error_sampled=False, overflow_out=int((np.isinf(yf) & fin).sum()), underflow_out=underflow,
-        saturated=0, seconds=seconds, fit_seconds=fit_seconds,
-        elements_per_s=xt.size / seconds if seconds else math.nan, bytes_per_s=nbytes / seconds if seconds else math.nan,
-        roofline_fraction=roofline, streamed=False, provenance=provenance(), steps=tuple(step_rows),
-        timed_elements=int(xt.size), distinct_codes=distinct_codes, distinct_scales=distinct_scales,
+    # one feature: every count is over the whole array; ULPs of a block format are not defined (NaN)
+    feat = _Feature(
+        n=int(x.size), nan_in=d.nan, inf_in=int(d.counts[np.isinf(d.values.astype(np.float64))].sum()),
+        distinct_in=len(d), distinct_out=g.distinct_out, max_preimage=g.max_preimage, entropy_in=entropy_bits(d.counts),
+        entropy_out=g.entropy_out_bits, roundtrip=roundtrip, y_min=g.y_min, y_max=g.y_max,
+        overflow=int((np.isinf(yf) & fin).sum()), underflow=underflow, saturated=0,
+        ulps=np.full(err_in.shape, np.nan), ulps_apply=np.full(err_in.shape, np.nan), weights=weights,
+        sampled=sampled, span_in=g.max_merged_span_in, err_in=err_in,
     )
-
+    rec = _record_from(
+        [feat], label, in_row, out_row, n=x.size, seconds=seconds, fit_seconds=fit_seconds,
+        nbytes=xt.nbytes + out.nbytes, roofline=roofline, timed_elements=xt.size, transform="pipeline",
+        formula=pipe.spec, compute_dtype="float32", accumulator="-", acc_dtype="-", nfeat=1,
+        options={"pipeline": pipe.spec}, steps=tuple(step_rows),
+    )
+    return dataclasses.replace(rec, distinct_codes=distinct_codes, distinct_scales=distinct_scales)

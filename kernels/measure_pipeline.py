@@ -158,29 +158,59 @@ def _fitted_stats(step: Step, j: int):
     return _stats_for(step, j, _given_stats(step)) if step.kind == "transform" else None
 
 
+def _raw_stats(step: Step, raw: np.ndarray) -> dict | None:
+    """min, max and maxabs of a fitting transform straight from the input floats
+    (exact as they are); None where more is needed (standardize: exact sums)."""
+    if step.kind != "transform" or not step.needs_fit or step.name == "standardize" or not raw.size:
+        return None
+    lo, hi = Fraction(float(raw.min())), Fraction(float(raw.max()))
+    return {"min": lo, "max": hi, "maxabs": max(abs(lo), abs(hi))}
+
+
 def ideal_values(pipe: Pipeline, j: int, values: np.ndarray, counts: np.ndarray, points_idx: np.ndarray, fitted: bool):
     """(nearest, odd) float64 of the pipeline's exact ideal at ``values[points_idx]``,
     and ``|slope|`` of its affine part (clips and abs aside: the factor that turns
-    an output error into input units)."""
-    vs = [Fraction(float(v)) for v in values.astype(np.float64)]
+    an output error into input units).
+
+    Exact values of every input are carried only while a later step computes
+    statistics from them; from then on only the points (a minmax of a million
+    distinct floats costs its min and max, not a million Fractions)."""
+    raw = values.astype(np.float64)
+    points_idx = np.asarray(points_idx, np.int64)
+    vs = None  # the exact values once a step has changed them: of every input, or of the points (subset)
+    subset = False
     slope = 1.0
     dtype = lookup(values.dtype).name
-    for s in pipe.steps:
+    need = [not fitted and (s.needs_fit or s.kind == "transform") for s in pipe.steps]
+    for k, s in enumerate(pipe.steps):
         in_dtype, dtype = dtype, s.build(dtype)[1]
         if fitted:
             st = _fitted_stats(s, j)
-        elif s.needs_fit or s.kind == "transform":
-            st = _stats_for(s, j, _exact_stats(s, *_distinct_fractions(vs, counts)))
+        elif need[k]:
+            st = _raw_stats(s, raw) if vs is None else None
+            if st is None:
+                full = vs if vs is not None else [Fraction(float(v)) for v in raw]
+                st = _exact_stats(s, *_distinct_fractions(full, counts))
+            st = _stats_for(s, j, st)
         else:
             st = None
-        for e in s.ideal(st, in_dtype):
+        exact = s.ideal(st, in_dtype)
+        if exact and not any(need[k + 1:]) and not subset:  # no later statistics: the points suffice
+            vs = [Fraction(float(v)) for v in raw[points_idx]] if vs is None else [vs[i] for i in points_idx]
+            subset = True
+        elif exact and vs is None:
+            vs = [Fraction(float(v)) for v in raw]
+        for e in exact:
             jj = j if len(e.values) and any(len(v) > 1 for v in e.values) else 0
             vs = _apply_exact(e, jj, vs)
             if e.kind == "affine":
                 slope *= abs(float(_pick(e.values[0], jj)))
             elif e.kind not in ("abs", "clip"):  # (x - mean) / sqrt(var)
                 slope /= math.sqrt(float(_pick(e.values[1], jj) or 1))
-    pts = [vs[i] for i in points_idx]
+    if vs is None:
+        pts = [Fraction(float(v)) for v in raw[points_idx]]
+    else:
+        pts = vs if subset else [vs[i] for i in points_idx]
     nearest = np.empty(len(pts))
     odd = np.empty(len(pts))
     tail = np.empty(len(pts))
@@ -263,6 +293,15 @@ def _spans(u: np.ndarray, y: np.ndarray) -> tuple[int, float]:
     return int(keys.size), merged_span(uf, inv, keys.size)
 
 
+def fit_timed(pipe: Pipeline, x: np.ndarray) -> tuple[Pipeline, float]:
+    """(the pipeline fitted on ``x`` when it computes statistics, the seconds that took)."""
+    if not pipe.needs_fit:
+        return pipe, 0.0
+    t = time.perf_counter()
+    pipe = pipe.fit(x)
+    return pipe, time.perf_counter() - t
+
+
 def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT_POINTS, name: str | None = None,
                      distinct_values: bool = False) -> Record:
     """Every source of fewer than ``TIMING_MIN`` (2**24) elements is timed on its
@@ -273,7 +312,7 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
     if pipe.has_blocks:
         from .measure_blocked import measure_blocked
 
-        return measure_blocked(source, pipe, repeat=repeat, name=name)
+        return measure_blocked(source, pipe, repeat=repeat, exact_points=exact_points, name=name)
     if isinstance(source, Domain):
         if source.size > 1 << 26:
             raise ValueError(f"a pipeline on a domain of {source.size:,} values: use a range of at most 2**26 values")
@@ -285,13 +324,9 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
         x, _ = check_array(source, "source")
         label = name or f"array {x.dtype}{list(x.shape)}"
     in_row = lookup(x.dtype)
-    fit_seconds = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if pipe.needs_fit:
-            t = time.perf_counter()
-            pipe = pipe.fit(x)
-            fit_seconds = time.perf_counter() - t
+        pipe, fit_seconds = fit_timed(pipe, x)
         ops, output_dtype, per_step = pipe.program(in_row.name)
         out_row = REGISTRY[output_dtype]
         nfeat = _nfeat(ops)

@@ -86,6 +86,9 @@ class Source:
 # the 1-byte float outputs the suite measures (issue 16): the two OCP float8 formats;
 # the advisor ranks them with the rest (bytes first), so where one keeps every value it wins
 FLOAT8_OUTPUTS = ("float8_e4m3fn", "float8_e5m2")
+# the MX outputs it measures after minmax (kernels.advise.MX_OUTPUTS names): the 8-bit and
+# the 4-bit block format, ranked by their bytes per element with the scales (1 + 1/32, 0.5 + 1/32)
+MX_REPORT_OUTPUTS = ("MXFP8 (e4m3)", "MXFP4")
 
 
 def _integer_variants(rng_max: float, quick: bool) -> list[Variant]:
@@ -103,7 +106,7 @@ def _integer_variants(rng_max: float, quick: bool) -> list[Variant]:
         v += [Variant("standardize", "float32", accumulator="naive", acc_dtype="float32")]
     v += [Variant("scale", o, options=scale) for o in ("float16", "bfloat16", "float32")]
     v += [Variant("scale", "float16", compute="float16", options=scale)]
-    v += [Variant("minmax", o) for o in FLOAT8_OUTPUTS]
+    v += [Variant("minmax", o) for o in FLOAT8_OUTPUTS + MX_REPORT_OUTPUTS]
     v += [Variant("quantize", "uint8")]
     return v
 
@@ -124,7 +127,7 @@ def _float_variants(quick: bool, standardize: bool = True) -> list[Variant]:
                 Variant("standardize", "float32", accumulator="kahan", acc_dtype="float32"),
             ]
         v += [Variant("standardize", o) for o in FLOAT8_OUTPUTS]
-    v += [Variant("minmax", o) for o in FLOAT8_OUTPUTS]
+    v += [Variant("minmax", o) for o in FLOAT8_OUTPUTS + MX_REPORT_OUTPUTS]
     v += [Variant("quantize", "uint8")]
     return v
 
@@ -217,6 +220,26 @@ def pipeline_sources(data: list[str] | None = None, key: str | None = None) -> l
     return [Source(name, "domain", (lambda dt=dt, lo=lo, hi=hi: domain(dt, lo, hi)), integer_range=float(hi)) for name, dt, lo, hi in doms]
 
 
+def measure_variant(x, v: Variant, *, axis=None, repeat: int = 3, exact_points: int = 65536, name: str | None = None):
+    """The Record of one suite variant on ``x`` (an array or a Domain).  An MX output
+    (:data:`MX_REPORT_OUTPUTS`) is measured as the advisor measures it (the transform
+    into float32, then the ``mx`` step, on the values; :func:`kernels.advise.measure_mx`)
+    and recorded under its own name, transform and formula, so that the ranking
+    counts its bytes with the scales."""
+    from .advise import MX_OUTPUTS, measure_mx
+    from .transforms import DEFAULT_FORMULA
+
+    kw = dict(accumulator=v.accumulator, acc_dtype=v.acc_dtype, axis=axis, repeat=repeat, exact_points=exact_points,
+              name=name, **dict(v.options))
+    if v.output not in MX_OUTPUTS:
+        return measure(x, v.transform, formula=v.formula, compute_dtype=v.compute, output_dtype=v.output,
+                       progress=False, **kw)
+    formula = v.formula or DEFAULT_FORMULA[v.transform]
+    r = measure_mx(x, v.transform, v.output, v.compute, formula, **kw)
+    return dataclasses.replace(r, transform=v.transform, formula=formula, output_dtype=v.output,
+                               accumulator=v.accumulator, acc_dtype=v.acc_dtype)
+
+
 def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool | None = None, pipelines=(),
               key: str | None = None, warm: bool = False) -> dict:
     """Measure the suite; returns the report dict (records in suite order).
@@ -262,21 +285,7 @@ def run_suite(quick: bool = False, data: list[str] | None = None, progress: bool
                     bar[0].update(bar[1], description=f"{src.name}: {v.label} -> {v.output}")
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    r = measure(
-                        x,
-                        v.transform,
-                        formula=v.formula,
-                        compute_dtype=v.compute,
-                        output_dtype=v.output,
-                        accumulator=v.accumulator,
-                        acc_dtype=v.acc_dtype,
-                        axis=src.axis,
-                        repeat=repeat,
-                        exact_points=exact_points,
-                        progress=False,
-                        name=src.name,
-                        **dict(v.options),
-                    )
+                    r = measure_variant(x, v, axis=src.axis, repeat=repeat, exact_points=exact_points, name=src.name)
                 d = r.to_dict()
                 d["kind"] = src.kind
                 d["label"] = v.label

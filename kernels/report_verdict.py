@@ -20,6 +20,7 @@ import re
 import numpy as np
 
 from ._format import fmt, num  # noqa: F401  (re-exported: tests format fields with them)
+from .advise import MX_OUTPUTS, output_bytes
 from .codecs import REGISTRY
 from .measure import TIMING_MIN
 
@@ -261,8 +262,9 @@ def _decision_rows(records: list[dict], recs: list[dict], source: str) -> list[t
         nm = rec.get("not_measured")  # newer recommendations: dtypes the suite did not measure for this case
         if nm:
             use += "; not measured: " + (", ".join(map(str, nm)) if isinstance(nm, (list, tuple)) else str(nm))
-        row = REGISTRY.get(rec.get("recommended") or (r or {}).get("output_dtype"))
-        nbytes = rec.get("bytes_per_element", row.itemsize if row else None)
+        out = rec.get("recommended") or (r or {}).get("output_dtype")
+        known = out in REGISTRY or out in MX_OUTPUTS
+        nbytes = rec.get("bytes_per_element", output_bytes(out) if known else None)
         loses = (
             f"{count(r['collisions'])} collisions (survival {fmt(r['survival'])}){_max_error(r)}"
             if r else "-"
@@ -286,7 +288,7 @@ def _decision_rows(records: list[dict], recs: list[dict], source: str) -> list[t
             why += f"; {count(ov)} outputs overflow to inf"
         if d:
             why += f"; failure demonstration: {d[1]}"
-        rows.append(("", what, str(REGISTRY[o].itemsize), "-", why))
+        rows.append(("", what, str(output_bytes(o)), "-", why))  # MX outputs: the element plus the scale's share
     return rows
 
 

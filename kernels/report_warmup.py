@@ -55,6 +55,8 @@ def _warm_source(spec: tuple, axis, name: str, variants: list) -> int:
     from . import datasets
     from .domain import Domain
 
+    from .report import measure_variant
+
     M = importlib.import_module(f"{__package__}.measure")  # the module: kernels.measure is also the function
 
     M.TIMING_MIN = WARM_TIMING
@@ -72,9 +74,7 @@ def _warm_source(spec: tuple, axis, name: str, variants: list) -> int:
     for v in variants:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            M.measure(x, v.transform, formula=v.formula, compute_dtype=v.compute, output_dtype=v.output,
-                      accumulator=v.accumulator, acc_dtype=v.acc_dtype, axis=axis, repeat=1,
-                      exact_points=WARM_EXACT_POINTS, progress=False, name=name, **dict(v.options))
+            measure_variant(x, v, axis=axis, repeat=1, exact_points=WARM_EXACT_POINTS, name=name)
     return len(variants), _compiled() - before
 
 

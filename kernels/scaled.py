@@ -271,12 +271,15 @@ def _mx_kernel(x, codes, scales, n, post, block, rule, emax, mbits, fmax, cin, c
 def _mx_dequantize_kernel(codes, out, scales, n, post, block, ccode):
     """out[i] = value(codes[i]) * 2**s of its block (float32, exact); NaN for the NaN scale."""
     nb = (n + block - 1) // block
-    for i in prange(codes.size):
-        p, r = i // (n * post), i % (n * post)
-        k, q = r // post, r % post
-        e = scales[(p * nb + k // block) * post + q]
+    for g in prange(scales.size):  # per block, as _mx_kernel: one scale, no divisions per element
+        p, r = g // (nb * post), g % (nb * post)
+        b, q = r // post, r % post
+        base = p * n * post + q
+        e = scales[g]
         x = np.float32(np.nan) if e == 255 else np.float32(math.ldexp(1.0, np.int64(e) - 127))
-        out[i] = np.float32(decode(ccode, codes[i])) * x
+        for k in range(b * block, min(b * block + block, n)):
+            i = base + k * post
+            out[i] = np.float32(decode(ccode, codes[i])) * x
 
 
 # --------------------------------------------------------------------------

@@ -209,10 +209,7 @@ def test_exactly_one_requirement(capsys):
 def _records(source, variants, name, *, exact_points=512):
     out = []
     for v in variants:
-        r = K.measure(source, v.transform, formula=v.formula, compute_dtype=v.compute, output_dtype=v.output,
-                      accumulator=v.accumulator, acc_dtype=v.acc_dtype, repeat=1, exact_points=exact_points, name=name,
-                      **dict(v.options))
-        d = r.to_dict()
+        d = R.measure_variant(source, v, repeat=1, exact_points=exact_points, name=name).to_dict()  # as the report does
         d["label"] = v.label
         out.append(d)
     return out
@@ -442,3 +439,15 @@ def test_choose_transform_allow_mx_measures_the_mx_pipelines():
     assert {c.output_dtype for c in mx} == set(A.MX_OUTPUTS)
     assert all(c.record.formula.endswith("mx(dtype=%s, block=32, pad=zeros)" % A.MX_OUTPUTS[c.output_dtype]) for c in mx)
     assert best.output_dtype == "MXFP4"  # every candidate meets survival >= 0: the fewest bytes win
+
+
+def test_choose_max_error_in_keeps_mx_candidates_after_a_transform():
+    """Regression: an MX candidate after minmax had max_abs_error_in NaN, so any
+    max_error_in requirement rejected it.  A bound of the whole uint8 range (255
+    counts) is met by every candidate, and the fewest bytes (MXFP4: 0.5 + 1/32) win."""
+    best, cands = choose(K.domain("uint8"), "minmax", Requirement(max_error_in=255), compute_dtypes=("float32",),
+                         formulas=("mul_add",), allow=("mx",), repeat=1)
+    mx = [c for c in cands if c.output_dtype in A.MX_OUTPUTS]
+    assert {c.output_dtype for c in mx} == set(A.MX_OUTPUTS)
+    assert all(c.verdict != "rejected" and math.isfinite(c.record.max_abs_error_in) for c in mx)
+    assert best.output_dtype == min(A.MX_OUTPUTS, key=A.output_bytes) == "MXFP4"

@@ -207,7 +207,41 @@ def test_presets_lists_every_registry_entry(name, capsys):
 def test_presets_json_matches_registry(capsys):
     code, out, err = run(capsys, "presets", "--json")
     assert code == 0, err
-    assert [r["name"] for r in json.loads(out)] == list(kernels.PRESETS)
+    assert [r["name"] for r in json.loads(out)] == [*kernels.PRESETS, *kernels.presets.ALIASES]
+
+
+@pytest.mark.parametrize("name", list(kernels.presets.ALIASES))
+def test_presets_lists_the_aliases_with_their_options(name, capsys, monkeypatch):
+    """An alias (torchao.float8 -> scaled_cast) is listed as a preset is, with every
+    option and its default from the alias's one table (REQUIRED as <required>)."""
+    from kernels.presets import REQUIRED
+
+    a = kernels.presets.ALIASES[name]
+    code, out, err = run(capsys, "presets", "--json")
+    assert code == 0, err
+    row = {r["name"]: r for r in json.loads(out)}[name]
+    assert (row["kind"], row["library"], row["verified"]) == (f"alias of {a.step}", a.library, a.verified)
+    assert row["options"] == {k: "<required>" if v is REQUIRED else v for k, v in a.options.items()}
+    monkeypatch.setenv("COLUMNS", "400")  # wide cells: words unbroken (cells still wrap between words)
+    code, out, _ = run(capsys, "presets")
+    words = set(out.replace("│", " ").replace(",", " ").split())
+    assert {name, f"{a.step})"} <= words and all(any(w.startswith(f"{k}=") for w in words) for k in a.options)
+
+
+def test_preset_accepts_a_torchao_alias(capsys, tmp_path):
+    """--preset torchao.mx(...) measures what the expanded mx step measures; an unknown
+    name lists the aliases among the valid ones."""
+    x = (np.arange(256) / 255).astype(np.float16).reshape(8, 32)
+    f = tmp_path / "x.npy"
+    np.save(f, x)
+    code, out, err = run(capsys, "measure", "--data", str(f), "--preset", "torchao.mx(elem_dtype=float4_e2m1fn)",
+                         "--repeat", "1", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    r = kernels.measure(x, "mx(dtype=float4_e2m1fn, block=32, axis=-1, scale_rule=floor)", repeat=1)
+    assert (d["distinct_out"], d["distinct_codes"], d["formula"]) == (r.distinct_out, r.distinct_codes, r.formula)
+    code, _, err = run(capsys, "measure", "--data", str(f), "--preset", "torchao.nope", "--json")
+    assert code == 2 and "torchao.float8" in err and "torchao.mx" in err
 
 
 def test_preset_is_a_one_step_pipeline_with_a_fake_preset(capsys, monkeypatch):

@@ -231,3 +231,41 @@ def test_published_report_matches_a_remeasurement():
         )
         now = K.measure(dom, t, output_dtype=out, compute_dtype=comp, formula=rec["formula"], repeat=1).to_dict()
         assert {f: now[f] for f in fields} == {f: rec[f] for f in fields}, (src, t, out)
+
+
+def test_report_suite_measures_mx_outputs_with_their_scales():
+    """The suite's minmax grid, hence the advisor's candidate universe, holds MXFP8 (e4m3)
+    and MXFP4 on integer and float sources; a variant is measured as the advisor measures
+    it and recorded under its MX name, its bytes with the scale (element bits / 8 + 1/32).
+    Reference: OCP MX on the 8 values k/7 (one block padded with zeros, amax 1: shared
+    exponent 0 - emax, elements cast by ml_dtypes), error against the exact k/7."""
+    from fractions import Fraction
+
+    from kernels.advise import MX_OUTPUTS, output_bytes
+    from kernels.scaled import element_emax
+
+    for integer in (True, False):
+        grid = R._integer_variants(255.0, True) if integer else R._float_variants(True)
+        assert set(R.MX_REPORT_OUTPUTS) <= {v.output for v in grid if v.transform == "minmax"}
+        assert set(R.MX_REPORT_OUTPUTS) <= {o for o, _ in R._candidate_universe("minmax", integer)}
+    dom = K.domain("uint8", 0, 7)
+    y01 = K.transform(dom.values(), "minmax", output_dtype="float32")  # the float32 step before mx
+    records = []
+    for v in R._integer_variants(7.0, True):
+        if v.transform == "minmax" and v.output in R.FLOAT8_OUTPUTS + R.MX_REPORT_OUTPUTS:
+            d = R.measure_variant(dom, v, repeat=1, name="uint8 0..7").to_dict()
+            records.append(dict(d, kind="domain", label=v.label))
+    for o in R.MX_REPORT_OUTPUTS:
+        elem = getattr(ml_dtypes, MX_OUTPUTS[o])
+        r = next(r for r in records if r["output_dtype"] == o)
+        deq = (y01 * np.float32(2.0 ** element_emax(elem))).astype(elem).astype(np.float64) / 2.0 ** element_emax(elem)
+        err = [abs(Fraction(float(q)) - Fraction(k, 7)) * 7 for k, q in enumerate(deq)]
+        assert (r["transform"], r["distinct_out"]) == ("minmax", len(set(deq.tolist())))
+        assert r["max_abs_error_in"] == pytest.approx(float(max(err)), rel=1e-12)
+        assert output_bytes(o) == ml_dtypes.finfo(elem).bits / 8 + 1 / 32
+    rec = R.recommendations(records)[0]
+    lossless = [r for r in records if r["collisions"] == 0]
+    assert rec["bytes_per_element"] == min(output_bytes(r["output_dtype"]) for r in lossless)
+    alt = {a["output_dtype"]: a["bytes_per_element"] for a in rec["alternatives"]}
+    assert all(alt[r["output_dtype"]] == output_bytes(r["output_dtype"]) for r in lossless if r["output_dtype"] in MX_OUTPUTS)
+    assert any(r["output_dtype"] in MX_OUTPUTS for r in lossless)  # MXFP8 keeps the 8 values

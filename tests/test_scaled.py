@@ -575,3 +575,32 @@ def test_block_step_specs_round_trip_and_bad_options_list_the_valid_ones():
         kernels.step("mx(block=32)")
     with pytest.raises(ValueError, match="length 40.*block=32"):
         kernels.pipeline("mx(dtype=float8_e4m3fn)").transform(np.ones((2, 40), np.float32))
+
+
+@pytest.mark.parametrize("spec", ["minmax; mx(dtype=float8_e4m3fn)", "scale(divisor=255); mx(dtype=float4_e2m1fn)",
+                                  "minmax(feature_range=(-1, 1)); scaled_cast(dtype=float8_e5m2)"],
+                         ids=("minmax-mxfp8", "scale-mxfp4", "minmax-scaled-e5m2"))
+def test_block_step_error_in_input_units_after_a_transform(spec):
+    """Regression: an elementwise step before a block step left max_abs_error_in NaN
+    (only an all-block/cast pipeline had an ideal), so choose --max-error-in dropped
+    every MX candidate after minmax.  Reference: the exact ideal in Fractions,
+    |y - ideal| in output units times the inverse slope, over every element."""
+    import kernels
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (16, 64)).astype(np.uint8)
+    x[0, :2] = (0, 255)
+    y = kernels.pipeline(spec).fit_transform(x)
+    lo, hi = int(x.min()), int(x.max())
+    if spec.startswith("minmax"):
+        a, b = (-1, 1) if "feature_range" in spec else (0, 1)
+        ideal = [Fraction(a) + Fraction(int(v) - lo, hi - lo) * (b - a) for v in x.reshape(-1)]
+        inv_slope = Fraction(hi - lo, b - a)
+    else:
+        ideal = [Fraction(int(v), 255) for v in x.reshape(-1)]
+        inv_slope = Fraction(255)
+    err = [abs(Fraction(float(v)) - i) * inv_slope for v, i in zip(y.reshape(-1).tolist(), ideal)]
+    r = kernels.measure(x, spec)
+    assert r.max_abs_error_in == pytest.approx(float(max(err)), rel=1e-12, abs=0)
+    assert r.mean_abs_error_in == pytest.approx(float(sum(err) / len(err)), rel=1e-12, abs=0)
+    assert r.underflow_out == sum(1 for v, i in zip(y.reshape(-1).tolist(), ideal) if v == 0 and i != 0)

@@ -30,8 +30,20 @@ Read from onnx 1.23.2's reference evaluator
   ``saturate=True`` everywhere; with ``saturate=False`` it departs from the spec at
   overflow (e4m3fn: quotients in [464, 512) give 448, e5m2: finite overflow gives
   NaN), measured in the tests, where the preset follows the reference.
+- QuantizeLinear to float4 and float6 (``float4_e2m1fn``: TensorProto
+  ``FLOAT4E2M1`` 23, opset 23+; ``float6_e2m3fn`` / ``float6_e3m2fn``:
+  ``FLOAT6E2M3`` 27 / ``FLOAT6E3M2`` 28, opset 28 only, the newest of onnx
+  1.23.2: opset 25's schema refuses them): the reference evaluator's
+  ``(x / y_scale + zero_point).astype``, the quotient in x's dtype, the zero
+  point (a 0 of the format) added in it (so -0.0 comes out +0.0), then one
+  rounding to nearest even; these formats have no inf or NaN, so overflow and
+  +-inf give +-max and ``saturate`` changes nothing (accepted, as ONNX does).
+  onnxruntime 1.32.0 runs none of them (float4: NOT_IMPLEMENTED; float6: the
+  type is not registered): on float32 x both evaluators would divide in
+  float32; a float16 x needs ``evaluator="reference"``.  Any other format (e.g. ``float8_e8m0fnu``, a
+  scale type) is refused with the valid output types.
 - DequantizeLinear: ``(float32(x) - float32(zp)) * x_scale``, float32; x uint8,
-  uint16, int8 or int16; from float8: ``float32(x) * x_scale`` (zero point 0).
+  uint16, int8 or int16; from float8, float6 or float4: ``float32(x) * x_scale`` (zero point 0).
 - DynamicQuantizeLinear (uint8): in float32, ``max = max(0, max x)``,
   ``min = min(0, min x)``, ``scale = (max == min ? 1 : max - min) / 255``,
   ``zp = rint(clip(0 - min / scale, 0, 255))`` (ties to even in both), then
@@ -59,9 +71,13 @@ _SRC_DYN = ("onnx/reference/ops/op_dynamic_quantize_linear.py (onnx 1.23.2); onn
 
 # TensorProto data type numbers, so options may be given as ONNX integers too
 _TENSOR_TYPES = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "float8_e4m3fn": 17, "float8_e4m3fnuz": 18,
-                 "float8_e5m2": 19, "float8_e5m2fnuz": 20}
+                 "float8_e5m2": 19, "float8_e5m2fnuz": 20, "float4_e2m1fn": 23, "float6_e2m3fn": 27,
+                 "float6_e3m2fn": 28}
 # the float8 types of QuantizeLinear / DequantizeLinear (opset 19+): zero point 0, ``saturate`` applies
 FLOAT8 = ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")
+# float4 (opset 23+) and float6 (opset 28): zero point 0, no inf/NaN (overflow saturates)
+FLOAT4_6 = ("float4_e2m1fn", "float6_e2m3fn", "float6_e3m2fn")
+_MINIFLOAT = FLOAT8 + FLOAT4_6
 # the quantized types this project's dtypes hold, and their ranges
 _QUANT_OUT = {"uint8": (0, 255), "uint16": (0, 65535), "int8": (-128, 127), "int16": (-32768, 32767)}
 _FLOAT_IN = ("float32", "float16")  # x dtypes QuantizeLinear takes that the project models
@@ -94,18 +110,19 @@ def _scale(value, argument: str, dtype: str) -> float:
 def _qtype(value) -> str:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = next((k for k, v in _TENSOR_TYPES.items() if v == int(value)), value)
-    if isinstance(value, str) and (value in _QUANT_OUT or value in FLOAT8):
+    if isinstance(value, str) and (value in _QUANT_OUT or value in _MINIFLOAT):
         return value
     raise ValueError(f"output_dtype={value!r} is not a quantized type this project models; use one of: "
-                     + ", ".join(f"{k} ({_TENSOR_TYPES[k]})" for k in (*_QUANT_OUT, *FLOAT8)))
+                     + ", ".join(f"{k} ({_TENSOR_TYPES[k]})" for k in (*_QUANT_OUT, *_MINIFLOAT)))
 
 
 def _zero_point(value, qtype: str | None, argument: str) -> int:
-    """An integer zero point in ``qtype``'s range (any quantized type's when None); 0 for float8."""
-    if qtype in FLOAT8:
+    """An integer zero point in ``qtype``'s range (any quantized type's when None); 0 for float8 and float4."""
+    if qtype in _MINIFLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) or float(value) != 0:
-            raise ValueError(f"{argument}={value!r}: a float8 zero point must be 0 (ONNX does not add it; "
-                             "the reference evaluator refuses any other in DequantizeLinear)")
+            kind = "float8" if qtype in FLOAT8 else qtype
+            raise ValueError(f"{argument}={value!r}: a {kind} zero point must be 0 (the spec's; the reference "
+                             "evaluator ignores or refuses any other in DequantizeLinear)")
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) or float(value) != int(value):
         raise TypeError(f"{argument}={value!r} must be an integer")
@@ -115,10 +132,10 @@ def _zero_point(value, qtype: str | None, argument: str) -> int:
     return int(value)
 
 
-_ONNX_TYPE = {**{f: f for f in FLOAT8}, "uint8": "uint8", "uint16": "uint16", "int8": "int8", "int16": "int16", "float16": "float16", "bfloat16": "bfloat16",
+_ONNX_TYPE = {**{f: f for f in _MINIFLOAT}, "uint8": "uint8", "uint16": "uint16", "int8": "int8", "int16": "int16", "float16": "float16", "bfloat16": "bfloat16",
               "float32": "float", "float64": "double"}
 # x types each op's schema (opset 21) accepts, among the project's dtypes
-_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16", "int8", "int16", *FLOAT8),
+_SCHEMA_X = {"QuantizeLinear": ("float32", "float16", "bfloat16"), "DequantizeLinear": ("uint8", "uint16", "int8", "int16", *_MINIFLOAT),
              "DynamicQuantizeLinear": ("float32",)}
 
 
@@ -176,8 +193,14 @@ def _quantize_float8_ops(x_dtype: str, scale: float, qtype: str, saturate: bool,
     return (Op("div", qdtype, (scale,)),) + ((Op("clip", None, (-fmax, fmax)),) if saturate else ())
 
 
+def _quantize_float4_6_ops(x_dtype: str, scale: float) -> tuple:
+    # float4/float6: the reference's x / y_scale + zero_point (a 0 of the format: -0.0 -> +0.0)
+    # in x's dtype, then one rounding by the output encoder (overflow, +-inf -> +-max)
+    return (Op("div", x_dtype, (scale,)), Op("add", x_dtype, (0.0,)))
+
+
 def _dequantize_built(scale: float, zp: int, x_dtype: str = "uint8") -> Built:
-    if x_dtype in FLOAT8:  # float32(x) * x_scale: float8 -> float32 is exact
+    if x_dtype in _MINIFLOAT:  # float32(x) * x_scale: float8/float4 -> float32 is exact
         return Built((Op("mul", "float32", (scale,)),), "float32", "float32")
     return Built((Op("sub", "float32", (float(zp),)), Op("mul", "float32", (scale,))), "float32", "float32")
 
@@ -203,6 +226,12 @@ def _q_parse(options, x_dtype="float32"):
 def _q_build(in_dtype, stats=None, **options) -> Built:
     x_dtype = _float_in(in_dtype, "QuantizeLinear")
     scale, zp, qtype, ev = _q_parse(options, x_dtype)
+    if qtype in FLOAT4_6:
+        if ev == "onnxruntime" and x_dtype != "float32":
+            raise ValueError(f"onnx.QuantizeLinear to {qtype} of {x_dtype} x: onnxruntime 1.32.0 has no such "
+                             "QuantizeLinear kernel; give evaluator='reference' (the quotient in "
+                             f"{x_dtype}, as onnx.reference computes it)")
+        return Built(_quantize_float4_6_ops(x_dtype, scale), qtype, x_dtype, inverse=_dequantize_built(scale, 0, qtype))
     if qtype in FLOAT8:
         sat = bool(options.get("saturate", True))
         return Built(_quantize_float8_ops(x_dtype, scale, qtype, sat, ev), qtype,
@@ -212,9 +241,9 @@ def _q_build(in_dtype, stats=None, **options) -> Built:
 
 def _q_ideal(exact_stats=None, **options):
     scale, zp, qtype, _ = _q_parse(options)
-    if qtype in FLOAT8:  # x / scale, clipped to +-max when saturating (else the format's overflow)
+    if qtype in _MINIFLOAT:  # x / scale, clipped to +-max when saturating (float4/6: always; else the format's overflow)
         fmax = Fraction(float(lookup(qtype, "output_dtype").max))
-        sat = (Exact("clip", (-fmax, fmax)),) if options.get("saturate", True) else ()
+        sat = (Exact("clip", (-fmax, fmax)),) if options.get("saturate", True) or qtype in FLOAT4_6 else ()
         return (affine(1 / Fraction(scale)),) + sat
     return (affine(1 / Fraction(scale), zp), Exact("clip", _QUANT_OUT[qtype]))
 
@@ -232,7 +261,7 @@ def _dq_parse(options, x_dtype=None):
 
 
 def _dq_build(in_dtype, stats=None, **options) -> Built:
-    name = _x_type(in_dtype, "DequantizeLinear", (*_QUANT_OUT, *FLOAT8))
+    name = _x_type(in_dtype, "DequantizeLinear", (*_QUANT_OUT, *_MINIFLOAT))
     scale, zp = _dq_parse(options, name)
     return _dequantize_built(scale, zp, name)
 
@@ -321,10 +350,12 @@ PRESETS = [
         name="onnx.QuantizeLinear",
         library="onnx",
         verified=f"{VERSION}: float32 data (ties, NaN, inf, huge) and every float16 code, into uint8/uint16/int8/int16 "
-                 "and the four float8 types (saturate on and off), bit for bit",
+                 "and the four float8 types (saturate on and off), bit for bit; into float4_e2m1fn (opset 23) "
+                 "and the two float6 types (opset 28): the reference evaluator bit for bit (onnxruntime has no kernel)",
         source=_SRC_Q,
         summary="saturate(rint(x / y_scale) + y_zero_point): a float32 division, ties to even; "
-                "to float8: cast(x / y_scale), clipped to +-max when saturate",
+                "to float8: cast(x / y_scale), clipped to +-max when saturate; to float4/float6: "
+                "cast(x / y_scale + 0) (overflow -> +-max)",
         options=dict(_Q_OPTIONS),
         build=_q_build,
         ideal=_q_ideal,
@@ -332,9 +363,10 @@ PRESETS = [
     Preset(
         name="onnx.DequantizeLinear",
         library="onnx",
-        verified=f"{VERSION}: every uint8, uint16, int8, int16 and float8 code, bit for bit",
+        verified=f"{VERSION}: every uint8, uint16, int8, int16 and float8 code, bit for bit; every float4 "
+                 "and float6 code against the reference evaluator",
         source=_SRC_DQ,
-        summary="(float32(x) - x_zero_point) * x_scale in float32 (float8 x: float32(x) * x_scale)",
+        summary="(float32(x) - x_zero_point) * x_scale in float32 (float8/6/4 x: float32(x) * x_scale)",
         options=dict(_DQ_OPTIONS),
         build=_dq_build,
         ideal=_dq_ideal,

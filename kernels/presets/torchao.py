@@ -39,50 +39,47 @@ GRANULARITIES = ("tensorwise", "axiswise")  # torchao.float8.config.ScalingGranu
 
 @dataclasses.dataclass(frozen=True)
 class Alias:
-    """A library name for a built-in step with the library's option names and defaults."""
+    """A library name for a built-in step with the library's option names and defaults.
+
+    ``options`` is the one table of the alias's options (name -> default,
+    REQUIRED when none): :meth:`expand` validates against it, fills the
+    defaults, and ``to_step`` maps the full set onto the built-in step ``step``;
+    ``precision-bench presets`` lists it."""
 
     name: str
     library: str
     verified: str
     source: str
     summary: str
+    step: str  # the built-in step it expands into
     options: Mapping  # option name -> default (REQUIRED when none)
-    expand: Callable  # expand(**options) -> (step name, step options)
+    to_step: Callable  # to_step(every option, defaults filled) -> the step's options
+
+    def expand(self, **options) -> tuple[str, dict]:
+        """(step name, step options) of this alias called with ``options``."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ValueError(f"{self.name} has no option {', '.join(unknown)}; its options are: {', '.join(self.options)}")
+        o = {**self.options, **options}
+        missing = [k for k, v in o.items() if v is REQUIRED]
+        if missing:
+            raise ValueError(f"{self.name} needs option(s): {', '.join(m + '=' for m in missing)}")
+        return self.step, self.to_step(o)
 
 
-def _options(name: str, options: dict, valid: Mapping) -> dict:
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"{name} has no option {', '.join(unknown)}; its options are: {', '.join(valid)}")
-    out = {**valid, **options}
-    missing = [k for k, v in out.items() if v is REQUIRED]
-    if missing:
-        raise ValueError(f"{name} needs option(s): {', '.join(m + '=' for m in missing)}")
-    return out
-
-
-_FLOAT8_OPTIONS = {"float8_dtype": "float8_e4m3fn", "scaling_granularity": "tensorwise", "axiswise_dim": -1,
-                   "round_scales_to_power_of_2": False}
-
-
-def _float8(**options):
-    o = _options("torchao.float8", options, _FLOAT8_OPTIONS)
+def _float8(o: dict) -> dict:
     g = o["scaling_granularity"]
     if not isinstance(g, str) or g.lower() not in GRANULARITIES:
         raise ValueError(f"scaling_granularity={g!r} is not one of: {', '.join(GRANULARITIES)}")
     axis = None if g.lower() == "tensorwise" else o["axiswise_dim"]
-    return "scaled_cast", {"dtype": o["float8_dtype"], "axis": axis, "eps": 1e-12,
-                           "pow2": o["round_scales_to_power_of_2"], "saturate": True}
+    return {"dtype": o["float8_dtype"], "axis": axis, "eps": 1e-12, "pow2": o["round_scales_to_power_of_2"],
+            "saturate": True}
 
 
-_MX_OPTIONS = {"elem_dtype": REQUIRED, "block_size": 32, "scaling_mode": "floor"}
-
-
-def _mx(**options):
-    o = _options("torchao.mx", options, _MX_OPTIONS)
+def _mx(o: dict) -> dict:
     mode = o["scaling_mode"]
-    return "mx", {"dtype": o["elem_dtype"], "block": o["block_size"], "axis": -1,
-                  "scale_rule": mode.lower() if isinstance(mode, str) else mode}
+    return {"dtype": o["elem_dtype"], "block": o["block_size"], "axis": -1,
+            "scale_rule": mode.lower() if isinstance(mode, str) else mode}
 
 
 ALIASES = [
@@ -93,8 +90,10 @@ ALIASES = [
                  "pow2 on and off, on the uint8, 12-bit and float16 [0, 1] domains, bit for bit",
         source="torchao/float8/float8_scaling_utils.py, float8_utils.py, float8_training_tensor.py (0.18.0)",
         summary="scaled_cast: scale = float32(fmax / max(amax, 1e-12)) per tensor or row, sat(x * scale), / scale",
-        options=dict(_FLOAT8_OPTIONS),
-        expand=_float8,
+        step="scaled_cast",
+        options={"float8_dtype": "float8_e4m3fn", "scaling_granularity": "tensorwise", "axiswise_dim": -1,
+                 "round_scales_to_power_of_2": False},
+        to_step=_float8,
     ),
     Alias(
         name="torchao.mx",
@@ -103,7 +102,8 @@ ALIASES = [
                  "on the uint8, 12-bit and float16 [0, 1] domains, bit for bit",
         source="torchao/prototype/mx_formats/mx_tensor.py (0.18.0)",
         summary="mx: blocks of block_size along the last axis, one e8m0 scale each, dequantized",
-        options=dict(_MX_OPTIONS),
-        expand=_mx,
+        step="mx",
+        options={"elem_dtype": REQUIRED, "block_size": 32, "scaling_mode": "floor"},
+        to_step=_mx,
     ),
 ]
