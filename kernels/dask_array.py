@@ -82,7 +82,8 @@ def _tree(parts, combine, split_every):
     split_every = max(2, int(split_every or SPLIT_EVERY))
     parts = list(parts)
     while len(parts) > 1:
-        parts = [dask.delayed(combine, pure=True)(*parts[i:i + split_every]) for i in range(0, len(parts), split_every)]
+        groups = [parts[i:i + split_every] for i in range(0, len(parts), split_every)]
+        parts = [g[0] if len(g) == 1 else dask.delayed(combine, pure=True)(*g) for g in groups]
     return parts[0]
 
 
