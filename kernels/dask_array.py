@@ -187,7 +187,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     x, row, _ = prepare(x)
     source = _DaskStats(x, row, transform, nan_policy, accumulator, acc_dtype, split_every)
     return _stats.fit_from(x.shape, row, source, transform, axis=axis, accumulator=accumulator, acc_dtype=acc_dtype,
-                           nan_policy=nan_policy, **options)
+                           nan_policy=nan_policy, stacklevel=4, **options)
 
 
 # --------------------------------------------------------------------------

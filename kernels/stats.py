@@ -570,7 +570,7 @@ def _fit_array(x, transform, **kw) -> Params:
 
 
 def fit_from(shape, row, source, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
-             nan_policy="raise", **options) -> Params:
+             nan_policy="raise", stacklevel=5, **options) -> Params:
     """:func:`fit` of data of ``shape`` and dtype ``row`` whose statistics ``source``
     computes (``minmax(nfeat)`` and ``moments(nfeat, acc_row, accumulator, nan_tag)``,
     as :class:`_InMemory` does): every check, option and rule of :func:`fit`."""
@@ -643,7 +643,7 @@ def fit_from(shape, row, source, transform, *, axis=None, accumulator="pairwise"
                 f"standardize statistics overflowed acc_dtype={acc_row.name!r} (largest finite "
                 f"{acc_row.max:g}): mean/var are inf or NaN; {fix}",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,  # fit's caller
             )
     elif transform == "scale":
         divisor = options.get("divisor")

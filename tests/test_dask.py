@@ -322,7 +322,7 @@ def test_worker_killed_is_retried(client, tmp_path):
 
 def test_no_dask_import_for_ndarrays():
     """dask is imported only inside functions (kernels imports without it): no module of
-    the package imports it at its top level, and only dask_array.py imports it at all."""
+    the package imports it at its top level."""
     import ast
     from pathlib import Path
 
@@ -331,6 +331,54 @@ def test_no_dask_import_for_ndarrays():
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
-        assert not [m for m in names if m.split(".")[0] in ("dask", "distributed")], path
-        if path.name != "dask_array.py":
-            assert "import dask" not in path.read_text(), path
+        assert not [m for m in names if m.split(".")[0] in ("dask", "distributed", "zarr")], path
+
+
+# --------------------------------------------------------------------- sources and the CLI
+
+
+def test_zarr_and_npy_folder_sources(tmp_path, distributed):
+    import zarr
+
+    from kernels.files import open_lazy
+
+    x = data("uint16", 50_000)
+    z = zarr.open_array(str(tmp_path / "store.zarr"), mode="w", shape=x.shape, chunks=(7000,), dtype=x.dtype)
+    z[:] = x
+    dz = open_lazy(str(tmp_path / "store.zarr"))
+    assert isinstance(dz, da.Array) and dz.numblocks == (8,)
+    same_params(kernels.fit(x, "standardize"), kernels.fit(dz, "standardize"))
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for k, (a, b) in enumerate([(0, 20_000), (20_000, 20_000), (20_000, 50_000)]):  # an empty tile among them
+        np.save(tiles / f"t{k}.npy", x[a:b])
+    for src in (str(tiles), str(tiles / "t*.npy")):
+        dn = open_lazy(src)
+        assert dn.shape == x.shape and sum(c > 0 for c in dn.chunks[0]) == 2  # one chunk per non-empty file
+        d = kernels.distinct(dn)
+        np.testing.assert_array_equal(d.counts, kernels.distinct(x).counts)
+
+
+def test_cli_measure_zarr_and_unreachable_scheduler(tmp_path, client, capsys):
+    import json
+
+    import zarr
+
+    from kernels.cli import main
+
+    x = data("uint8", 30_000)
+    z = zarr.open_array(str(tmp_path / "s.zarr"), mode="w", shape=x.shape, chunks=(4000,), dtype=x.dtype)
+    z[:] = x
+    np.save(tmp_path / "x.npy", x)
+    args = ["--transform", "scale", "--output-dtype", "float16", "--repeat", "1", "--json"]
+    assert main(["measure", "--data", str(tmp_path / "s.zarr"), "--scheduler", client.scheduler.address, *args]) == 0
+    lazy = json.loads(capsys.readouterr().out)
+    assert main(["measure", "--data", str(tmp_path / "x.npy"), *args]) == 0
+    mem = json.loads(capsys.readouterr().out)
+    lazy, mem = (r[0] if isinstance(r, list) else r for r in (lazy, mem))
+    assert {k: v for k, v in lazy.items() if k not in TIMING | {"source"}} == \
+        {k: v for k, v in mem.items() if k not in TIMING | {"source"}}
+    assert main(["measure", "--data", str(tmp_path / "s.zarr"), "--scheduler", "tcp://127.0.0.1:9",
+                 "--scheduler-timeout", "1", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no distributed scheduler answered" in err[0]
