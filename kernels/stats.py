@@ -537,7 +537,10 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     by 1 (scikit-learn's convention).  min/max are exact; mean and variance are
     rounded as the accumulator table in this module says.  An accumulator that
     overflows on finite data (float16 past 65504) gives inf/NaN statistics, the
-    measured behaviour, with a ``RuntimeWarning`` naming ``acc_dtype``.
+    measured behaviour, with a ``RuntimeWarning`` naming ``acc_dtype``.  A
+    ``dask.array.Array`` is fitted chunk by chunk on the active dask scheduler
+    (:mod:`kernels.dask_array`), with the same partials merged in the same order:
+    the same bits.
     """
     if type(x).__module__.startswith("dask."):  # a dask array: its chunks, on the active scheduler
         from .dask_array import fit as fit_dask
