@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -199,9 +200,11 @@ def load_array(path: str, key: str | None = None):
     never unpickles (see :mod:`kernels.files`)."""
     from .audit import AuditError, load_file
     from .codecs import lookup
+    from .files import is_lazy_source, open_lazy
 
     try:
-        x = load_file(path, key)
+        # a Zarr store, a folder or glob of .npy files: a dask array, read chunk by chunk
+        x = open_lazy(path, key) if is_lazy_source(path) else load_file(path, key)
         lookup(x.dtype, "data dtype")  # refused here, naming the file, not later as "source.dtype"
     except AuditError as e:
         raise UsageError(f"--data {e}") from None
@@ -333,6 +336,9 @@ def _source(args):
         raise UsageError("--range applies to --domain only")
     source = load_array(args.data, args.key)
     if args.input_dtype is not None:
+        if type(source).__module__.startswith("dask."):
+            raise UsageError(f"--input-dtype casts --data in memory; {args.data} is read chunk by chunk: "
+                             "store it in the dtype to measure, or drop --input-dtype")
         source = cast(source, args.input_dtype)
     return source
 
@@ -640,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("measure", help="measure one transform variant: survival, error against the exact value, speed")
     _add_variant_args(p)
+    add_scheduler_args(p)
     p.set_defaults(func=_measure)
 
     p = sub.add_parser("report", help="run the default suite and write the precision report (the main job)")
@@ -730,6 +737,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_scheduler_args(p) -> None:
+    p.add_argument("--scheduler", metavar="threads|processes|ADDRESS",
+                   help="dask scheduler for Zarr / .npy-folder sources: threads, processes, or the ADDRESS of a "
+                        "running distributed scheduler (tcp://host:8786) (default: dask's, threads)")
+    p.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for --scheduler ADDRESS to answer (default 10)")
+
+
+@contextlib.contextmanager
+def scheduler(name, timeout: float = 10.0):
+    """The dask scheduler of one command: threads, processes or a distributed.Client
+    at ``name`` (an address that does not answer within ``timeout``: UsageError)."""
+    if not name:
+        yield
+        return
+    try:
+        import dask
+    except ImportError:
+        raise UsageError("--scheduler needs dask: pip install 'precision-bench[dask]'") from None
+    if name in ("threads", "processes", "sync", "synchronous"):
+        with dask.config.set(scheduler=name):
+            yield
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError(f"--scheduler {name}: an address needs distributed: pip install 'precision-bench[dask]'") from None
+    try:
+        client = Client(name, timeout=f"{timeout}s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise UsageError(f"--scheduler {name}: no distributed scheduler answered within {timeout:g} s "
+                         f"({' '.join(str(e).split())[:160]})") from None
+    try:
+        with dask.config.set(scheduler=client.get):
+            yield
+    finally:
+        client.close()
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     try:
@@ -739,7 +785,8 @@ def main(argv=None) -> int:
             return 2
         if getattr(args, "n", 1) <= 0 or (getattr(args, "repeat", 1) or 1) <= 0:
             raise UsageError("--n and --repeat must be positive")
-        return args.func(args)
+        with scheduler(getattr(args, "scheduler", None), getattr(args, "scheduler_timeout", 10.0)):
+            return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as e:
         # bad arguments, files or data: one line, status 2, no traceback
         msg = " ".join(str(e).split())

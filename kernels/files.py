@@ -296,3 +296,73 @@ def _load_tiff(p: Path, path: str) -> np.ndarray:
     except Exception as e:  # tifffile raises many types for a bad or unsupported file
         raise AuditError(f"{path}: cannot read the TIFF ({' '.join(str(e).split())}); save it again "
                          "(uncompressed or deflate)") from None
+
+
+# --------------------------------------------------------------------------
+# lazy sources (dask arrays): a Zarr store, a directory or glob of .npy files
+# --------------------------------------------------------------------------
+
+
+def is_lazy_source(path: str) -> bool:
+    """Whether ``path`` names a lazy source: a directory (a Zarr store or a folder
+    of .npy files) or a glob pattern."""
+    return any(c in path for c in "*?[") or Path(path).is_dir()
+
+
+def _is_zarr(p: Path) -> bool:
+    return any((p / m).exists() for m in ("zarr.json", ".zarray", ".zgroup"))
+
+
+def open_lazy(path: str, key: str | None = None):
+    """A dask array over ``path``, read lazily: a Zarr store directory
+    (``da.from_zarr``; ``key`` names an array in a group) or a directory or glob of
+    ``.npy`` files, each file one chunk along axis 0 (files of equal trailing
+    shape and dtype, in sorted name order), each read
+    memory-mapped by :func:`load_file` inside its task.  Raises
+    :class:`AuditError` naming the path and the fix."""
+    import glob
+
+    p = Path(path)
+    if p.is_dir() and _is_zarr(p):
+        try:
+            import dask.array as da
+
+            return da.from_zarr(str(p), component=key)
+        except ImportError as e:
+            raise AuditError(f"{path}: a Zarr store needs dask and zarr: pip install 'precision-bench[dask]' ({e})") from None
+        except Exception as e:  # zarr's errors have no common base: one line naming the store
+            raise AuditError(f"{path}: not a readable Zarr array ({' '.join(str(e).split())}); "
+                             "give --key NAME for an array inside a group") from None
+    files = sorted(glob.glob(str(p / "*.npy")) if p.is_dir() else glob.glob(path))
+    if not files:
+        raise AuditError(f"{path}: no .npy files (and not a Zarr store); give a Zarr directory, a folder of .npy "
+                         "files or a glob such as 'tiles/*.npy'")
+    others = [f for f in files if not f.lower().endswith(".npy")]
+    if others:
+        raise AuditError(f"{path}: {others[0]} is not a .npy file; a folder or glob source reads .npy files only "
+                         "(convert images with np.save, or give a Zarr store)")
+    if key is not None:
+        raise AuditError(f"--key {key}: {path} is a folder of .npy files, one array each; drop --key")
+    import dask
+    import dask.array as da
+
+    parts = []
+    first = None
+    for f in files:
+        with open(f, "rb") as fh:
+            head = fh.read(16)
+            _expect(f, head, head.startswith(NPY_MAGIC), "a .npy file", "save the array with np.save")
+            fh.seek(0)
+            shape, _, dtype = _npy_header(fh, f)
+        if first is None:
+            first = (tuple(shape[1:]), dtype)
+        if len(shape) == 0 or (tuple(shape[1:]), dtype) != first:
+            raise AuditError(f"{f}: shape {shape} dtype {dtype} differs from the first file's (*, "
+                             f"{', '.join(map(str, first[0]))}) {first[1]}; the files are chunks of one array along "
+                             "axis 0: give files of one trailing shape and dtype")
+        parts.append(da.from_delayed(dask.delayed(_read_npy, pure=True)(f), shape=shape, dtype=dtype.newbyteorder("=")))
+    return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+
+def _read_npy(path: str) -> np.ndarray:
+    return np.asarray(load_file(path))

@@ -121,6 +121,9 @@ class Record:
     # distinct scales of the last block step; None for every other transform
     distinct_codes: int | None = None
     distinct_scales: int | None = None
+    # dask arrays (kernels.dask_array): whether unknown chunk sizes (nan shape) were computed
+    # first; None for every other source
+    chunk_sizes_computed: bool | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values; non-finite floats become the strings "inf"/"nan"."""
@@ -403,8 +406,18 @@ def _normalise_source(source):
     return x
 
 
+def measure(source, transform, **kwargs) -> Record:
+    """Measure one transform variant on ``source`` (see :func:`_measure_source`);
+    a dask array is counted and fitted chunk by chunk (:mod:`kernels.dask_array`)."""
+    if type(source).__module__.startswith("dask."):
+        from .dask_array import measure as measure_dask
+
+        return measure_dask(source, transform, **kwargs)
+    return _measure_source(source, transform, **kwargs)
+
+
 @serialised
-def measure(
+def _measure_source(
     source,
     transform,
     *,

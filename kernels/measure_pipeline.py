@@ -367,7 +367,18 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
     )
 
 
-def measure_outputs(x, y, ideal=None, inverse=None, *, exact_points: int = EXACT_POINTS, name: str | None = None) -> Record:
+def measure_outputs(x, y, ideal=None, inverse=None, **kwargs) -> Record:
+    """Every metric of an output ``y`` computed elementwise from ``x`` (see
+    :func:`_measure_outputs_array`); dask arrays are counted chunk by chunk
+    (:mod:`kernels.dask_array`)."""
+    if type(x).__module__.startswith("dask.") or type(y).__module__.startswith("dask."):
+        from .dask_array import measure_outputs as measure_outputs_dask
+
+        return measure_outputs_dask(x, y, ideal, inverse, **kwargs)
+    return _measure_outputs_array(x, y, ideal, inverse, **kwargs)
+
+
+def _measure_outputs_array(x, y, ideal=None, inverse=None, *, exact_points: int = EXACT_POINTS, name: str | None = None) -> Record:
     """Every metric of an output ``y`` that any library computed elementwise from ``x``.
 
     ``ideal``: a transform step, spec or pipeline whose exact value is the
@@ -391,7 +402,7 @@ def measure_outputs(x, y, ideal=None, inverse=None, *, exact_points: int = EXACT
     if nfeat > 1 and x.shape[-1] != nfeat:
         raise ValueError(f"ideal has {nfeat} channels; x has shape {x.shape} (channels last)")
     xc, yc = x.reshape(-1, nfeat), y.reshape(-1, nfeat)
-    feats = []
+    per_feature = []
     for j in range(nfeat):
         d = distinct(np.ascontiguousarray(xc[:, j]))
         xs = xc[:, j]
@@ -406,7 +417,15 @@ def measure_outputs(x, y, ideal=None, inverse=None, *, exact_points: int = EXACT
             raise ValueError(f"y is not a function of x value by value: {int(bad.sum())} element(s) of equal x "
                              "have different y (per channel: give ideal= with per-channel constants)")
         keep = ~np.isnan(xsorted[firsts])
-        yu = ysorted[firsts][keep]
+        per_feature.append((d, ysorted[firsts][keep]))
+    return outputs_record(per_feature, pipe, inverse, in_row, out_row, exact_points,
+                          name or f"array {x.dtype}{list(x.shape)}", x.size, x.nbytes + y.nbytes, nfeat)
+
+
+def outputs_record(per_feature, pipe, inverse, in_row, out_row, exact_points, label, n, nbytes, nfeat) -> Record:
+    """measure_outputs' Record from each feature's (Distinct inputs, the output of each)."""
+    feats = []
+    for j, (d, yu) in enumerate(per_feature):
         if inverse is None:
             back = np.full(yu.shape, np.nan)
         elif callable(inverse) and not isinstance(inverse, (Step, Pipeline)):
@@ -422,8 +441,8 @@ def measure_outputs(x, y, ideal=None, inverse=None, *, exact_points: int = EXACT
             ulps, ulps_apply, events, err_in = _errors(pipe, j, d, yu, pts, w, out_row)
         feats.append(_feature_metrics_common(d, yu, back, out_row, ulps, ulps_apply, w, sampled, *events, err_in=err_in))
     rec = _record_from(
-        feats, name or f"array {x.dtype}{list(x.shape)}", in_row, out_row, n=x.size, seconds=math.nan, fit_seconds=0.0,
-        nbytes=x.nbytes + y.nbytes, roofline=None, timed_elements=0, transform="outputs",
+        feats, label, in_row, out_row, n=n, seconds=math.nan, fit_seconds=0.0,
+        nbytes=nbytes, roofline=None, timed_elements=0, transform="outputs",
         formula=pipe.spec if pipe is not None else "-", compute_dtype="-", accumulator="-", acc_dtype="-", nfeat=nfeat,
         options={"ideal": pipe.spec} if pipe is not None else {}, steps=(),
     )

@@ -125,47 +125,65 @@ def _sorted_parts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return out, starts, stops, sum(r[1] for r in res)
 
 
-@serialised
 def distinct(x) -> Distinct:
     """Distinct values of ``x`` with counts: a parallel histogram for 8/16-bit
-    dtypes (O(n)), a sort for float32/float64.  ``x`` is never modified."""
+    dtypes (O(n)), a sort for float32/float64.  ``x`` is never modified.  A dask
+    array is counted chunk by chunk (:mod:`kernels.dask_array`), same result."""
+    if type(x).__module__.startswith("dask."):
+        from .dask_array import distinct as distinct_dask
+
+        return distinct_dask(x)
+    return _distinct_array(x)
+
+
+def histogram(flat: np.ndarray, row: DType) -> np.ndarray:
+    """Counts of every bit pattern of 8/16-bit data (``1 << bits`` bins, int64)."""
+    # bins by bit pattern: signed storage (int8, int16) is read as its unsigned
+    # view, so a negative value is a bin like any other (no negative index)
+    raw = as_storage(flat, row).view(np.dtype(f"u{row.itemsize}"))
+    nbins = 1 << (8 * row.itemsize)
+    nparts = max(1, min(get_num_threads() * 4, raw.size // 65536))
+    return _histogram(raw, nbins, nparts)
+
+
+@serialised
+def _distinct_array(x) -> Distinct:
     x, row = check_array(x)
     flat = x.reshape(-1)
     if row.itemsize <= 2:
-        # bins by bit pattern: signed storage (int8, int16) is read as its unsigned
-        # view, so a negative value is a bin like any other (no negative index)
-        bits = np.dtype(f"u{row.itemsize}")
-        raw = as_storage(flat, row).view(bits)
-        nbins = 1 << (8 * row.itemsize)
-        nparts = max(1, min(get_num_threads() * 4, raw.size // 65536))
-        hist = _histogram(raw, nbins, nparts)
-        patterns = np.flatnonzero(hist)
-        counts = hist[patterns]
-        values = patterns.astype(bits).view(row.storage).view(row.dtype)
-        if row.is_integer and row.min < 0:  # two's complement: negative patterns sort last
-            order = np.argsort(values, kind="stable")
-            values, counts = values[order], counts[order]
-        nan = 0
-        if not row.is_integer:
-            is_nan = np.isnan(values.astype(np.float32))
-            nan = int(counts[is_nan].sum())
-            values, counts = values[~is_nan], counts[~is_nan]
-            as32 = values.astype(np.float32)
-            zero = as32 == 0
-            if zero.sum() == 2:  # -0.0 and +0.0: one value
-                keep = np.flatnonzero(zero)
-                counts = counts.copy()
-                counts[keep[0]] += counts[keep[1]]
-                values = np.delete(values, keep[1])
-                counts = np.delete(counts, keep[1])
-                as32 = values.astype(np.float32)
-            values = np.where(values.astype(np.float32) == 0, row.dtype.type(0), values).astype(row.dtype)
-            order = np.argsort(as32, kind="stable")
-            values, counts = values[order], counts[order]
-        return Distinct(row.name, values, counts, nan)
+        return from_histogram(histogram(flat, row), row)
     parts, starts, stops, nan = _sorted_parts(flat)
     values, counts = _merge_runs(parts, starts, stops)
     return Distinct(row.name, values, counts, int(nan))
+
+
+def from_histogram(hist: np.ndarray, row: DType) -> Distinct:
+    """The Distinct of 8/16-bit data from its bit-pattern histogram (:func:`histogram`)."""
+    bits = np.dtype(f"u{row.itemsize}")
+    patterns = np.flatnonzero(hist)
+    counts = hist[patterns]
+    values = patterns.astype(bits).view(row.storage).view(row.dtype)
+    if row.is_integer and row.min < 0:  # two's complement: negative patterns sort last
+        order = np.argsort(values, kind="stable")
+        values, counts = values[order], counts[order]
+    nan = 0
+    if not row.is_integer:
+        is_nan = np.isnan(values.astype(np.float32))
+        nan = int(counts[is_nan].sum())
+        values, counts = values[~is_nan], counts[~is_nan]
+        as32 = values.astype(np.float32)
+        zero = as32 == 0
+        if zero.sum() == 2:  # -0.0 and +0.0: one value
+            keep = np.flatnonzero(zero)
+            counts = counts.copy()
+            counts[keep[0]] += counts[keep[1]]
+            values = np.delete(values, keep[1])
+            counts = np.delete(counts, keep[1])
+            as32 = values.astype(np.float32)
+        values = np.where(values.astype(np.float32) == 0, row.dtype.type(0), values).astype(row.dtype)
+        order = np.argsort(as32, kind="stable")
+        values, counts = values[order], counts[order]
+    return Distinct(row.name, values, counts, nan)
 
 
 def from_sorted_unique(values: np.ndarray, row: DType) -> Distinct:

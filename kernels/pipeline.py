@@ -70,6 +70,10 @@ class Pipeline:
 
     def fit(self, x) -> Pipeline:
         """A fitted copy: step k is fitted on the output of steps 0..k-1 applied to ``x``."""
+        if type(x).__module__.startswith("dask."):
+            from .dask_array import pipe_fit
+
+            return pipe_fit(self, x)
         x, _ = check_array(x)
         fitted = []
         cur = x
@@ -140,9 +144,21 @@ class Pipeline:
     def __setstate__(self, state):
         self.__dict__.update(state)
 
-    @serialised
     def transform(self, x, out=None) -> np.ndarray:
-        """All steps in one fused pass; ``x`` is not modified (unless it is ``out``)."""
+        """All steps in one fused pass; ``x`` is not modified (unless it is ``out``).
+        A dask array gives a dask array (:func:`kernels.dask_array.pipeline_transform`)."""
+        if type(x).__module__.startswith("dask."):
+            from .dask_array import pipeline_transform
+
+            if self.needs_fit:
+                raise ValueError(f"pipeline {self.spec!r} has steps that compute statistics: call .fit(x) first")
+            if out is not None:
+                raise TypeError("out= is not taken for a dask array: the result is a new dask array")
+            return pipeline_transform(self, x)
+        return self._transform_array(x, out)
+
+    @serialised
+    def _transform_array(self, x, out=None) -> np.ndarray:
         if self.needs_fit:
             raise ValueError(f"pipeline {self.spec!r} has steps that compute statistics: call .fit(x) first "
                              "(or fit_transform)")

@@ -508,7 +508,6 @@ def quantize_scale_zp(lo, hi, qrow, symmetric: bool, input_dtype: str):
     return np.where(tiny, 1.0, scale), np.where(tiny, 0.0, zp)
 
 
-@serialised
 def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64", nan_policy="raise", **options) -> Params:
     """Fit the statistics ``transform`` needs on ``x``; returns an immutable :class:`Params`.
 
@@ -538,7 +537,10 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     by 1 (scikit-learn's convention).  min/max are exact; mean and variance are
     rounded as the accumulator table in this module says.  An accumulator that
     overflows on finite data (float16 past 65504) gives inf/NaN statistics, the
-    measured behaviour, with a ``RuntimeWarning`` naming ``acc_dtype``.
+    measured behaviour, with a ``RuntimeWarning`` naming ``acc_dtype``.  A
+    ``dask.array.Array`` is fitted chunk by chunk on the active dask scheduler
+    (:mod:`kernels.dask_array`), with the same partials merged in the same order:
+    the same bits.
 
     Rounding: every accumulator operation rounds to nearest even in ``acc_dtype``
     (min/max are exact); fit takes no ``rounding=``.  The rounding modes of
@@ -546,16 +548,51 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     transform's compute dtype, after the statistics, which are fitted as above
     and rounded to nearest even into the compute dtype (``kernel_plan``).
     """
+    if type(x).__module__.startswith("dask."):  # a dask array: its chunks, on the active scheduler
+        from .dask_array import fit as fit_dask
+
+        return fit_dask(x, transform, axis=axis, accumulator=accumulator, acc_dtype=acc_dtype, nan_policy=nan_policy,
+                        **options)
+    return _fit_array(x, transform, axis=axis, accumulator=accumulator, acc_dtype=acc_dtype, nan_policy=nan_policy,
+                      **options)
+
+
+class _InMemory:
+    """The statistics of one C-contiguous array, computed by this module's kernels."""
+
+    def __init__(self, x, row):
+        self.flat = x.view(row.storage).reshape(-1)
+        self.row = row
+
+    def minmax(self, nfeat):
+        return _minmax(self.flat, nfeat, self.row)
+
+    def moments(self, nfeat, acc_row, accumulator, nan_tag):
+        return _moments_kernel(self.flat, nfeat, self.row.tag, acc_row.tag, _ACC_TAGS[accumulator], nan_tag, LANES)
+
+
+@serialised
+def _fit_array(x, transform, **kw) -> Params:
     transform = check_choice(transform, TRANSFORMS, "transform")
     x, row = check_array(x)
+    return fit_from(x.shape, row, _InMemory(x, row), transform, **kw)
+
+
+def fit_from(shape, row, source, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
+             nan_policy="raise", stacklevel=5, **options) -> Params:
+    """:func:`fit` of data of ``shape`` and dtype ``row`` whose statistics ``source``
+    computes (``minmax(nfeat)`` and ``moments(nfeat, acc_row, accumulator, nan_tag)``,
+    as :class:`_InMemory` does): every check, option and rule of :func:`fit`."""
+    transform = check_choice(transform, TRANSFORMS, "transform")
+    size = int(np.prod(shape))
     given = {k: options.pop(k) for k in GIVEN[transform] if k in options and transform not in ("scale", "quantize", "dequantize")}
     if given:
         # statistics given instead of fitted: nothing is computed from x
         p = params(transform, input_dtype=row.name, **given, **options)
-        if p.nfeat > 1 and x.shape[-1] != p.nfeat:
-            raise ValueError(f"{', '.join(given)} give {p.nfeat} features; x has shape {x.shape} (features last)")
+        if p.nfeat > 1 and shape[-1] != p.nfeat:
+            raise ValueError(f"{', '.join(given)} give {p.nfeat} features; x has shape {tuple(shape)} (features last)")
         return p
-    axis = normalize_axis(axis, x.ndim)
+    axis = normalize_axis(axis, len(shape))
     accumulator = check_choice(accumulator, ACCUMULATORS, "accumulator")
     acc_row = check_dtype(acc_dtype, "acc_dtype")
     if not acc_row.can_compute:
@@ -566,8 +603,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     if unknown:
         raise TypeError(f"fit() got option(s) {sorted(unknown)} that {transform!r} does not take; "
                         f"it takes: {sorted(_OPTIONS[transform]) or 'none'}")
-    nfeat = _nfeat(x.shape, axis)
-    flat = x.view(row.storage).reshape(-1)
+    nfeat = _nfeat(shape, axis)
     stats: dict[str, np.ndarray] = {}
     opts: dict = {}
 
@@ -576,7 +612,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     )
     nan_count = np.zeros(nfeat, dtype=np.int64)
     if need_minmax or transform == "standardize" or not row.is_integer:
-        lo, hi, nan_count = _minmax(flat, nfeat, row)
+        lo, hi, nan_count = source.minmax(nfeat)
         if nan_count.any() and nan_policy == "raise":
             raise ValueError(
                 f"x contains {int(nan_count.sum())} NaN value(s); pass nan_policy='omit' to skip them "
@@ -592,7 +628,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
             hi = np.where(nan_count > 0, np.nan, hi)
         if need_minmax:
             stats["min"], stats["max"] = lo, hi
-    stats["count"] = x.size // nfeat - nan_count
+    stats["count"] = size // nfeat - nan_count
     if nan_policy == "omit" and (stats["count"] == 0).any():
         raise ValueError("x has no non-NaN values to fit (in at least one feature); pass data or params")
 
@@ -602,7 +638,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
         stats["maxabs"] = np.maximum(np.abs(stats["min"]), np.abs(stats["max"]))
     elif transform == "standardize":
         nan_tag = _NAN_OMIT if nan_policy == "omit" and nan_count.any() else _NAN_KEEP
-        res = _moments_kernel(flat, nfeat, row.tag, acc_row.tag, _ACC_TAGS[accumulator], nan_tag, LANES)
+        res = source.moments(nfeat, acc_row, accumulator, nan_tag)
         stats["count"], stats["mean"], stats["var"], stats["std"] = res
         # finite data whose sums overflow a 16-bit accumulator give inf/NaN here:
         # that is the accumulator's measured behaviour, kept, but never silent
@@ -616,7 +652,7 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
                 f"standardize statistics overflowed acc_dtype={acc_row.name!r} (largest finite "
                 f"{acc_row.max:g}): mean/var are inf or NaN; {fix}",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,  # fit's caller
             )
     elif transform == "scale":
         divisor = options.get("divisor")

@@ -277,7 +277,14 @@ class Step:
         """A copy fitted on ``x`` (the output of the steps before it)."""
         from ._validate import check_array
 
-        x, row = check_array(x)
+        if type(x).__module__.startswith("dask."):  # a dask array: fitted chunk by chunk, never loaded whole
+            from .dask_array import prepare
+
+            x, row, _ = prepare(x)
+            if self.kind == "preset":
+                raise TypeError(f"step {self.spec!r}: a preset's fit on a dask array is not supported; fit on a sample")
+        else:
+            x, row = check_array(x)
         if self.kind == "transform":
             opts = dict(self.options)
             for k in ("formula", "compute_dtype", "output_dtype", "rounding", "seed"):

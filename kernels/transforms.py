@@ -439,8 +439,18 @@ def _formula(transform, formula):
     return check_choice(formula, FORMULAS[transform], "formula")
 
 
+def transform(x, transform, **kwargs):
+    """Apply ``transform`` to ``x`` (see :func:`_transform_array`); a dask array
+    gives a dask array, block by block (:mod:`kernels.dask_array`)."""
+    if type(x).__module__.startswith("dask."):
+        from .dask_array import transform as transform_dask
+
+        return transform_dask(x, transform, **kwargs)
+    return _transform_array(x, transform, **kwargs)
+
+
 @serialised
-def transform(
+def _transform_array(
     x,
     transform,
     *,

@@ -1,0 +1,384 @@
+"""Dask arrays (kernels/dask_array.py): every result equals the in-memory one on
+``x.compute()``, bit for bit, on a 2-process distributed.LocalCluster and on the
+threads scheduler; data larger than one chunk, chunks of different sizes, an
+empty chunk, NaN-only chunks, per-feature statistics along a chunked axis."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import cloudpickle
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+import kernels
+from kernels import dask_array
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+
+TIMING = {"seconds", "fit_seconds", "elements_per_s", "bytes_per_s", "roofline_fraction", "timed_elements",
+          "chunk_sizes_computed"}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
+        cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+                               silence_logs=50)
+        c = Client(cluster, set_as_default=False)
+        try:
+            yield c
+        finally:
+            c.close()
+            cluster.close()
+
+
+@pytest.fixture(params=["distributed", "threads"])
+def scheduler(request, client):
+    """Both schedulers (the cheap tests)."""
+    with dask.config.set(scheduler=client.get if request.param == "distributed" else "threads"):
+        yield request.param
+
+
+@pytest.fixture
+def distributed(client):
+    with dask.config.set(scheduler=client.get):
+        yield client
+
+
+@pytest.fixture
+def threads():
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+def irregular(x, sizes=(3000, 0, 7001, 4096)):
+    """``x`` as a dask array of chunks of different sizes (an empty one among them), cycling ``sizes``."""
+    chunks, left, k = [], x.shape[0], 0
+    while left:
+        c = min(sizes[k % len(sizes)], left)
+        chunks.append(c)
+        left -= c
+        k += 1
+    return da.from_array(x, chunks=(tuple(chunks),) + x.shape[1:])
+
+
+def bits(a):
+    a = np.asarray(a)
+    return a.view(f"u{a.dtype.itemsize}") if a.dtype.kind == "f" or a.dtype.itemsize <= 2 else a
+
+
+def same_params(a, b):
+    assert a.nfeat == b.nfeat and set(a.stats) == set(b.stats)
+    for k in a.stats:
+        np.testing.assert_array_equal(bits(np.asarray(a.stats[k], np.float64)), bits(np.asarray(b.stats[k], np.float64)),
+                                      err_msg=k)
+
+
+def same_record(a, b):
+    da_, db = a.to_dict(), b.to_dict()
+    diff = {k: (da_[k], db[k]) for k in da_ if k not in TIMING and da_[k] != db[k]}
+    assert not diff
+
+
+def data(dtype, n=70_000, seed=0):
+    rng = np.random.default_rng(seed)
+    if dtype == "uint8":
+        return rng.integers(0, 256, n).astype(np.uint8)
+    if dtype == "uint16":
+        return rng.integers(0, 65536, n).astype(np.uint16)
+    x = (rng.normal(3.0, 7.0, n) * rng.choice([1.0, 1e-3, 1e3], n)).astype(dtype)
+    x[:5] = [0.0, -0.0, 1.0, -1.0, 0.5]
+    return x
+
+
+# --------------------------------------------------------------------- fit
+
+
+@pytest.mark.parametrize("dtype,accumulator", [("float64", a) for a in kernels.ACCUMULATORS]
+                         + [("float32", "pairwise"), ("uint16", "welford")])
+def test_standardize_bit_for_bit(client, dtype, accumulator):
+    x = data(dtype, 150_000)
+    with dask.config.set(scheduler=client.get):
+        got = kernels.fit(irregular(x), "standardize", accumulator=accumulator)
+    same_params(kernels.fit(x, "standardize", accumulator=accumulator), got)
+
+
+@pytest.mark.parametrize("acc_dtype", ["float16"])  # a sum that overflows: inf/NaN statistics alike
+def test_standardize_narrow_accumulator(threads, acc_dtype):
+    x = data("float32", 80_000)
+    with np.errstate(all="ignore"):
+        same_params(kernels.fit(x, "standardize", accumulator="welford", acc_dtype=acc_dtype),
+                    kernels.fit(irregular(x), "standardize", accumulator="welford", acc_dtype=acc_dtype))
+
+
+@pytest.mark.parametrize("transform", ["minmax", "maxabs", "quantize"])
+def test_minmax_exact(distributed, transform):
+    x = data("float16", 40_000)
+    x[7], x[9] = -np.inf if transform == "minmax" else 2.0, 65504.0
+    kw = {"nan_policy": "propagate"} if transform == "minmax" else {}
+    same_params(kernels.fit(x, transform, **kw), kernels.fit(irregular(x), transform, **kw))
+
+
+def test_split_every_changes_nothing(threads):
+    x = data("float64", 300_000)
+    ref = kernels.fit(x, "standardize", accumulator="kahan")
+    for s in (2, 3, 16):
+        same_params(ref, dask_array.fit(irregular(x, (70_000, 0, 65_536)), "standardize", accumulator="kahan",
+                                                split_every=s))
+
+
+@pytest.mark.parametrize("nan_policy", kernels.NAN_POLICIES)
+def test_nan_only_chunks(scheduler, nan_policy):
+    x = data("float64", 20_000)
+    x[3000:10001] = np.nan  # the second chunk of irregular() and more: NaN only
+    dx = irregular(x)
+    if nan_policy == "raise":
+        with pytest.raises(ValueError) as mem:
+            kernels.fit(x, "standardize")
+        with pytest.raises(ValueError) as dsk:
+            kernels.fit(dx, "standardize")
+        assert str(mem.value) == str(dsk.value)
+        return
+    for t in ("standardize", "minmax"):
+        same_params(kernels.fit(x, t, nan_policy=nan_policy), kernels.fit(dx, t, nan_policy=nan_policy))
+    d = kernels.distinct(dx)
+    assert d.nan == kernels.distinct(x).nan == 7001
+
+
+def test_all_nan_feature_propagate(threads):
+    x = data("float32", 9000).reshape(-1, 3)
+    x[:, 1] = np.nan
+    dx = da.from_array(x, chunks=((1000, 0, 2000), (1, 2)))
+    for t in ("standardize", "minmax"):
+        same_params(kernels.fit(x, t, axis=0, nan_policy="propagate"), kernels.fit(dx, t, axis=0, nan_policy="propagate"))
+
+
+@pytest.mark.parametrize("accumulator", ["pairwise"])
+def test_per_feature_along_chunked_axis(distributed, accumulator):
+    x = data("float64", 3 * 50_000).reshape(-1, 3)
+    dx = da.from_array(x, chunks=((5000, 0, 30_000, 15_000), (2, 1)))  # rows and features both chunked
+    same_params(kernels.fit(x, "standardize", axis=0, accumulator=accumulator),
+                kernels.fit(dx, "standardize", axis=0, accumulator=accumulator))
+    img = data("float64", 64 * 50 * 3).reshape(64, 50, 3)  # channel-last images, per channel
+    dimg = da.from_array(img, chunks=((10, 54), (20, 30), (3,)))
+    same_params(kernels.fit(img, "standardize", axis=(0, 1)), kernels.fit(dimg, "standardize", axis=(0, 1)))
+
+
+# --------------------------------------------------------------------- distinct
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float16", "float32", "float64"])
+def test_distinct(scheduler, dtype):
+    x = data(dtype, 60_000)
+    if x.dtype.kind == "f":
+        x[100:110] = np.nan
+        x[200] = -0.0
+    a, b = kernels.distinct(x), kernels.distinct(irregular(x))
+    assert (a.dtype, a.nan) == (b.dtype, b.nan)
+    np.testing.assert_array_equal(bits(a.values), bits(b.values))
+    np.testing.assert_array_equal(a.counts, b.counts)
+
+
+def test_distinct_2d(distributed):
+    x = data("float32", 30_000).reshape(100, 300)
+    a, b = kernels.distinct(x), kernels.distinct(da.from_array(x, chunks=(33, 77)))
+    np.testing.assert_array_equal(bits(a.values), bits(b.values))
+    np.testing.assert_array_equal(a.counts, b.counts)
+
+
+def test_distinct_is_a_tree(client):
+    """No task holds more than two blocks' runs: the graph is a tree, not dask's one-task unique."""
+    from kernels.codecs import REGISTRY
+
+    x = irregular(data("float64", 40_000))
+    g = dict(dask_array.distinct_graph(x, REGISTRY["float64"], 2).dask)
+    def named(prefix):
+        return [k for k in g if str(k[0] if isinstance(k, tuple) else k).startswith(prefix)]
+
+    assert len(named("_unique_block")) == x.npartitions and len(named("_unique_combine")) == x.npartitions - 1
+
+
+# --------------------------------------------------------------------- transform
+
+
+@pytest.mark.parametrize("transform,kw", [("minmax", {"output_dtype": "float16"}),
+                                          ("standardize", {"formula": "fma"}),
+                                          ("quantize", {"qdtype": "uint8"})])
+def test_transform_bit_for_bit(scheduler, transform, kw):
+    x = data("float32", 50_000)
+    y = kernels.transform(irregular(x), transform, **kw)
+    assert isinstance(y, da.Array)
+    ref = kernels.transform(x, transform, **kw)
+    got = y.compute()
+    assert got.dtype == ref.dtype
+    np.testing.assert_array_equal(bits(got), bits(ref))
+
+
+def test_transform_per_feature_sliced_per_block(distributed):
+    x = data("uint16", 4 * 10_000).reshape(-1, 4)
+    dx = da.from_array(x, chunks=((3000, 0, 7000), (1, 3)))
+    p = kernels.fit(dx, "standardize", axis=0)
+    y = kernels.transform(dx, "standardize", params=p, output_dtype="float16")
+    assert y.chunks == dx.chunks
+    np.testing.assert_array_equal(bits(y.compute()), bits(kernels.transform(x, "standardize", axis=0, output_dtype="float16")))
+
+
+def test_pipeline(distributed):
+    x = (data("uint16", 3 * 20_000) % 500).reshape(-1, 3)  # few distinct values: the exact statistics are rationals
+    dx = da.from_array(x, chunks=((5000, 15_000), (2, 1)))
+    pipe = kernels.pipeline("standardize(axis=0)", "cast(output_dtype=float16)")
+    mem, dsk = pipe.fit(x), pipe.fit(dx)
+    y = dsk.transform(dx)
+    assert isinstance(y, da.Array)
+    np.testing.assert_array_equal(bits(y.compute()), bits(mem.transform(x)))
+    same_record(kernels.measure_outputs(x, mem.transform(x), ideal=pipe, exact_points=256),
+                kernels.measure_outputs(dx, y, ideal=pipe, exact_points=256))
+
+
+# --------------------------------------------------------------------- measure
+
+
+@pytest.mark.parametrize("dtype,transform,kw", [("uint16", "minmax", {"output_dtype": "float16"}),
+                                                ("float32", "standardize", {"accumulator": "pairwise"}),
+                                                ("uint8", "scale", {"output_dtype": "bfloat16"})])
+def test_measure_record(distributed, dtype, transform, kw):
+    kw = dict(kw, exact_points=512)
+    x = data(dtype, 70_000)
+    r = kernels.measure(irregular(x), transform, repeat=1, **kw)
+    same_record(kernels.measure(x, transform, repeat=1, **kw), r)
+    assert r.chunk_sizes_computed is False
+
+
+def test_measure_per_feature(threads):
+    x = data("uint16", 3 * 20_000).reshape(-1, 3)
+    dx = da.from_array(x, chunks=((5000, 0, 15_000), (1, 2)))
+    kw = dict(axis=0, output_dtype="float16", repeat=1, exact_points=512)
+    same_record(kernels.measure(x, "minmax", **kw), kernels.measure(dx, "minmax", **kw))
+
+
+def test_measure_outputs_not_a_function(threads):
+    x = irregular(data("uint8", 20_000))
+    y = da.from_array(np.arange(20_000, dtype=np.float32), chunks=x.chunks)
+    with pytest.raises(ValueError, match="not a function of x"):
+        kernels.measure_outputs(x, y)
+
+
+def test_unknown_chunks_computed_once_and_said(distributed):
+    x = data("uint16", 30_000)
+    dx = irregular(x)
+    masked = dx[dx > 1000]  # nan chunk sizes
+    assert np.isnan(masked.shape[0])
+    r = kernels.measure(masked, "minmax", repeat=1, exact_points=512)
+    assert r.chunk_sizes_computed is True
+    same_record(kernels.measure(x[x > 1000], "minmax", repeat=1, exact_points=512), r)
+    same_params(kernels.fit(x[x > 1000], "standardize"), kernels.fit(masked, "standardize"))
+
+
+# --------------------------------------------------------------------- bad input and failures
+
+
+def _never(block):
+    raise AssertionError("a task ran")
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "int32"])
+def test_unsupported_dtype_before_any_task(scheduler, dtype):
+    x = da.zeros(10_000, chunks=1000, dtype=dtype).map_blocks(_never, dtype=dtype)
+    for call in (lambda a: kernels.fit(a, "minmax"), kernels.distinct, lambda a: kernels.transform(a, "minmax"),
+                 lambda a: kernels.measure(a, "minmax")):
+        with pytest.raises(TypeError) as mem:
+            call(np.zeros(10, dtype))
+        with pytest.raises(TypeError) as dsk:
+            call(x)
+        assert str(dsk.value) == str(mem.value)
+
+
+def test_out_refused(threads):
+    with pytest.raises(TypeError, match="out="):
+        kernels.transform(irregular(data("uint8", 1000)), "minmax", out=np.empty(1000, np.float32))
+
+
+def _kill_once(block, flag):
+    if block.size and not os.path.exists(flag):
+        open(flag, "w").close()
+        os._exit(1)  # the worker process dies mid-computation
+    return block
+
+
+def test_worker_killed_is_retried(client, tmp_path):
+    x = data("float64", 150_000)
+    flag = str(tmp_path / "killed")
+    dx = irregular(x).map_blocks(_kill_once, flag, dtype=x.dtype)
+    with dask.config.set(scheduler=client.get):
+        got = kernels.fit(dx, "standardize", accumulator="welford")
+    assert os.path.exists(flag)  # a worker did die
+    same_params(kernels.fit(x, "standardize", accumulator="welford"), got)
+
+
+def test_no_dask_import_for_ndarrays():
+    """dask is imported only inside functions (kernels imports without it): no module of
+    the package imports it at its top level."""
+    import ast
+    from pathlib import Path
+
+    for path in Path(kernels.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in names if m.split(".")[0] in ("dask", "distributed", "zarr")], path
+
+
+# --------------------------------------------------------------------- sources and the CLI
+
+
+def test_zarr_and_npy_folder_sources(tmp_path, distributed):
+    import zarr
+
+    from kernels.files import open_lazy
+
+    x = data("uint16", 50_000)
+    z = zarr.open_array(str(tmp_path / "store.zarr"), mode="w", shape=x.shape, chunks=(7000,), dtype=x.dtype)
+    z[:] = x
+    dz = open_lazy(str(tmp_path / "store.zarr"))
+    assert isinstance(dz, da.Array) and dz.numblocks == (8,)
+    same_params(kernels.fit(x, "standardize"), kernels.fit(dz, "standardize"))
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for k, (a, b) in enumerate([(0, 20_000), (20_000, 20_000), (20_000, 50_000)]):  # an empty tile among them
+        np.save(tiles / f"t{k}.npy", x[a:b])
+    for src in (str(tiles), str(tiles / "t*.npy")):
+        dn = open_lazy(src)
+        assert dn.shape == x.shape and sum(c > 0 for c in dn.chunks[0]) == 2  # one chunk per non-empty file
+        d = kernels.distinct(dn)
+        np.testing.assert_array_equal(d.counts, kernels.distinct(x).counts)
+
+
+def test_cli_measure_zarr_and_unreachable_scheduler(tmp_path, client, capsys):
+    import json
+
+    import zarr
+
+    from kernels.cli import main
+
+    x = data("uint8", 30_000)
+    z = zarr.open_array(str(tmp_path / "s.zarr"), mode="w", shape=x.shape, chunks=(4000,), dtype=x.dtype)
+    z[:] = x
+    np.save(tmp_path / "x.npy", x)
+    args = ["--transform", "scale", "--output-dtype", "float16", "--repeat", "1", "--json"]
+    assert main(["measure", "--data", str(tmp_path / "s.zarr"), "--scheduler", client.scheduler.address, *args]) == 0
+    lazy = json.loads(capsys.readouterr().out)
+    assert main(["measure", "--data", str(tmp_path / "x.npy"), *args]) == 0
+    mem = json.loads(capsys.readouterr().out)
+    lazy, mem = (r[0] if isinstance(r, list) else r for r in (lazy, mem))
+    assert {k: v for k, v in lazy.items() if k not in TIMING | {"source"}} == \
+        {k: v for k, v in mem.items() if k not in TIMING | {"source"}}
+    assert main(["measure", "--data", str(tmp_path / "s.zarr"), "--scheduler", "tcp://127.0.0.1:9",
+                 "--scheduler-timeout", "1", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no distributed scheduler answered" in err[0]
