@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 
@@ -115,6 +114,15 @@ def _speed(args) -> int:
 
         cold_main(report=args.report)
         return 0
+    if args.dask:
+        if args.sweep or args.case or args.peers or args.scale:
+            raise UsageError("--dask runs its own job (a Zarr array on 1 and 2 worker processes); drop --sweep/--case/--peers/--scale")
+        if not 16 <= args.max_log2 <= 32:
+            raise UsageError(f"--dask --max-log2 {args.max_log2}: the store's size, 2^K uint16 values, needs 16 <= K <= 32")
+        from .speed_dask import main as dask_main
+
+        dask_main(log2=args.max_log2)
+        return 0
     if args.scale:
         if args.sweep or args.case or args.peers:
             raise UsageError("--scale takes none of --sweep, --case, --peers (narrow it with --input-dtype and --max-log2)")
@@ -200,11 +208,11 @@ def load_array(path: str, key: str | None = None):
     never unpickles (see :mod:`kernels.files`)."""
     from .audit import AuditError, load_file
     from .codecs import lookup
-    from .files import is_lazy_source, open_lazy
+    from .sources import is_lazy_source, open_source
 
     try:
         # a Zarr store, a folder or glob of .npy files: a dask array, read chunk by chunk
-        x = open_lazy(path, key) if is_lazy_source(path) else load_file(path, key)
+        x = open_source(path, key) if is_lazy_source(path) else load_file(path, key)
         lookup(x.dtype, "data dtype")  # refused here, naming the file, not later as "source.dtype"
     except AuditError as e:
         raise UsageError(f"--data {e}") from None
@@ -628,10 +636,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cold", action="store_true",
                    help="cold start: each first call in a new process with an empty numba cache, then warm (about 1 min)")
     p.add_argument("--report", action="store_true", help="with --cold: also report --quick and the full report, cold (many minutes)")
+    p.add_argument("--dask", action="store_true",
+                   help="fit + distinct + measure of a generated 2^K uint16 Zarr array (--max-log2, default 30: 2 GiB) on a "
+                        "LocalCluster of 1 and 2 worker processes against the in-memory path: time, peak memory per worker")
     p.add_argument("--scale", action="store_true",
                    help="elements/s of apply, fit, distinct and measure from 2^10 elements up, against a memory probe "
                         "at each size, the cache knee, and where memory stops the sweep")
-    p.add_argument("--max-log2", type=int, default=30, help="with --scale: the largest size, 2^K elements")
+    p.add_argument("--max-log2", type=int, default=30, help="with --scale: the largest size, 2^K elements; with --dask: the store's size")
     p.add_argument("--min-log2", type=int, default=10, help="with --scale: the smallest size, 2^K elements")
     p.add_argument("--step", type=int, default=2, help="with --scale: step of log2 size")
     p.add_argument("--budget", type=float, default=8.0,
@@ -739,41 +750,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_scheduler_args(p) -> None:
     p.add_argument("--scheduler", metavar="threads|processes|ADDRESS",
-                   help="dask scheduler for Zarr / .npy-folder sources: threads, processes, or the ADDRESS of a "
+                   help="dask scheduler for lazy --data sources (a Zarr store, a folder or glob of .npy/image files): threads, processes, or the ADDRESS of a "
                         "running distributed scheduler (tcp://host:8786) (default: dask's, threads)")
     p.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for --scheduler ADDRESS to answer (default 10)")
-
-
-@contextlib.contextmanager
-def scheduler(name, timeout: float = 10.0):
-    """The dask scheduler of one command: threads, processes or a distributed.Client
-    at ``name`` (an address that does not answer within ``timeout``: UsageError)."""
-    if not name:
-        yield
-        return
-    try:
-        import dask
-    except ImportError:
-        raise UsageError("--scheduler needs dask: pip install 'precision-bench[dask]'") from None
-    if name in ("threads", "processes", "sync", "synchronous"):
-        with dask.config.set(scheduler=name):
-            yield
-        return
-    try:
-        from distributed import Client
-    except ImportError:
-        raise UsageError(f"--scheduler {name}: an address needs distributed: pip install 'precision-bench[dask]'") from None
-    try:
-        client = Client(name, timeout=f"{timeout}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
-        raise UsageError(f"--scheduler {name}: no distributed scheduler answered within {timeout:g} s "
-                         f"({' '.join(str(e).split())[:160]})") from None
-    try:
-        with dask.config.set(scheduler=client.get):
-            yield
-    finally:
-        client.close()
 
 
 def main(argv=None) -> int:
@@ -785,7 +765,11 @@ def main(argv=None) -> int:
             return 2
         if getattr(args, "n", 1) <= 0 or (getattr(args, "repeat", 1) or 1) <= 0:
             raise UsageError("--n and --repeat must be positive")
-        with scheduler(getattr(args, "scheduler", None), getattr(args, "scheduler_timeout", 10.0)):
+        if getattr(args, "scheduler", None) is None:
+            return args.func(args)
+        from .sources import scheduler
+
+        with scheduler(args.scheduler, timeout=args.scheduler_timeout):
             return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as e:
         # bad arguments, files or data: one line, status 2, no traceback

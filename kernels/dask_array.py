@@ -272,15 +272,18 @@ def _transform_block(b, params, name, kw, out_dtype, block_info=None):
 
 
 def transform(x, transform, *, params=None, formula=None, compute_dtype="float32", output_dtype=None, axis=None,
-              out=None, rounding="nearest_even", **fit_options):
+              out=None, rounding="nearest_even", seed=None, **fit_options):
     """:func:`kernels.transform` of a dask array: a dask array of the outputs
-    (``map_blocks``), equal block for block to the in-memory transform."""
+    (``map_blocks``), equal block for block to the in-memory transform.
+    ``rounding='stochastic'`` is refused: its random bits are a function of the
+    element's flat index, which a block does not know."""
     import dask
 
     from .transforms import _transform_array
 
     if out is not None:
         raise TypeError("out= is not taken for a dask array: the result is a new dask array (store it with .to_zarr)")
+    _refuse_stochastic(rounding)
     x, row, _ = prepare(x)
     if params is None:
         params = fit(x, transform, axis=axis, **fit_options)
@@ -294,6 +297,12 @@ def transform(x, transform, *, params=None, formula=None, compute_dtype="float32
                         meta=np.empty((0,) * x.ndim, meta.dtype))
 
 
+def _refuse_stochastic(rounding):
+    if rounding == "stochastic":
+        raise ValueError("rounding='stochastic' on a dask array: its random bits follow each element's flat index, "
+                         "which a block does not know; compute the array first (x.compute()) or use a deterministic mode")
+
+
 def pipeline_transform(pipe, x):
     """``Pipeline.transform`` of a dask array: ``map_blocks`` of the in-memory pass;
     a pipeline with per-channel constants sees whole channel rows (the last axis
@@ -303,6 +312,8 @@ def pipeline_transform(pipe, x):
     x, row, _ = prepare(x)
     probe = np.zeros((1,) * (x.ndim - 1) + (x.shape[-1],), row.dtype)
     meta = pipe.transform(probe)
+    for step in pipe.steps:
+        _refuse_stochastic(getattr(step, "options", {}).get("rounding"))
     if pipe.has_blocks:
         raise ValueError(f"pipeline {pipe.spec!r} has a block step: its scales depend on other elements; "
                          "compute the array first")

@@ -11,11 +11,12 @@ by the task that needs it, on whatever dask scheduler is active
 a Zarr store (a directory holding      ``dask.array.from_zarr``: the store's own chunks
 ``zarr.json``, ``.zarray`` or          (a group: ``--key`` names the array, or its only
 ``.zgroup``)                           array is taken)
-a directory of ``.npy`` / image files  one chunk per file, in name order; files of one
-or a glob (``tiles/*.tif``)            shape are stacked along a new leading axis, files
-                                       of different shapes (``.npy`` only: their headers
-                                       give the shapes without reading the data) are
-                                       flattened and concatenated (values only)
+a directory of ``.npy`` / image files  one chunk per file, in name order, concatenated
+or a glob (``tiles/*.tif``)            along axis 0 (rows of a table, image rows: the
+                                       last axes, features or channels, stay); files
+                                       whose trailing shapes differ (``.npy`` only: their
+                                       headers give the shapes without reading the data)
+                                       are flattened and concatenated (values only)
 =====================================  ==============================================
 
 Every file is read by :func:`kernels.files.load_file`, so a damaged file gets the same
@@ -37,7 +38,7 @@ from .files import IMAGE_SUFFIXES, AuditError, _npy_header, load_file
 
 ARRAY_SUFFIXES = (".npy", *IMAGE_SUFFIXES)  # one array per file (an .npz holds several)
 ZARR_MARKERS = ("zarr.json", ".zarray", ".zgroup")
-SCHEDULERS = ("threads", "processes", "synchronous")
+SCHEDULERS = ("threads", "processes", "synchronous", "sync")
 CONNECT_TIMEOUT = 10  # seconds a --scheduler ADDRESS has to answer
 
 
@@ -128,8 +129,8 @@ def _open_files(path: str, files: list[str]):
                          "give files of one dtype")
     read = dask.delayed(_read, pure=True)
     chunks = [da.from_delayed(read(f, s, d), shape=s, dtype=d) for f, (s, d) in zip(files, heads)]
-    if len({s for s, _ in heads}) == 1:
-        return da.stack(chunks)
+    if len({s[1:] for s, _ in heads}) == 1 and all(len(s) for s, _ in heads):
+        return da.concatenate(chunks, axis=0) if len(chunks) > 1 else chunks[0]
     return da.concatenate([c.reshape(-1) for c in chunks])
 
 
@@ -154,11 +155,13 @@ def scheduler(spec: str | None, progress: bool = False, timeout: float = CONNECT
             except ImportError:
                 raise ValueError(f"--scheduler {spec}: an address needs the distributed package: pip install distributed") from None
             try:
-                client = Client(spec, timeout=timeout, set_as_default=True)
-            except (OSError, TimeoutError) as e:
-                raise ValueError(f"--scheduler {spec}: no scheduler answered within {timeout:g} s ({type(e).__name__}); "
-                                 "start one (dask scheduler) or use --scheduler threads") from None
+                client = Client(spec, timeout=f"{timeout}s", set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise ValueError(f"--scheduler {spec}: no distributed scheduler answered within {timeout:g} s "
+                                 f"({' '.join(str(e).split())[:160]}); start one (dask scheduler) or use "
+                                 "--scheduler threads") from None
             stack.callback(client.close)
+            stack.enter_context(dask.config.set(scheduler=client.get))
         if progress and (spec is None or spec in SCHEDULERS):
             from dask.diagnostics import ProgressBar
 

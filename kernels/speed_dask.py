@@ -58,7 +58,7 @@ def _steps(x) -> dict:
     t = time.perf_counter()
     r = kernels.measure(x, "minmax", output_dtype="float16", repeat=1)
     out["measure_s"] = time.perf_counter() - t
-    out["distinct_in"], out["distinct_out"] = int(d.count), int(r.distinct_out)
+    out["distinct_in"], out["distinct_out"] = len(d), int(r.distinct_out)
     out["total_s"] = out["fit_s"] + out["distinct_s"] + out["measure_s"]
     return out
 

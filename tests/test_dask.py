@@ -340,7 +340,7 @@ def test_no_dask_import_for_ndarrays():
 def test_zarr_and_npy_folder_sources(tmp_path, distributed):
     import zarr
 
-    from kernels.files import open_lazy
+    from kernels.sources import open_source as open_lazy
 
     x = data("uint16", 50_000)
     z = zarr.open_array(str(tmp_path / "store.zarr"), mode="w", shape=x.shape, chunks=(7000,), dtype=x.dtype)
@@ -382,3 +382,16 @@ def test_cli_measure_zarr_and_unreachable_scheduler(tmp_path, client, capsys):
                  "--scheduler-timeout", "1", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no distributed scheduler answered" in err[0]
+
+
+def test_stochastic_rounding_on_a_dask_array_is_refused_before_any_task():
+    """Its random bits follow the element's flat index, which a block does not know:
+    a ValueError, for the transform and for a pipeline step, not other bits."""
+    x = da.from_array(np.arange(100, dtype=np.float32), chunks=30)
+    with pytest.raises(ValueError, match="stochastic.*flat index"):
+        kernels.transform(x, "minmax", compute_dtype="float16", rounding="stochastic", seed=1)
+    pipe = kernels.pipeline("minmax(compute_dtype=float16, rounding=stochastic, seed=3)").fit(x)
+    with pytest.raises(ValueError, match="stochastic.*flat index"):
+        pipe.transform(x)
+    up = kernels.pipeline("minmax(compute_dtype=float16, rounding=up)").fit(x)
+    np.testing.assert_array_equal(up.transform(x).compute(), up.transform(x.compute()))
