@@ -6,7 +6,8 @@ dtype, range, distinct values, the bits the data uses and, for the pipelines
 people run on such data, what each candidate output dtype keeps and how wrong
 it is, in the input's own units (counts for integer data), then a
 recommendation.  Files larger than memory are read through the memory map in
-chunks: distinct values are counted chunk by chunk and merged, and every row is
+chunks, and a Zarr store or a folder or glob of files (:mod:`kernels.sources`) as a dask array on
+the active scheduler (``--scheduler``): distinct values are counted chunk by chunk and merged, and every row is
 computed on the distinct values and their counts alone
 (``unique(T(x)) == unique(T(unique(x)))``), with the metrics of
 :func:`kernels.measure` (errors against the exact reference).
@@ -254,8 +255,16 @@ def audit(path: str, key: str | None = None, *, axis=None, exact_points: int = A
     from .given import params as given_params
     from .stats import fit
 
+    from .sources import is_lazy_source, open_source
+
     exact_points = check_int(exact_points, "exact_points", 2)
-    x = load_file(path, key, native=False)  # a big-endian memory map is converted chunk by chunk
+    # a Zarr store, a folder or glob of files: a dask array, counted chunk by chunk on the
+    # active dask scheduler (kernels.dask_array); a file: a big-endian memory map is
+    # converted chunk by chunk
+    lazy = is_lazy_source(str(path))
+    x = open_source(str(path), key) if lazy else load_file(path, key, native=False)
+    if lazy and any(math.isnan(c) for cs in x.chunks for c in cs):
+        x = x.compute_chunk_sizes()
     try:
         row = lookup(x.dtype.newbyteorder("="), "data dtype")
     except TypeError as e:
@@ -263,14 +272,15 @@ def audit(path: str, key: str | None = None, *, axis=None, exact_points: int = A
     if x.size == 0:
         raise AuditError(f"{path}: the array is empty")
     axis = _check_axis(axis, x.shape)
-    d = distinct_chunked(x, CHUNK)  # CHUNK read now (tests shrink it)
+    d = distinct(x) if lazy else distinct_chunked(x, CHUNK)  # CHUNK read now (tests shrink it)
     u = d.values
     finite = np.isfinite(u.astype(np.float64))
     inf = int(d.counts[~finite].sum())
     if not finite.any():
         raise AuditError(f"{path}: no finite values to audit")
     whole = _moments(d)
-    feats = [d] if axis is None else [distinct_channel(x, j, CHUNK) for j in range(x.shape[-1])]
+    feats = [d] if axis is None else [distinct(x[..., j]) if lazy else distinct_channel(x, j, CHUNK)
+                                      for j in range(x.shape[-1])]
     chans = [whole] if axis is None else [_moments(f) for f in feats]
     used = [len(f) for f in feats if len(f)]
     effective_bits = math.log2(max(used)) if used else math.nan

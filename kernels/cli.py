@@ -707,7 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="dtype, range, distinct values and survival per pipeline of your file")
     from .audit import AUDIT_EXACT_POINTS
 
-    p.add_argument("file", help=".npy, .npz, .png or .tif(f)")
+    p.add_argument("file", help=".npy, .npz, .png or .tif(f); or a Zarr store, a folder or a glob of .npy/image files (read lazily)")
     p.add_argument("--key", help="array name inside an .npz file (default: its only array)")
     p.add_argument("--axis", nargs="+", type=int,
                    help="per-channel statistics over these axes, every axis but the last: 0 1 for HWC images, 0 for "
@@ -716,6 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distinct inputs whose error is checked exactly (evenly spaced beyond it)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_args(p)
+    add_scheduler_args(p)
     p.set_defaults(func=_audit)
 
     from .sensitivity import DEFAULT_DATA, NAMES

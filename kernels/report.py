@@ -151,7 +151,11 @@ def _file_source(path: str, key: str | None = None) -> Source:
     count it in ``nan_in``); a file that no variant could fit (unsupported
     dtype, empty, inf, only NaN) is refused naming the file."""
     from .audit import AuditError, load_file
+    from .sources import is_lazy_source
 
+    if is_lazy_source(path):  # the report measures every variant on the array in memory
+        raise AuditError(f"{path}: report --data reads one file; a Zarr store or a set of files is read chunk by "
+                         f"chunk by: audit {path}, or measure --data {path}")
     data = load_file(path, key)  # key: the array of an .npz (report --key)
     try:
         row = lookup(data.dtype, "data dtype")

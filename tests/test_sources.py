@@ -116,3 +116,53 @@ def test_unknown_scheduler_and_silent_address_are_value_errors_within_the_timeou
         with scheduler("tcp://127.0.0.1:9", timeout=1):  # port 9 (discard): nothing listens
             pass
     assert time.monotonic() - t < 30  # a bound on the hang, not a speed claim
+
+
+@pytest.mark.parametrize("axis", [None, (0,)], ids=["whole", "per-channel"])
+def test_audit_of_a_zarr_store_and_of_a_folder_equals_the_audit_of_the_file(tmp_path, axis):
+    """audit reads a lazy source chunk by chunk (dask) and reports what it reports for
+    the same values in one .npy: every figure but the path."""
+    from kernels.audit import audit
+
+    x = np.random.default_rng(1).integers(0, 4096, (9_000, 3)).astype(np.uint16)
+    np.save(tmp_path / "x.npy", x)
+    z = zarr.create_array(str(tmp_path / "x.zarr"), shape=x.shape, chunks=(2_000, 3), dtype=x.dtype)
+    z[:] = x
+    (tmp_path / "rows").mkdir()
+    for k, (a, b) in enumerate([(0, 4_000), (4_000, 4_000), (4_000, 9_000)]):  # an empty file among them
+        np.save(tmp_path / "rows" / f"r{k}.npy", x[a:b])
+
+    def figures(path):
+        d = audit(str(path), axis=axis).to_dict()
+        d.pop("path")
+        return d
+
+    whole = figures(tmp_path / "x.npy")
+    with scheduler("threads"):
+        assert figures(tmp_path / "x.zarr") == whole
+        assert figures(tmp_path / "rows") == whole
+
+
+def test_cli_audit_takes_a_zarr_store_and_a_scheduler(tmp_path, capsys):
+    import json
+
+    from kernels.cli import main
+
+    x = np.arange(5_000, dtype=np.uint16) % 1000
+    z = zarr.create_array(str(tmp_path / "s.zarr"), shape=x.shape, chunks=(1_200,), dtype=x.dtype)
+    z[:] = x
+    assert main(["audit", str(tmp_path / "s.zarr"), "--scheduler", "threads", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["distinct"] == 1000
+    assert main(["audit", str(tmp_path / "none" / "*.npy"), "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "matching no .npy" in err[0]
+
+
+def test_report_data_refuses_a_lazy_source_naming_the_commands_that_take_it(tmp_path, capsys):
+    from kernels.cli import main
+
+    zarr.create_array(str(tmp_path / "s.zarr"), shape=(10,), dtype="uint16")[:] = 3
+    assert main(["report", "--quick", "--out", str(tmp_path / "rep"), "--data", str(tmp_path / "s.zarr")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "audit" in err[0] and "measure --data" in err[0]
+    assert not (tmp_path / "rep").exists()
