@@ -766,11 +766,15 @@ def main(argv=None) -> int:
             return 2
         if getattr(args, "n", 1) <= 0 or (getattr(args, "repeat", 1) or 1) <= 0:
             raise UsageError("--n and --repeat must be positive")
-        if getattr(args, "scheduler", None) is None:
+        if not hasattr(args, "scheduler"):
             return args.func(args)
-        from .sources import scheduler
+        from .sources import is_lazy_source, scheduler
 
-        with scheduler(args.scheduler, timeout=args.scheduler_timeout):
+        path = getattr(args, "data", None) or getattr(args, "file", None)
+        if args.scheduler is None and not (isinstance(path, str) and is_lazy_source(path)):
+            return args.func(args)  # no dask in this run
+        # dask's progress bar on a terminal, for the local schedulers
+        with scheduler(args.scheduler, progress=sys.stderr.isatty(), timeout=args.scheduler_timeout):
             return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as e:
         # bad arguments, files or data: one line, status 2, no traceback

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import glob as _glob
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -165,5 +166,5 @@ def scheduler(spec: str | None, progress: bool = False, timeout: float = CONNECT
         if progress and (spec is None or spec in SCHEDULERS):
             from dask.diagnostics import ProgressBar
 
-            stack.enter_context(ProgressBar(out=__import__("sys").stderr, minimum=1.0))
+            stack.enter_context(ProgressBar(out=sys.stderr, minimum=1.0))
         yield

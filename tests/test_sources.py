@@ -166,3 +166,12 @@ def test_report_data_refuses_a_lazy_source_naming_the_commands_that_take_it(tmp_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "audit" in err[0] and "measure --data" in err[0]
     assert not (tmp_path / "rep").exists()
+
+
+def test_progress_shows_dasks_bar_for_a_computation_over_a_second(capsys):
+    import dask
+
+    with scheduler("threads", progress=True):
+        dask.delayed(time.sleep)(1.3).compute()
+    err = capsys.readouterr().err
+    assert "100% Completed" in err and "#" in err
