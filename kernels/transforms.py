@@ -353,13 +353,7 @@ def _run(x, params: Params, kname: str, table, crow, output_dtype, out, what: st
         overflow = write_counting_overflow(
             lambda src, dest: _apply_kernel(src, dest, *plan), flat_x, flat_out, row_in.tag, orow.tag, table.shape[0]
         )
-    if overflow:
-        warnings.warn(
-            f"overflow in {what}: {overflow} finite value(s) became inf in {orow.name} "
-            f"(largest finite {orow.max:g}) or in the compute dtype {crow.name}",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    _warn_overflow(overflow, what, orow, crow)
     return out
 
 
@@ -423,14 +417,34 @@ def _run_program(x, params: Params, formula, crow, output_dtype, out, what: str,
     prog = Program(kernel_ops(kname, table, crow.name, rounding, seed), orow.name, table.shape[0])
     out = check_out(out, x.shape, orow, x)
     overflow = prog.run(as_storage(x, row_in).reshape(-1), row_in, as_storage(out, orow).reshape(-1), orow)
+    _warn_overflow(overflow, what, orow, crow)
+    return out
+
+
+def _warn_overflow(overflow, what, orow, crow):
+    """The overflow warning of an apply pass, attributed to the first caller outside
+    this package (transform, inverse_transform, a pipeline, a dask block: each reaches
+    here through a different number of frames)."""
     if overflow:
         warnings.warn(
             f"overflow in {what}: {overflow} finite value(s) became inf in {orow.name} "
             f"(largest finite {orow.max:g}) or in the compute dtype {crow.name}",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=_outside_package(),
         )
-    return out
+
+
+def _outside_package() -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` in our caller) of the first frame
+    whose code is not in ``kernels/``."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _formula(transform, formula):

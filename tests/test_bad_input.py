@@ -211,3 +211,16 @@ def test_signed_quantize_bad_options_name_the_fix():
         fit(x, "quantize", qdtype="int8", symmetric="yes")
     with pytest.raises(TypeError, match="symmetric"):
         fit(x, "dequantize", qdtype="int8", symmetric=True, scale=0.1, zero_point=0)
+
+
+@pytest.mark.parametrize("rounding", ["nearest_even", "up"])
+def test_overflow_warning_points_at_the_callers_line(rounding):
+    """transform and inverse_transform reach the warning through different numbers of
+    frames (dask hand-off, thread wrapper, program path): it names this file either way."""
+    x = np.array([0, 1e6], np.float32)
+    p = fit(x, "scale", divisor=1e-3)
+    for call in (lambda: transform(x, "scale", params=p, compute_dtype="float16", output_dtype="float16", rounding=rounding),
+                 lambda: inverse_transform(x, "scale", p, compute_dtype="float16", output_dtype="float16", rounding=rounding)):
+        with pytest.warns(RuntimeWarning, match="overflow") as rec:
+            call()
+        assert {w.filename for w in rec} == {__file__}
