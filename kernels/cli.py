@@ -754,7 +754,7 @@ def add_scheduler_args(p) -> None:
                    help="dask scheduler for lazy --data sources (a Zarr store, a folder or glob of .npy/image files): threads, processes, or the ADDRESS of a "
                         "running distributed scheduler (tcp://host:8786) (default: dask's, threads)")
     p.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
-                   help="seconds to wait for --scheduler ADDRESS to answer (default 10)")
+                   help="seconds to wait for --scheduler ADDRESS to answer (default: 10.0)")
 
 
 def main(argv=None) -> int:
