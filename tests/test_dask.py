@@ -395,3 +395,14 @@ def test_stochastic_rounding_on_a_dask_array_is_refused_before_any_task():
         pipe.transform(x)
     up = kernels.pipeline("minmax(compute_dtype=float16, rounding=up)").fit(x)
     np.testing.assert_array_equal(up.transform(x).compute(), up.transform(x.compute()))
+
+
+def test_measure_times_the_first_chunk_of_1d_data_not_the_whole_array():
+    """Named trap: the timing input of 1-D data was "every column of the last axis",
+    the whole array, computed in one task (8 GiB per worker on a 2 GiB store)."""
+    from kernels.dask_array import _first_rows
+
+    x = da.from_array(np.arange(10_000, dtype=np.uint16), chunks=3_000)
+    assert _first_rows(x).shape == (3_000,)
+    x2 = da.from_array(np.zeros((900, 4), np.float32), chunks=(200, 2))
+    assert _first_rows(x2).shape == (200, 4)
