@@ -372,8 +372,11 @@ def measure(source, transform, *, formula=None, compute_dtype="float32", output_
     M = importlib.import_module("kernels.measure")  # the module (``kernels.measure`` is also the function)
     x, in_row, computed = prepare(source, "source")
     if is_pipeline_spec(transform):
-        raise TypeError("measure(dask array, pipeline) is not supported yet: measure_outputs(x, pipe.transform(x), "
-                        "ideal=pipe) gives the same metrics chunk by chunk")
+        M.check_pipeline_args(formula=formula, output_dtype=output_dtype, params=params, axis=axis,
+                              compute_dtype=compute_dtype, **options)
+        return measure_pipeline(x, transform, repeat=check_int(repeat, "repeat", 1), name=name, split_every=split_every,
+                                exact_points=check_int(M.EXACT_POINTS if exact_points is None else exact_points,
+                                                       "exact_points", 2), computed=computed)
     if stream:
         raise ValueError("stream=True sweeps a domain; a dask array is counted chunk by chunk")
     tname = check_choice(transform, _stats.TRANSFORMS, "transform")
@@ -408,6 +411,47 @@ def measure(source, transform, *, formula=None, compute_dtype="float32", output_
                            xt.nbytes + out.nbytes, roofline, False, timed_elements=xt.size)
     M.warn_timing(note, stacklevel=2)
     return dataclasses.replace(record, chunk_sizes_computed=computed)
+
+
+def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points=None, name=None, split_every=None, computed=None):
+    """:func:`kernels.measure_pipeline` of a dask array (an elementwise pipeline):
+    the steps fitted chunk by chunk (:func:`pipe_fit`), each feature's distinct
+    inputs counted chunk by chunk, then the in-memory metrics on them
+    (:func:`kernels.measure_pipeline.pipeline_features`); the apply pass is timed
+    on the first row block repeated to ``TIMING_MIN``.  A pipeline with a block
+    step (``scaled_cast``, ``mx``) is refused: its scales depend on the layout of
+    the whole array."""
+    import importlib
+
+    from .measure_pipeline import _nfeat, as_pipeline, fit_timed, pipeline_features, pipeline_record
+
+    M = importlib.import_module("kernels.measure")
+    if computed is None:
+        x, in_row, computed = prepare(source, "source")
+    else:
+        x, in_row = source, lookup(source.dtype)
+    pipe = as_pipeline(pipe)
+    if pipe.has_blocks:
+        raise ValueError(f"pipeline {pipe.spec!r} has a block step (scaled_cast, mx): its scales depend on the whole "
+                         "array's layout, which a dask array is not measured in; compute the array (x.compute()) or "
+                         "measure a slice of it that fits in memory")
+    exact_points = M.EXACT_POINTS if exact_points is None else exact_points
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pipe, fit_seconds = fit_timed(pipe, x)
+        ops, output_dtype, _ = pipe.program(in_row.name)
+        nfeat = _nfeat(ops)
+        if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
+            raise ValueError(f"pipeline {pipe.spec!r} has {nfeat} channels; the source has shape {x.shape} (channels last)")
+        xt = M.timing_input(_first_rows(x))
+        out = np.empty(xt.shape, REGISTRY[output_dtype].dtype)
+        seconds, roofline, note = M.time_apply(lambda: pipe.transform(xt, out=out), xt, out, repeat)
+        feats, step_rows = pipeline_features(pipe, in_row, _feature_distincts(x, in_row, nfeat, split_every), exact_points)
+    M.warn_timing(note, stacklevel=3)
+    rec = pipeline_record(pipe, in_row, feats, step_rows, name or f"array {x.dtype}{list(x.shape)}", n=x.size,
+                          seconds=seconds, fit_seconds=fit_seconds, nbytes=xt.nbytes + out.nbytes, roofline=roofline,
+                          timed_elements=xt.size)
+    return dataclasses.replace(rec, chunk_sizes_computed=computed)
 
 
 def measure_outputs(x, y, ideal=None, inverse=None, *, exact_points=None, name=None, split_every=None):

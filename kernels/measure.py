@@ -406,6 +406,17 @@ def _normalise_source(source):
     return x
 
 
+def check_pipeline_args(*, formula=None, output_dtype=None, params=None, axis=None, rounding="nearest_even",
+                        compute_dtype="float32", **options) -> None:
+    """``measure(source, pipeline)``: the pipeline declares its own dtypes and options."""
+    given = {k: v for k, v in dict(formula=formula, output_dtype=output_dtype, params=params, axis=axis).items() if v is not None}
+    if rounding != "nearest_even":
+        given["rounding"] = rounding
+    if given or options or compute_dtype != "float32":
+        raise TypeError(f"measure(source, pipeline) takes no {', '.join(sorted([*given, *options]) or ['compute_dtype'])}: "
+                        "give them to the pipeline's steps")
+
+
 def measure(source, transform, **kwargs) -> Record:
     """Measure one transform variant on ``source`` (see :func:`_measure_source`);
     a dask array is counted and fitted chunk by chunk (:mod:`kernels.dask_array`)."""
@@ -460,13 +471,8 @@ def _measure_source(
     from .measure_pipeline import is_pipeline_spec, measure_pipeline
 
     if is_pipeline_spec(transform):
-        # a pipeline, step, spec string or preset: the pipeline declares its own dtypes
-        given = {k: v for k, v in dict(formula=formula, output_dtype=output_dtype, params=params, axis=axis).items() if v is not None}
-        if rounding != "nearest_even":
-            given["rounding"] = rounding
-        if given or options or compute_dtype != "float32":
-            raise TypeError(f"measure(source, pipeline) takes no {', '.join(sorted([*given, *options]) or ['compute_dtype'])}: "
-                            "give them to the pipeline's steps")
+        check_pipeline_args(formula=formula, output_dtype=output_dtype, params=params, axis=axis, rounding=rounding,
+                            compute_dtype=compute_dtype, **options)
         return measure_pipeline(source, transform, repeat=check_int(repeat, "repeat", 1),
                                 exact_points=check_int(exact_points, "exact_points", 2), name=name)
     transform_name = check_choice(transform, TRANSFORMS, "transform")

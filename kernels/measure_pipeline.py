@@ -308,6 +308,10 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
     values repeated to that many, whole rows for per-channel data
     (:func:`kernels.measure.timing_input`); ``distinct_values`` (the source holds
     each value once) is accepted for callers written when only domains were."""
+    if type(source).__module__.startswith("dask."):  # counted chunk by chunk
+        from .dask_array import measure_pipeline as measure_pipeline_dask
+
+        return measure_pipeline_dask(source, pipe, repeat=repeat, exact_points=exact_points, name=name)
     pipe = as_pipeline(pipe)
     if pipe.has_blocks:
         from .measure_blocked import measure_blocked
@@ -327,7 +331,7 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pipe, fit_seconds = fit_timed(pipe, x)
-        ops, output_dtype, per_step = pipe.program(in_row.name)
+        ops, output_dtype, _ = pipe.program(in_row.name)
         out_row = REGISTRY[output_dtype]
         nfeat = _nfeat(ops)
         if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
@@ -335,35 +339,52 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points: int = EXACT
         xt = timing_input(x)
         out = np.empty(xt.shape, out_row.dtype)
         seconds, roofline, note = time_apply(lambda: pipe.transform(xt, out=out), xt, out, repeat)
-        nbytes = xt.nbytes + out.nbytes
-        inv_ops, _ = pipe.inverse_program(in_row.name)
         cols = x.reshape(-1, nfeat)
-        feats, step_rows = [], [dict(spec=s.spec, output_dtype=o, compute_dtype=c, distinct_out=0, collisions=0,
-                                     max_merged_span_in=0.0) for s, (_, o, c) in zip(pipe.steps, per_step)]
-        prefix = [pipe.program(in_row.name, stop=k + 1)[:2] for k in range(len(pipe.steps))]
-        for j in range(nfeat):
-            d = distinct(np.ascontiguousarray(cols[:, j]))
-            u = d.values
-            prev = len(d)
-            for k, (pops, pout) in enumerate(prefix):
-                yk = run_program(u, _feature_ops(pops, j), pout)
-                dk, span = _spans(u, yk)
-                step_rows[k]["distinct_out"] += dk
-                step_rows[k]["collisions"] += prev - dk
-                step_rows[k]["max_merged_span_in"] = max(step_rows[k]["max_merged_span_in"], span)
-                prev = dk
-            y = run_program(u, _feature_ops(ops, j), output_dtype)
-            back = run_program(y, _feature_ops(inv_ops, j), in_row.name)
-            pts, w, sampled = _error_points(d, exact_points)
-            ulps, ulps_apply, events, err_in = _errors(pipe, j, d, y, pts, w, out_row)
-            feats.append(_feature_metrics_common(d, y, back, out_row, ulps, ulps_apply, w, sampled, *events, err_in=err_in))
+        feats, step_rows = pipeline_features(pipe, in_row, (distinct(np.ascontiguousarray(cols[:, j])) for j in range(nfeat)),
+                                             exact_points)
     warn_timing(note, stacklevel=3)
+    return pipeline_record(pipe, in_row, feats, step_rows, label, n=x.size, seconds=seconds, fit_seconds=fit_seconds,
+                           nbytes=xt.nbytes + out.nbytes, roofline=roofline, timed_elements=xt.size)
+
+
+def pipeline_features(pipe: Pipeline, in_row, distincts, exact_points: int) -> tuple[list, list]:
+    """(per-feature metrics, per-step rows) of a fitted elementwise pipeline from
+    each feature's distinct inputs (``distincts``, in feature order): every metric
+    but the timing needs only them.  Shared by arrays and dask arrays
+    (:func:`kernels.dask_array.measure`)."""
+    ops, output_dtype, per_step = pipe.program(in_row.name)
+    out_row = REGISTRY[output_dtype]
+    inv_ops, _ = pipe.inverse_program(in_row.name)
+    feats, step_rows = [], [dict(spec=s.spec, output_dtype=o, compute_dtype=c, distinct_out=0, collisions=0,
+                                 max_merged_span_in=0.0) for s, (_, o, c) in zip(pipe.steps, per_step)]
+    prefix = [pipe.program(in_row.name, stop=k + 1)[:2] for k in range(len(pipe.steps))]
+    for j, d in enumerate(distincts):
+        u = d.values
+        prev = len(d)
+        for k, (pops, pout) in enumerate(prefix):
+            yk = run_program(u, _feature_ops(pops, j), pout)
+            dk, span = _spans(u, yk)
+            step_rows[k]["distinct_out"] += dk
+            step_rows[k]["collisions"] += prev - dk
+            step_rows[k]["max_merged_span_in"] = max(step_rows[k]["max_merged_span_in"], span)
+            prev = dk
+        y = run_program(u, _feature_ops(ops, j), output_dtype)
+        back = run_program(y, _feature_ops(inv_ops, j), in_row.name)
+        pts, w, sampled = _error_points(d, exact_points)
+        ulps, ulps_apply, events, err_in = _errors(pipe, j, d, y, pts, w, out_row)
+        feats.append(_feature_metrics_common(d, y, back, out_row, ulps, ulps_apply, w, sampled, *events, err_in=err_in))
+    return feats, step_rows
+
+
+def pipeline_record(pipe: Pipeline, in_row, feats, step_rows, label, **timing) -> Record:
+    """The Record of :func:`pipeline_features`' results; ``timing``: n, seconds,
+    fit_seconds, nbytes, roofline, timed_elements."""
+    _, output_dtype, per_step = pipe.program(in_row.name)
     compute = sorted({c for _, _, c in per_step})
     return _record_from(
-        feats, label, in_row, out_row, n=x.size, seconds=seconds, fit_seconds=fit_seconds, nbytes=nbytes,
-        roofline=roofline, timed_elements=xt.size, transform="pipeline", formula=pipe.spec,
+        feats, label, in_row, REGISTRY[output_dtype], transform="pipeline", formula=pipe.spec,
         compute_dtype=compute[0] if len(compute) == 1 else "+".join(compute), accumulator="-", acc_dtype="-",
-        nfeat=nfeat, options={"pipeline": pipe.spec}, steps=tuple(step_rows),
+        nfeat=len(feats), options={"pipeline": pipe.spec}, steps=tuple(step_rows), **timing,
     )
 
 

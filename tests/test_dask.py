@@ -240,6 +240,28 @@ def test_pipeline(distributed):
                 kernels.measure_outputs(dx, y, ideal=pipe, exact_points=256))
 
 
+@pytest.mark.parametrize("spec", ["standardize(axis=0); cast(output_dtype=float16)",
+                                  "minmax(axis=0, output_dtype=bfloat16)",
+                                  "scale(divisor=499, output_dtype=float16); cast(output_dtype=uint8)"])
+def test_measure_pipeline(distributed, spec):
+    """measure(dask array, pipeline): the steps fitted and the distinct inputs counted
+    chunk by chunk; every field but the timings equals the in-memory Record's,
+    per-step rows included."""
+    x = (data("uint16", 3 * 20_000) % 500).reshape(-1, 3)
+    dx = da.from_array(x, chunks=((5000, 0, 15_000), (2, 1)))
+    mem, dsk = kernels.measure(x, spec, exact_points=256), kernels.measure(dx, spec, exact_points=256)
+    assert dsk.steps and dsk.steps == mem.steps
+    same_record(mem, dsk)
+
+
+def test_measure_pipeline_refuses_block_steps_and_options(threads):
+    dx = da.from_array(data("float32", 4096), chunks=1024)
+    with pytest.raises(ValueError, match="block step.*compute the array"):
+        kernels.measure(dx, "mx(dtype=float8_e4m3fn)")
+    with pytest.raises(TypeError, match="takes no output_dtype"):
+        kernels.measure(dx, "minmax; cast(output_dtype=float16)", output_dtype="float16")
+
+
 # --------------------------------------------------------------------- measure
 
 
