@@ -61,3 +61,16 @@ def test_a_large_file_is_warmed_on_its_leading_rows(tmp_path, monkeypatch):
     v = [R.Variant("minmax", "float16")]
     assert W._warm_source(("file", str(path), None), 0, "big.npy", v)[0] == 1
     assert seen == [(1000, 3)]  # 3000 elements of leading rows, whole rows
+
+
+def test_warming_in_this_process_leaves_its_timing_input_as_it_was():
+    """_warm_source cuts the timed pass to WARM_TIMING for its own measuring only: a
+    later record in the same process is timed on TIMING_MIN elements again (it was
+    left cut, which made test_timing fail when it ran after this module)."""
+    import importlib
+
+    M = importlib.import_module("kernels.measure")
+    before = M.TIMING_MIN
+    src, variants = R.suite(True)[0]
+    assert _warm_source(src.spec, src.axis, src.name, variants[:1])[0] == 1
+    assert M.TIMING_MIN == before
