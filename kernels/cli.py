@@ -671,15 +671,17 @@ def build_parser() -> argparse.ArgumentParser:
                    f"presets on the uint8 and float16 domains only ({QUICK_DURATION})")
     p.add_argument("--out", default="reports", metavar="DIR", help="output directory")
     p.add_argument("--data", action="append", metavar="NAME|FILE",
-                   help=f"real data instead of the bundled sets: a bundled name ({', '.join(NAMES)}) or a .npy, .npz "
-                        "(--key), .png or .tif(f) file (repeatable; default: every bundled set)")
-    p.add_argument("--key", help="array name inside every --data .npz file (default: its only array)")
+                   help=f"real data instead of the bundled sets: a bundled name ({', '.join(NAMES)}), a .npy, .npz "
+                        "(--key), .png or .tif(f) file, or a Zarr store or a folder or glob of .npy/image files, "
+                        "measured chunk by chunk (repeatable; default: every bundled set)")
+    p.add_argument("--key", help="array name inside every --data .npz file or Zarr group (default: its only array)")
     p.add_argument("--no-warm-up", action="store_true",
                    help="do not compile the kernels in one worker process per core before measuring (on by default)")
     p.add_argument("--force", action="store_true", help="write into a DIR that holds other files")
     from .cli_pipeline import add_args, presets_cmd
 
     add_args(p, repeatable=True)
+    add_scheduler_args(p)
     p.set_defaults(func=_report)
 
     from .codecs import COMPUTE_DTYPES
@@ -770,11 +772,13 @@ def main(argv=None) -> int:
             return args.func(args)
         from .sources import is_lazy_source, scheduler
 
-        path = getattr(args, "data", None) or getattr(args, "file", None)
-        if args.scheduler is None and not (isinstance(path, str) and is_lazy_source(path)):
+        paths = getattr(args, "data", None) or getattr(args, "file", None)
+        paths = [paths] if isinstance(paths, str) else list(paths or ())  # report --data repeats
+        if args.scheduler is None and not any(isinstance(p, str) and is_lazy_source(p) for p in paths):
             return args.func(args)  # no dask in this run
-        # dask's progress bar on a terminal, for the local schedulers
-        with scheduler(args.scheduler, progress=sys.stderr.isatty(), timeout=args.scheduler_timeout):
+        # dask's progress bar on a terminal, for the local schedulers (the report has its own, per record)
+        bar = sys.stderr.isatty() and args.command != "report"
+        with scheduler(args.scheduler, progress=bar, timeout=args.scheduler_timeout):
             return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as e:
         # bad arguments, files or data: one line, status 2, no traceback

@@ -158,14 +158,105 @@ def test_cli_audit_takes_a_zarr_store_and_a_scheduler(tmp_path, capsys):
     assert len(err) == 1 and "matching no .npy" in err[0]
 
 
-def test_report_data_refuses_a_lazy_source_naming_the_commands_that_take_it(tmp_path, capsys):
+TIMING = {"seconds", "fit_seconds", "elements_per_s", "bytes_per_s", "roofline_fraction", "timed_elements",
+          "chunk_sizes_computed", "source", "note"}
+
+
+def _report_data(tmp_path, kind):
+    """(the .npy, the Zarr store, the folder) of one report --data source: 12-bit
+    counts (the integer variants) or float32 features with NaN (the float variants)."""
+    rng = np.random.default_rng(7)
+    if kind == "uint16":
+        x = rng.integers(0, 4096, 30_000).astype(np.uint16)
+    else:
+        x = rng.normal(size=30_000).astype(np.float32)
+        x[[5, 17_000]] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    z = zarr.create_array(str(tmp_path / "x.zarr"), shape=x.shape, chunks=(7_000,), dtype=x.dtype)
+    z[:] = x
+    (tmp_path / "parts").mkdir()
+    for k, (a, b) in enumerate([(0, 12_000), (12_000, 12_000), (12_000, 30_000)]):  # an empty file among them
+        np.save(tmp_path / "parts" / f"p{k}.npy", x[a:b])
+    return tmp_path / "x.npy", tmp_path / "x.zarr", tmp_path / "parts"
+
+
+def _file_sources(plan):
+    return [(s, v) for s, v in plan if s.kind == "file"]  # the domains come first, whatever --data is
+
+
+@pytest.mark.parametrize("kind", ["uint16", "float32"])
+def test_report_suite_on_a_zarr_store_and_a_folder_equals_the_suite_on_the_file(tmp_path, kind):
+    """report --data with a lazy source: the same variants as for the file, and each
+    record (measured chunk by chunk on dask, MX outputs included) equal to the
+    file's in every figure but the timings and the source's name."""
+    from kernels import report_suite as S
+    from kernels.dask_array import is_dask
+    from kernels.report import measure_variant
+
+    npy, store, folder = _report_data(tmp_path, kind)
+    (mem_src, mem_variants), = _file_sources(S.suite(True, data=[str(npy)]))
+    want = [measure_variant(mem_src.load(), v, repeat=1, exact_points=512).to_dict() for v in mem_variants]
+    assert {S.MX_REPORT_OUTPUTS[0], S.MX_REPORT_OUTPUTS[1]} <= {v.output for v in mem_variants}
+    with scheduler("threads"):
+        for lazy in (store, folder):
+            (src, variants), = _file_sources(S.suite(True, data=[str(lazy)]))
+            assert variants == mem_variants and src.spec == ("lazy", str(lazy), None) and src.kind == "file"
+            x = src.load()
+            assert is_dask(x)
+            for v, w in zip(variants, want):
+                got = measure_variant(x, v, repeat=1, exact_points=512).to_dict()
+                diff = {k: (got[k], w[k]) for k in w if k not in TIMING and got[k] != w[k]
+                        and not (got[k] != got[k] and w[k] != w[k])}  # NaN == NaN here
+                assert not diff, (lazy.name, v)
+
+
+def test_cli_report_takes_a_zarr_store_and_a_scheduler(tmp_path, capsys, monkeypatch):
+    import json
+
+    from kernels import report as R
     from kernels.cli import main
 
-    zarr.create_array(str(tmp_path / "s.zarr"), shape=(10,), dtype="uint16")[:] = 3
+    _, store, _ = _report_data(tmp_path, "uint16")
+    full = R.suite
+
+    def only_data(quick=False, data=None, key=None):  # the domains are not what this test is about
+        return [(s, v[:3] + [w for w in v if w.output in R.MX_REPORT_OUTPUTS]) for s, v in full(quick, data, key)
+                if s.kind == "file"]
+
+    monkeypatch.setattr(R, "suite", only_data)
+    out = tmp_path / "rep"
+    assert main(["report", "--quick", "--no-warm-up", "--out", str(out), "--data", str(store),
+                 "--scheduler", "threads"]) == 0, capsys.readouterr().err
+    recs = json.loads((out / "report.json").read_text())["records"]
+    assert len(recs) == 5 and {r["source"] for r in recs} == {"x.zarr"} and all(r["n"] == 30_000 for r in recs)
+    assert {r["output_dtype"] for r in recs} >= set(R.MX_REPORT_OUTPUTS)
+
+
+@pytest.mark.parametrize("bad", ["inf", "only NaN", "empty", "complex"])
+def test_report_refuses_a_lazy_source_no_variant_could_fit_naming_it(tmp_path, capsys, bad):
+    """Checked in one pass over the chunks before anything is measured: one line, exit 2, nothing written."""
+    from kernels.cli import main
+
+    x = {"inf": np.r_[np.ones(5_000, np.float32), np.float32(np.inf)], "only NaN": np.full(6_000, np.nan, np.float32),
+         "empty": np.zeros(0, np.uint16), "complex": np.ones(10, np.complex64)}[bad]
+    z = zarr.create_array(str(tmp_path / "s.zarr"), shape=x.shape, chunks=(max(1, x.size // 3),), dtype=x.dtype)
+    z[:] = x
     assert main(["report", "--quick", "--out", str(tmp_path / "rep"), "--data", str(tmp_path / "s.zarr")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "audit" in err[0] and "measure --data" in err[0]
+    assert len(err) == 1 and "s.zarr" in err[0] and "Traceback" not in err[0], err
     assert not (tmp_path / "rep").exists()
+
+
+def test_report_warm_up_loads_a_lazy_source_in_a_worker(tmp_path):
+    """The warm-up's spec of a lazy source opens it (dask) in the worker, which
+    measures its leading rows as the report will: chunk by chunk."""
+    from kernels import report_suite as S
+    from kernels.report_warmup import _load, _warm_source
+
+    _, store, _ = _report_data(tmp_path, "uint16")
+    (src, variants), = _file_sources(S.suite(True, data=[str(store)]))
+    assert _load(src.spec).shape == (30_000,) and type(_load(src.spec)).__module__.startswith("dask")
+    assert _warm_source(src.spec, src.axis, src.name, variants[:2])[0] == 2
 
 
 def test_progress_shows_dasks_bar_for_a_computation_over_a_second(capsys):
