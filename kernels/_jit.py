@@ -18,7 +18,7 @@ first argument's ``size``       runs
 
 Same source, the same operations per element, so the same bits (a ``prange``
 reduction here is exact: max, min, integer counts; floating-point partials are
-per fixed chunk, see :mod:`kernels.stats`).  The serial twin is a copy of the
+per fixed chunk, see :mod:`kernels.accumulators`).  The serial twin is a copy of the
 function under another ``__qualname__``, because numba's disk cache keys on the
 name and not on the compile flags.
 

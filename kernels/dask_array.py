@@ -8,7 +8,7 @@ Everything is computed on the active scheduler (``dask.compute`` without a
 Results equal the in-memory computation on ``x.compute()``, bit for bit:
 
 * min/max: per block, the order-key extremes and NaN count of
-  :mod:`kernels.stats`' kernels, merged exactly (min, max, sum) in a tree of
+  :mod:`kernels.accumulators`' kernels, merged exactly (min, max, sum) in a tree of
   ``split_every`` blocks.
 * mean/variance: the in-memory fit cuts the flattened rows into fixed chunks of
   ``stats.CHUNK // nfeat`` rows and merges their ``(count, mean, M2)`` by Chan's

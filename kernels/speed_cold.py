@@ -10,7 +10,7 @@ difference is the compile time.  Goals (issue 15): the README's example
 
 How the kernels keep this short: :mod:`kernels._jit` (a serial compilation for
 inputs of at most 65,536 elements: a third of a parallel compile) and one array
-layout per accumulator (:mod:`kernels.stats`).
+layout per accumulator (:mod:`kernels.accumulators`).
 """
 
 from __future__ import annotations

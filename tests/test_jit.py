@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels import _jit, codecs, lut, metrics, program, stats, transforms
+from kernels import _jit, accumulators, codecs, lut, metrics, program, stats, transforms
 from kernels.metrics import distinct
 from kernels.transforms import _apply_kernel
 
@@ -49,7 +49,7 @@ def test_serial_and_parallel_compilations_give_the_same_bits(dtype, monkeypatch)
     x = _data(3 * 10**5 + 7)[dtype]
     assert x.size > _jit.SERIAL_MAX
     parallel = _everything(x)
-    for mod in (codecs, lut, metrics, program, stats, transforms):
+    for mod in (accumulators, codecs, lut, metrics, program, stats, transforms):
         for v in vars(mod).values():
             if isinstance(v, _jit.Kernel):
                 monkeypatch.setattr(v, "serial_max", 1 << 40)
