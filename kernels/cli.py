@@ -773,7 +773,7 @@ def main(argv=None) -> int:
         path = getattr(args, "data", None) or getattr(args, "file", None)
         if args.scheduler is None and not (isinstance(path, str) and is_lazy_source(path)):
             return args.func(args)  # no dask in this run
-        # dask's progress bar on a terminal, for the local schedulers
+        # a progress bar on a terminal: dask's for the local schedulers, distributed's for an ADDRESS
         with scheduler(args.scheduler, progress=sys.stderr.isatty(), timeout=args.scheduler_timeout):
             return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as e:

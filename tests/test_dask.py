@@ -406,6 +406,55 @@ def test_cli_measure_zarr_and_unreachable_scheduler(tmp_path, client, capsys):
     assert len(err) == 1 and "no distributed scheduler answered" in err[0]
 
 
+def test_progress_bar_on_a_distributed_scheduler(client, capsys):
+    """dask's local ProgressBar does not see Client.get: with --scheduler ADDRESS the
+    bar is distributed's (followed on the scheduler), on stderr, only for a
+    computation over PROGRESS_MINIMUM; the results are the same, a task's error is
+    raised as client.get raises it."""
+    import time
+
+    from kernels import sources
+
+    x = da.from_array(np.arange(10_000, dtype=np.int64), chunks=3_000)
+    with sources.scheduler(client.scheduler.address, progress=True):
+        slept, total = dask.compute(dask.delayed(time.sleep)(1.3), x.sum())
+    assert slept is None and total == 10_000 * 9_999 // 2
+    cap = capsys.readouterr()
+    assert "100% Completed" in cap.err and "#" in cap.err and "Completed" not in cap.out
+    with sources.scheduler(client.scheduler.address, progress=True):
+        assert x.sum().compute() == total  # under a second: no bar
+        with pytest.raises(ZeroDivisionError):
+            dask.delayed(lambda v: 1 // v)(0).compute()
+    assert "Completed" not in capsys.readouterr().err
+
+
+def test_cli_measure_on_a_distributed_scheduler_shows_its_progress_on_a_terminal(tmp_path, client, capsys,
+                                                                               monkeypatch):
+    import json
+    import sys
+
+    import zarr
+
+    from kernels import sources
+    from kernels.cli import main
+
+    x = data("uint16", 30_000)
+    zarr.create_array(str(tmp_path / "s.zarr"), shape=x.shape, chunks=(4000,), dtype=x.dtype)[:] = x
+    args = ["measure", "--data", str(tmp_path / "s.zarr"), "--scheduler", client.scheduler.address,
+            "--transform", "minmax", "--output-dtype", "float16", "--repeat", "1", "--json"]
+    assert main(args) == 0
+    plain = capsys.readouterr()
+    assert "Completed" not in plain.err  # not a terminal: no bar
+    monkeypatch.setattr(sources, "PROGRESS_MINIMUM", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(args) == 0
+    shown = capsys.readouterr()
+    assert "100% Completed" in shown.err and "#" in shown.err
+    a, b = (json.loads(c.out) for c in (plain, shown))
+    a, b = (r[0] if isinstance(r, list) else r for r in (a, b))
+    assert {k: v for k, v in a.items() if k not in TIMING} == {k: v for k, v in b.items() if k not in TIMING}
+
+
 def test_stochastic_rounding_on_a_dask_array_is_refused_before_any_task():
     """Its random bits follow the element's flat index, which a block does not know:
     a ValueError, for the transform and for a pipeline step, not other bits."""
