@@ -24,6 +24,10 @@ Results equal the in-memory computation on ``x.compute()``, bit for bit:
   result is identical to the last bit (tested for naive/pairwise/kahan/welford).
   The root holds 3 floats per feature per 2**16 elements (48 MiB for 10**11
   elements), every other task one block.
+* a preset step's fit (:func:`preset_fit`): when the library's statistics are a
+  min/max (``Preset.fit_from_extremes``), each feature's exact min, max and NaN
+  count, then the library's own fit on three rows holding them; a fit needing
+  every value (sums in numpy's order, medians) is a TypeError naming the fix.
 * distinct: 8/16-bit data, a bit-pattern histogram per block, summed in the
   tree; wider data, :func:`kernels.distinct` of each block (sorted values, -0.0
   folded into +0.0, NaN counted apart) merged pairwise in the tree by value.
@@ -188,6 +192,34 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
     source = _DaskStats(x, row, transform, nan_policy, accumulator, acc_dtype, split_every)
     return _stats.fit_from(x.shape, row, source, transform, axis=axis, accumulator=accumulator, acc_dtype=acc_dtype,
                            nan_policy=nan_policy, stacklevel=4, **options)
+
+
+def preset_fit(preset, x, row, spec, **options):
+    """A preset's ``fit`` of the dask array ``x`` (known chunks), bit for bit the
+    in-memory ``preset.fit(x.compute(), **options)``, for a preset whose fit is a
+    min/max (``Preset.fit_from_extremes``: scikit-learn's MinMaxScaler and
+    MaxAbsScaler, ONNX DynamicQuantizeLinear, cv2.normalize NORM_MINMAX/NORM_INF,
+    skimage's max): each feature's min and max (NaN omitted) and NaN count are
+    computed chunk by chunk (:class:`_DaskStats`, exact), then ``preset.fit`` runs
+    on a three-row array of x's dtype and number of dimensions holding, per
+    feature, the min, the max and a NaN (when the feature has one, else the min):
+    its library arithmetic (min, max, abs, the finite checks) sees the very values
+    it sees in x.  A signed zero's sign among equal zeros may differ (as between
+    numpy's own reductions).  Any other fit (sums, medians) is a TypeError naming
+    the preset and the fix."""
+    ok = preset.fit_from_extremes
+    if callable(ok):
+        ok = ok(**options)
+    if not ok:
+        hint = f"; {preset.dask_fit_hint}" if preset.dask_fit_hint else ""
+        raise TypeError(f"step {spec!r}: {preset.name}'s fit is not a min/max of the data (it needs every value), so it "
+                        "is not computed chunk by chunk on a dask array; fit the pipeline on an array in memory "
+                        f"(pipe.fit(x.compute()) or a sample, x[:n].compute()){hint}")
+    nfeat = x.shape[-1] if x.ndim >= 2 else 1
+    lo, hi, nan = _DaskStats(x, row, "minmax", "omit", "pairwise", "float64", None).minmax(nfeat)
+    rows = np.stack([lo, hi, lo if row.is_integer else np.where(nan > 0, np.nan, lo)])
+    tiny = rows.astype(row.dtype).reshape((3,) + (1,) * max(0, x.ndim - 2) + ((nfeat,) if x.ndim >= 2 else ()))
+    return preset.fit(tiny, **options)
 
 
 # --------------------------------------------------------------------------

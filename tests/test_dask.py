@@ -6,6 +6,7 @@ empty chunk, NaN-only chunks, per-feature statistics along a chunked axis."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import cloudpickle
@@ -252,6 +253,79 @@ def test_measure_pipeline(distributed, spec):
     mem, dsk = kernels.measure(x, spec, exact_points=256), kernels.measure(dx, spec, exact_points=256)
     assert dsk.steps and dsk.steps == mem.steps
     same_record(mem, dsk)
+
+
+def _preset_data(dtype, shape, seed=0, nan=True):
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    if dtype == "uint16":
+        return rng.integers(0, 65536, n).astype(np.uint16).reshape(shape)
+    if dtype == "unit":  # float32 in [0, 1] (skimage's float images)
+        return rng.random(n).astype(np.float32).reshape(shape)
+    x = (rng.normal(3.0, 7.0, n) + 0.25).astype(dtype).reshape(shape)
+    if nan:
+        x.reshape(-1)[::997] = np.nan  # NaN in every feature (nanmin/nanmax omit it)
+    return x
+
+
+# every preset whose fit is a min/max: (spec, input dtype, shape); fitted on a chunked dask array
+PRESET_FITS = [
+    ("sklearn.MinMaxScaler()", "float32", (9_001, 3)),
+    ("sklearn.MinMaxScaler(feature_range=(-1, 2), clip=True)", "float16", (3_000, 2, 3)),
+    ("sklearn.MaxAbsScaler()", "uint16", (9_000, 2)),
+    ("sklearn.MaxAbsScaler(clip=True)", "float64", (9_000, 3)),
+    ("onnx.DynamicQuantizeLinear()", "finite", (20_000,)),
+    ("opencv.normalize(norm_type=NORM_MINMAX, alpha=0, beta=255)", "uint16", (9_000, 3)),
+    ("opencv.normalize(norm_type=NORM_INF)", "finite", (20_000,)),
+    ("skimage.img_as_ubyte()", "uint16", (20_000,)),
+    ("skimage.img_as_uint()", "unit", (20_000,)),
+]
+# every other fittable preset (or option) is refused by name, with the fix
+PRESET_REFUSED = ["sklearn.StandardScaler()", "sklearn.RobustScaler()", "opencv.normalize(norm_type=NORM_L2)"]
+
+
+def test_every_fittable_preset_is_covered_on_dask():
+    from kernels.presets import PRESETS
+
+    fittable = {n for n, p in PRESETS.items() if p.fit is not None}
+    assert {s.split("(")[0] for s, _, _ in PRESET_FITS} | {s.split("(")[0] for s in PRESET_REFUSED} == fittable
+
+
+@pytest.mark.parametrize("spec, dtype, shape", PRESET_FITS, ids=[c[0] for c in PRESET_FITS])
+def test_preset_fit_on_a_dask_array_is_the_in_memory_fit(threads, spec, dtype, shape):
+    """A preset whose fit is a min/max is fitted chunk by chunk: the same fitted
+    state, bit for bit, and the same transform bits as on x.compute()."""
+    x = _preset_data("float32" if dtype == "finite" else dtype, shape, nan=dtype != "finite")
+    dx = irregular(x, (3000, 0, 4001, 2000))
+    mem, dsk = kernels.pipeline(spec).fit(dx.compute()), kernels.pipeline(spec).fit(dx)
+    a, b = mem.steps[0].state, dsk.steps[0].state
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(bits(np.asarray(a[k], np.float64)), bits(np.asarray(b[k], np.float64)), err_msg=k)
+    y = dsk.transform(dx)
+    assert isinstance(y, da.Array)
+    np.testing.assert_array_equal(bits(y.compute()), bits(mem.transform(x)))
+
+
+@pytest.mark.parametrize("spec", PRESET_REFUSED)
+def test_preset_fit_needing_every_value_is_refused_on_dask_by_name(threads, spec):
+    dx = da.from_array(_preset_data("float32", (4_000, 2)), chunks=1_000)
+    name = spec.split("(")[0]
+    with pytest.raises(TypeError, match=rf"{re.escape(name)}'s fit is not a min/max.*x\.compute\(\)"):
+        kernels.pipeline(spec).fit(dx)
+
+
+def test_preset_after_a_step_and_measured_on_a_distributed_dask_array(distributed):
+    """The preset fitted on the previous step's output (chunk by chunk), and
+    measure(dask array, preset pipeline) equals the in-memory Record."""
+    x = (data("uint16", 3 * 20_000) % 500).reshape(-1, 3)
+    dx = da.from_array(x, chunks=((5000, 0, 15_000), (2, 1)))
+    spec = "cast(output_dtype=float32); sklearn.MinMaxScaler(feature_range=(-1, 1))"
+    mem, dsk = kernels.pipeline(spec).fit(x), kernels.pipeline(spec).fit(dx)
+    np.testing.assert_array_equal(bits(dsk.transform(dx).compute()), bits(mem.transform(x)))
+    rm, rd = kernels.measure(x, spec, exact_points=256), kernels.measure(dx, spec, exact_points=256)
+    assert rd.steps and rd.steps == rm.steps
+    same_record(rm, rd)
 
 
 def test_measure_pipeline_refuses_block_steps_and_options(threads):
