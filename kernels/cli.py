@@ -343,10 +343,7 @@ def _source(args):
     if args.range:
         raise UsageError("--range applies to --domain only")
     source = load_array(args.data, args.key)
-    if args.input_dtype is not None:
-        if type(source).__module__.startswith("dask."):
-            raise UsageError(f"--input-dtype casts --data in memory; {args.data} is read chunk by chunk: "
-                             "store it in the dtype to measure, or drop --input-dtype")
+    if args.input_dtype is not None:  # a lazy source (a dask array) is cast block by block, the same bits
         source = cast(source, args.input_dtype)
     return source
 

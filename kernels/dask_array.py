@@ -329,6 +329,33 @@ def transform(x, transform, *, params=None, formula=None, compute_dtype="float32
                         meta=np.empty((0,) * x.ndim, meta.dtype))
 
 
+def _cast_block(b, output_dtype, rounding, saturate):
+    from .cast import cast as cast_array
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow: the values became inf, counted where measured
+        return cast_array(np.asarray(b), output_dtype, rounding=rounding, saturate=saturate)
+
+
+def cast(x, output_dtype, *, out=None, rounding="nearest_even", saturate=False, seed=None):
+    """:func:`kernels.cast` of a dask array: a dask array of the casts, block by
+    block (``map_blocks``), the in-memory cast's bits (it is elementwise).  The
+    arguments are checked on one element before any task; ``rounding='stochastic'``
+    is refused (its random bits follow the flat index); a block's overflow warning
+    is not raised (the values are +-inf, which a Record counts as ``inf_in``)."""
+    from .cast import cast as cast_array
+
+    if out is not None:
+        raise TypeError("out= is not taken for a dask array: the result is a new dask array (store it with .to_zarr)")
+    x, row, _ = prepare(x)
+    meta = cast_array(np.zeros(1, row.dtype), output_dtype, rounding=rounding, saturate=saturate, seed=seed)
+    _refuse_stochastic(rounding)
+    if meta.dtype == x.dtype:  # into its own dtype: the same bits
+        return x
+    return x.map_blocks(_cast_block, output_dtype, rounding, saturate, dtype=meta.dtype,
+                        meta=np.empty((0,) * x.ndim, meta.dtype))
+
+
 def _refuse_stochastic(rounding):
     if rounding == "stochastic":
         raise ValueError("rounding='stochastic' on a dask array: its random bits follow each element's flat index, "
