@@ -119,9 +119,12 @@ def _speed(args) -> int:
             raise UsageError("--dask runs its own job (a Zarr array on 1 and 2 worker processes); drop --sweep/--case/--peers/--scale")
         if not 16 <= args.max_log2 <= 32:
             raise UsageError(f"--dask --max-log2 {args.max_log2}: the store's size, 2^K uint16 values, needs 16 <= K <= 32")
-        from .speed_dask import main as dask_main
+        from .speed_dask import ChildFailed, main as dask_main
 
-        dask_main(log2=args.max_log2)
+        try:
+            dask_main(log2=args.max_log2)
+        except ChildFailed as e:  # one line and status 2, not a traceback
+            raise UsageError(f"speed --dask: {e}") from None
         return 0
     if args.scale:
         if args.sweep or args.case or args.peers:

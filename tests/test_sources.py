@@ -241,3 +241,24 @@ def test_cast_of_a_dask_array_is_the_in_memory_cast_block_by_block():
         cast(dx, "float16", out=np.empty(x.shape, np.float16))
     with pytest.raises(ValueError, match="rounding"):
         cast(dx, "uint8", rounding="toward_zero")  # the in-memory check, before any task
+
+
+def test_speed_dask_child_failure_is_one_line_and_status_2(tmp_path, capsys, monkeypatch):
+    """The in-memory row runs in a new process: its failure (here a MemoryError)
+    is one line naming it, status 2, not a CalledProcessError traceback."""
+    import subprocess
+
+    from kernels import speed_dask
+    from kernels.cli import main
+
+    def failing(cmd, **kw):
+        return subprocess.CompletedProcess(cmd, 1, "", "Traceback (most recent call last):\n  ...\n"
+                                           "numpy._core._exceptions._ArrayMemoryError: Unable to allocate 2.00 GiB\n")
+
+    monkeypatch.setattr(speed_dask.subprocess, "run", failing)
+    monkeypatch.setattr(speed_dask.tempfile, "mkdtemp", lambda **kw: str(tmp_path / "store"))
+    assert main(["speed", "--dask", "--max-log2", "16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "speed --dask: the in-memory process failed (exit status 1)" in err[0]
+    assert "Unable to allocate" in err[0] and "--max-log2" in err[0]
+    assert not (tmp_path / "store").exists()  # the store is removed
