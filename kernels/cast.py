@@ -89,7 +89,14 @@ def cast(x, output_dtype, *, out=None, rounding="nearest_even", saturate=False, 
     ``output_dtype`` (the keyword of :func:`kernels.transform` and :func:`kernels.measure`)
     is required (None is a TypeError).  ``x`` is never modified; ``out`` (C-contiguous, of ``output_dtype`` and ``x``'s
     shape) receives the result when given and is returned.
+
+    A ``dask.array.Array`` gives a dask array of the same bits, block by block
+    (:func:`kernels.dask_array.cast`).
     """
+    if type(x).__module__.startswith("dask."):  # a dask array of the casts, block by block
+        from .dask_array import cast as cast_dask
+
+        return cast_dask(x, output_dtype, out=out, rounding=rounding, saturate=saturate, seed=seed)
     x, row_in = check_array(x)
     if output_dtype is None:
         raise TypeError("cast(x, output_dtype) needs a dtype (None is not one), e.g. cast(x, 'float16')")

@@ -119,9 +119,12 @@ def _speed(args) -> int:
             raise UsageError("--dask runs its own job (a Zarr array on 1 and 2 worker processes); drop --sweep/--case/--peers/--scale")
         if not 16 <= args.max_log2 <= 32:
             raise UsageError(f"--dask --max-log2 {args.max_log2}: the store's size, 2^K uint16 values, needs 16 <= K <= 32")
-        from .speed_dask import main as dask_main
+        from .speed_dask import ChildFailed, main as dask_main
 
-        dask_main(log2=args.max_log2)
+        try:
+            dask_main(log2=args.max_log2)
+        except ChildFailed as e:  # one line and status 2, not a traceback
+            raise UsageError(f"speed --dask: {e}") from None
         return 0
     if args.scale:
         if args.sweep or args.case or args.peers:
@@ -343,10 +346,7 @@ def _source(args):
     if args.range:
         raise UsageError("--range applies to --domain only")
     source = load_array(args.data, args.key)
-    if args.input_dtype is not None:
-        if type(source).__module__.startswith("dask."):
-            raise UsageError(f"--input-dtype casts --data in memory; {args.data} is read chunk by chunk: "
-                             "store it in the dtype to measure, or drop --input-dtype")
+    if args.input_dtype is not None:  # a lazy source (a dask array) is cast block by block, the same bits
         source = cast(source, args.input_dtype)
     return source
 
@@ -776,7 +776,8 @@ def main(argv=None) -> int:
         paths = [paths] if isinstance(paths, str) else list(paths or ())  # report --data repeats
         if args.scheduler is None and not any(isinstance(p, str) and is_lazy_source(p) for p in paths):
             return args.func(args)  # no dask in this run
-        # dask's progress bar on a terminal, for the local schedulers (the report has its own, per record)
+        # a progress bar on a terminal: dask's for the local schedulers, distributed's for an ADDRESS
+        # (not for the report: it has its own, per record)
         bar = sys.stderr.isatty() and args.command != "report"
         with scheduler(args.scheduler, progress=bar, timeout=args.scheduler_timeout):
             return args.func(args)

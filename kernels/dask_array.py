@@ -24,6 +24,10 @@ Results equal the in-memory computation on ``x.compute()``, bit for bit:
   result is identical to the last bit (tested for naive/pairwise/kahan/welford).
   The root holds 3 floats per feature per 2**16 elements (48 MiB for 10**11
   elements), every other task one block.
+* a preset step's fit (:func:`preset_fit`): when the library's statistics are a
+  min/max (``Preset.fit_from_extremes``), each feature's exact min, max and NaN
+  count, then the library's own fit on three rows holding them; a fit needing
+  every value (sums in numpy's order, medians) is a TypeError naming the fix.
 * distinct: 8/16-bit data, a bit-pattern histogram per block, summed in the
   tree; wider data, :func:`kernels.distinct` of each block (sorted values, -0.0
   folded into +0.0, NaN counted apart) merged pairwise in the tree by value.
@@ -190,6 +194,34 @@ def fit(x, transform, *, axis=None, accumulator="pairwise", acc_dtype="float64",
                            nan_policy=nan_policy, stacklevel=4, **options)
 
 
+def preset_fit(preset, x, row, spec, **options):
+    """A preset's ``fit`` of the dask array ``x`` (known chunks), bit for bit the
+    in-memory ``preset.fit(x.compute(), **options)``, for a preset whose fit is a
+    min/max (``Preset.fit_from_extremes``: scikit-learn's MinMaxScaler and
+    MaxAbsScaler, ONNX DynamicQuantizeLinear, cv2.normalize NORM_MINMAX/NORM_INF,
+    skimage's max): each feature's min and max (NaN omitted) and NaN count are
+    computed chunk by chunk (:class:`_DaskStats`, exact), then ``preset.fit`` runs
+    on a three-row array of x's dtype and number of dimensions holding, per
+    feature, the min, the max and a NaN (when the feature has one, else the min):
+    its library arithmetic (min, max, abs, the finite checks) sees the very values
+    it sees in x.  A signed zero's sign among equal zeros may differ (as between
+    numpy's own reductions).  Any other fit (sums, medians) is a TypeError naming
+    the preset and the fix."""
+    ok = preset.fit_from_extremes
+    if callable(ok):
+        ok = ok(**options)
+    if not ok:
+        hint = f"; {preset.dask_fit_hint}" if preset.dask_fit_hint else ""
+        raise TypeError(f"step {spec!r}: {preset.name}'s fit is not a min/max of the data (it needs every value), so it "
+                        "is not computed chunk by chunk on a dask array; fit the pipeline on an array in memory "
+                        f"(pipe.fit(x.compute()) or a sample, x[:n].compute()){hint}")
+    nfeat = x.shape[-1] if x.ndim >= 2 else 1
+    lo, hi, nan = _DaskStats(x, row, "minmax", "omit", "pairwise", "float64", None).minmax(nfeat)
+    rows = np.stack([lo, hi, lo if row.is_integer else np.where(nan > 0, np.nan, lo)])
+    tiny = rows.astype(row.dtype).reshape((3,) + (1,) * max(0, x.ndim - 2) + ((nfeat,) if x.ndim >= 2 else ()))
+    return preset.fit(tiny, **options)
+
+
 # --------------------------------------------------------------------------
 # distinct
 # --------------------------------------------------------------------------
@@ -294,6 +326,33 @@ def transform(x, transform, *, params=None, formula=None, compute_dtype="float32
     meta = _transform_array(probe, transform, params=params, axis=axis, **kw)
     shared = dask.delayed(params, pure=True)
     return x.map_blocks(_transform_block, shared, transform, kw, meta.dtype, dtype=meta.dtype,
+                        meta=np.empty((0,) * x.ndim, meta.dtype))
+
+
+def _cast_block(b, output_dtype, rounding, saturate):
+    from .cast import cast as cast_array
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow: the values became inf, counted where measured
+        return cast_array(np.asarray(b), output_dtype, rounding=rounding, saturate=saturate)
+
+
+def cast(x, output_dtype, *, out=None, rounding="nearest_even", saturate=False, seed=None):
+    """:func:`kernels.cast` of a dask array: a dask array of the casts, block by
+    block (``map_blocks``), the in-memory cast's bits (it is elementwise).  The
+    arguments are checked on one element before any task; ``rounding='stochastic'``
+    is refused (its random bits follow the flat index); a block's overflow warning
+    is not raised (the values are +-inf, which a Record counts as ``inf_in``)."""
+    from .cast import cast as cast_array
+
+    if out is not None:
+        raise TypeError("out= is not taken for a dask array: the result is a new dask array (store it with .to_zarr)")
+    x, row, _ = prepare(x)
+    meta = cast_array(np.zeros(1, row.dtype), output_dtype, rounding=rounding, saturate=saturate, seed=seed)
+    _refuse_stochastic(rounding)
+    if meta.dtype == x.dtype:  # into its own dtype: the same bits
+        return x
+    return x.map_blocks(_cast_block, output_dtype, rounding, saturate, dtype=meta.dtype,
                         meta=np.empty((0,) * x.ndim, meta.dtype))
 
 

@@ -41,6 +41,7 @@ ARRAY_SUFFIXES = (".npy", *IMAGE_SUFFIXES)  # one array per file (an .npz holds 
 ZARR_MARKERS = ("zarr.json", ".zarray", ".zgroup")
 SCHEDULERS = ("threads", "processes", "synchronous", "sync")
 CONNECT_TIMEOUT = 10  # seconds a --scheduler ADDRESS has to answer
+PROGRESS_MINIMUM = 1.0  # seconds a computation runs before its progress bar shows (dask's ``minimum``)
 
 
 def is_lazy_source(path: str) -> bool:
@@ -141,7 +142,9 @@ def scheduler(spec: str | None, progress: bool = False, timeout: float = CONNECT
     ``synchronous``, or the address of a running ``distributed`` scheduler
     (``tcp://host:8786``), which must answer within ``timeout`` seconds
     (else ``ValueError``).  ``None`` keeps dask's active scheduler.  ``progress``
-    shows dask's progress bar on stderr for the local schedulers."""
+    shows a progress bar on stderr for computations running over
+    ``PROGRESS_MINIMUM`` seconds: dask's local ``ProgressBar`` for the local
+    schedulers, distributed's (:func:`_progress_get`) for an address."""
     import dask
 
     with contextlib.ExitStack() as stack:
@@ -162,9 +165,68 @@ def scheduler(spec: str | None, progress: bool = False, timeout: float = CONNECT
                                  f"({' '.join(str(e).split())[:160]}); start one (dask scheduler) or use "
                                  "--scheduler threads") from None
             stack.callback(client.close)
-            stack.enter_context(dask.config.set(scheduler=client.get))
+            get = _progress_get(client, sys.stderr, PROGRESS_MINIMUM) if progress else client.get
+            stack.enter_context(dask.config.set(scheduler=get))
         if progress and (spec is None or spec in SCHEDULERS):
             from dask.diagnostics import ProgressBar
 
-            stack.enter_context(ProgressBar(out=sys.stderr, minimum=1.0))
+            stack.enter_context(ProgressBar(out=sys.stderr, minimum=PROGRESS_MINIMUM))
         yield
+
+
+def _progress_get(client, out, minimum):
+    """``client.get`` with distributed's progress bar on ``out`` (dask's local
+    ``ProgressBar`` does not see a ``distributed`` scheduler): the graph is
+    submitted as futures; when they are not done within ``minimum`` seconds,
+    :func:`_distributed_bar` follows them on the scheduler until they finish;
+    then the results are gathered (a task's exception raised as ``client.get``
+    raises it)."""
+    import time
+
+    from distributed import futures_of
+
+    def get(dsk, keys, **kwargs):
+        t0 = time.perf_counter()
+        packed = client.get(dsk, keys, sync=False, **kwargs)
+        futures = futures_of(packed)
+        try:
+            while not all(f.done() for f in futures):
+                if time.perf_counter() - t0 >= minimum:
+                    _distributed_bar(futures, client.scheduler.address, out, t0)
+                    break
+                time.sleep(0.02)
+            return client.gather(packed)
+        finally:
+            for f in futures:
+                f.release()
+
+    return get
+
+
+def _distributed_bar(futures, address, out, t0):
+    """distributed's ``TextProgressBar`` (it follows the futures on the scheduler,
+    blocking until they finish) drawn on ``out`` the way dask's local bar is,
+    timed from ``t0``, its last state left on the line."""
+    import time
+
+    from dask.utils import format_time
+    from distributed.diagnostics.progressbar import TextProgressBar
+
+    class Bar(TextProgressBar):
+        @property
+        def elapsed(self):
+            return time.perf_counter() - t0
+
+        def _draw_bar(self, remaining, all, **kwargs):
+            frac = (1 - remaining / all) if all else 1.0
+            with contextlib.suppress(ValueError):  # out closed
+                out.write(f"\r[{'#' * int(self.width * frac):<{self.width}}] | {int(100 * frac)}% Completed | "
+                          f"{format_time(self.elapsed)}")
+                out.flush()
+
+        def _draw_stop(self, **kwargs):
+            with contextlib.suppress(ValueError):
+                out.write("\n")
+                out.flush()
+
+    return Bar(futures, scheduler=address)

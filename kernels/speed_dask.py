@@ -71,13 +71,16 @@ def _peak_mib() -> float:
 
 def run_distributed(path: str, workers: int, threads: int) -> dict:
     import dask.array as da
-    from distributed import Client, LocalCluster
+    from distributed import Client, KilledWorker, LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=None,
-                      memory_limit=0) as cluster, Client(cluster) as client:
-        client.run(lambda: __import__("kernels"))  # the import is not the work
-        out = _steps(da.from_zarr(path))
-        out["peak_mib_per_worker"] = max(client.run(_peak_mib).values())
+    try:
+        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=None,
+                          memory_limit=0) as cluster, Client(cluster) as client:
+            client.run(lambda: __import__("kernels"))  # the import is not the work
+            out = _steps(da.from_zarr(path))
+            out["peak_mib_per_worker"] = max(client.run(_peak_mib).values())
+    except KilledWorker as e:  # a worker process died (out of memory, killed) on every retry
+        raise ChildFailed(f"a worker process of the {workers}-worker LocalCluster", None, str(e), memory=True) from None
     return out
 
 
@@ -87,8 +90,23 @@ def run_in_memory(path: str) -> dict:
             f"t = time.perf_counter(); x = zarr.open({path!r}, mode='r')[:]; load = time.perf_counter() - t\n"
             "out = s._steps(x); out['load_s'] = load; out['peak_mib_per_worker'] = s._peak_mib()\n"
             "print(json.dumps(out))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise ChildFailed("the in-memory process", done.returncode, done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class ChildFailed(RuntimeError):
+    """A process of the benchmark failed: its exit status and its error's last line
+    (the CLI reports it on one line, status 2)."""
+
+    def __init__(self, who: str, status: int | None, stderr: str = "", memory: bool = False):
+        lines = [s for s in (stderr or "").strip().splitlines() if s.strip()]
+        why = lines[-1].strip()[:300] if lines else "no error message"
+        memory = memory or "MemoryError" in why or status in (-9, 137)  # SIGKILL: the kernel's OOM killer
+        status = "" if status is None else f" (exit status {status})"
+        hint = "; a smaller store needs less memory: --max-log2 26" if memory else ""
+        super().__init__(f"{who} failed{status}: {why}{hint}")
 
 
 def main(log2: int = 30, workers=(1, 2), directory: str | None = None, keep: bool = False) -> list[dict]:

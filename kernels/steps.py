@@ -281,8 +281,12 @@ class Step:
             from .dask_array import prepare
 
             x, row, _ = prepare(x)
-            if self.kind == "preset":
-                raise TypeError(f"step {self.spec!r}: a preset's fit on a dask array is not supported; fit on a sample")
+            if self.kind == "preset":  # from the chunks' min/max when the preset's fit is one (else a TypeError)
+                from .dask_array import preset_fit
+
+                p = _presets.get(self.name)
+                state = preset_fit(p, x, row, self.spec, **self.options) if p.fit is not None else None
+                return dataclasses.replace(self, state=state, input_dtype=row.name)
         else:
             x, row = check_array(x)
         if self.kind == "transform":

@@ -6,6 +6,7 @@ empty chunk, NaN-only chunks, per-feature statistics along a chunked axis."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import cloudpickle
@@ -254,6 +255,79 @@ def test_measure_pipeline(distributed, spec):
     same_record(mem, dsk)
 
 
+def _preset_data(dtype, shape, seed=0, nan=True):
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    if dtype == "uint16":
+        return rng.integers(0, 65536, n).astype(np.uint16).reshape(shape)
+    if dtype == "unit":  # float32 in [0, 1] (skimage's float images)
+        return rng.random(n).astype(np.float32).reshape(shape)
+    x = (rng.normal(3.0, 7.0, n) + 0.25).astype(dtype).reshape(shape)
+    if nan:
+        x.reshape(-1)[::997] = np.nan  # NaN in every feature (nanmin/nanmax omit it)
+    return x
+
+
+# every preset whose fit is a min/max: (spec, input dtype, shape); fitted on a chunked dask array
+PRESET_FITS = [
+    ("sklearn.MinMaxScaler()", "float32", (9_001, 3)),
+    ("sklearn.MinMaxScaler(feature_range=(-1, 2), clip=True)", "float16", (3_000, 2, 3)),
+    ("sklearn.MaxAbsScaler()", "uint16", (9_000, 2)),
+    ("sklearn.MaxAbsScaler(clip=True)", "float64", (9_000, 3)),
+    ("onnx.DynamicQuantizeLinear()", "finite", (20_000,)),
+    ("opencv.normalize(norm_type=NORM_MINMAX, alpha=0, beta=255)", "uint16", (9_000, 3)),
+    ("opencv.normalize(norm_type=NORM_INF)", "finite", (20_000,)),
+    ("skimage.img_as_ubyte()", "uint16", (20_000,)),
+    ("skimage.img_as_uint()", "unit", (20_000,)),
+]
+# every other fittable preset (or option) is refused by name, with the fix
+PRESET_REFUSED = ["sklearn.StandardScaler()", "sklearn.RobustScaler()", "opencv.normalize(norm_type=NORM_L2)"]
+
+
+def test_every_fittable_preset_is_covered_on_dask():
+    from kernels.presets import PRESETS
+
+    fittable = {n for n, p in PRESETS.items() if p.fit is not None}
+    assert {s.split("(")[0] for s, _, _ in PRESET_FITS} | {s.split("(")[0] for s in PRESET_REFUSED} == fittable
+
+
+@pytest.mark.parametrize("spec, dtype, shape", PRESET_FITS, ids=[c[0] for c in PRESET_FITS])
+def test_preset_fit_on_a_dask_array_is_the_in_memory_fit(threads, spec, dtype, shape):
+    """A preset whose fit is a min/max is fitted chunk by chunk: the same fitted
+    state, bit for bit, and the same transform bits as on x.compute()."""
+    x = _preset_data("float32" if dtype == "finite" else dtype, shape, nan=dtype != "finite")
+    dx = irregular(x, (3000, 0, 4001, 2000))
+    mem, dsk = kernels.pipeline(spec).fit(dx.compute()), kernels.pipeline(spec).fit(dx)
+    a, b = mem.steps[0].state, dsk.steps[0].state
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(bits(np.asarray(a[k], np.float64)), bits(np.asarray(b[k], np.float64)), err_msg=k)
+    y = dsk.transform(dx)
+    assert isinstance(y, da.Array)
+    np.testing.assert_array_equal(bits(y.compute()), bits(mem.transform(x)))
+
+
+@pytest.mark.parametrize("spec", PRESET_REFUSED)
+def test_preset_fit_needing_every_value_is_refused_on_dask_by_name(threads, spec):
+    dx = da.from_array(_preset_data("float32", (4_000, 2)), chunks=1_000)
+    name = spec.split("(")[0]
+    with pytest.raises(TypeError, match=rf"{re.escape(name)}'s fit is not a min/max.*x\.compute\(\)"):
+        kernels.pipeline(spec).fit(dx)
+
+
+def test_preset_after_a_step_and_measured_on_a_distributed_dask_array(distributed):
+    """The preset fitted on the previous step's output (chunk by chunk), and
+    measure(dask array, preset pipeline) equals the in-memory Record."""
+    x = (data("uint16", 3 * 20_000) % 500).reshape(-1, 3)
+    dx = da.from_array(x, chunks=((5000, 0, 15_000), (2, 1)))
+    spec = "cast(output_dtype=float32); sklearn.MinMaxScaler(feature_range=(-1, 1))"
+    mem, dsk = kernels.pipeline(spec).fit(x), kernels.pipeline(spec).fit(dx)
+    np.testing.assert_array_equal(bits(dsk.transform(dx).compute()), bits(mem.transform(x)))
+    rm, rd = kernels.measure(x, spec, exact_points=256), kernels.measure(dx, spec, exact_points=256)
+    assert rd.steps and rd.steps == rm.steps
+    same_record(rm, rd)
+
+
 def test_measure_pipeline_refuses_block_steps_and_options(threads):
     dx = da.from_array(data("float32", 4096), chunks=1024)
     with pytest.raises(ValueError, match="block step.*compute the array"):
@@ -404,6 +478,55 @@ def test_cli_measure_zarr_and_unreachable_scheduler(tmp_path, client, capsys):
                  "--scheduler-timeout", "1", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no distributed scheduler answered" in err[0]
+
+
+def test_progress_bar_on_a_distributed_scheduler(client, capsys):
+    """dask's local ProgressBar does not see Client.get: with --scheduler ADDRESS the
+    bar is distributed's (followed on the scheduler), on stderr, only for a
+    computation over PROGRESS_MINIMUM; the results are the same, a task's error is
+    raised as client.get raises it."""
+    import time
+
+    from kernels import sources
+
+    x = da.from_array(np.arange(10_000, dtype=np.int64), chunks=3_000)
+    with sources.scheduler(client.scheduler.address, progress=True):
+        slept, total = dask.compute(dask.delayed(time.sleep)(1.3), x.sum())
+    assert slept is None and total == 10_000 * 9_999 // 2
+    cap = capsys.readouterr()
+    assert "100% Completed" in cap.err and "#" in cap.err and "Completed" not in cap.out
+    with sources.scheduler(client.scheduler.address, progress=True):
+        assert x.sum().compute() == total  # under a second: no bar
+        with pytest.raises(ZeroDivisionError):
+            dask.delayed(lambda v: 1 // v)(0).compute()
+    assert "Completed" not in capsys.readouterr().err
+
+
+def test_cli_measure_on_a_distributed_scheduler_shows_its_progress_on_a_terminal(tmp_path, client, capsys,
+                                                                               monkeypatch):
+    import json
+    import sys
+
+    import zarr
+
+    from kernels import sources
+    from kernels.cli import main
+
+    x = data("uint16", 30_000)
+    zarr.create_array(str(tmp_path / "s.zarr"), shape=x.shape, chunks=(4000,), dtype=x.dtype)[:] = x
+    args = ["measure", "--data", str(tmp_path / "s.zarr"), "--scheduler", client.scheduler.address,
+            "--transform", "minmax", "--output-dtype", "float16", "--repeat", "1", "--json"]
+    assert main(args) == 0
+    plain = capsys.readouterr()
+    assert "Completed" not in plain.err  # not a terminal: no bar
+    monkeypatch.setattr(sources, "PROGRESS_MINIMUM", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(args) == 0
+    shown = capsys.readouterr()
+    assert "100% Completed" in shown.err and "#" in shown.err
+    a, b = (json.loads(c.out) for c in (plain, shown))
+    a, b = (r[0] if isinstance(r, list) else r for r in (a, b))
+    assert {k: v for k, v in a.items() if k not in TIMING} == {k: v for k, v in b.items() if k not in TIMING}
 
 
 def test_stochastic_rounding_on_a_dask_array_is_refused_before_any_task():

@@ -266,3 +266,90 @@ def test_progress_shows_dasks_bar_for_a_computation_over_a_second(capsys):
         dask.delayed(time.sleep)(1.3).compute()
     err = capsys.readouterr().err
     assert "100% Completed" in err and "#" in err
+
+
+_TIMING = {"seconds", "fit_seconds", "elements_per_s", "bytes_per_s", "roofline_fraction", "timed_elements",
+           "chunk_sizes_computed", "source"}
+
+
+@pytest.mark.parametrize("stored, input_dtype, how", [
+    ("float32", "float16", ["--transform", "minmax", "--output-dtype", "uint8"]),
+    ("uint16", "uint8", ["--transform", "standardize", "--output-dtype", "float16"]),
+    ("float32", "bfloat16", ["--pipeline", "minmax(); cast(output_dtype=float16)"]),
+], ids=["float32-as-float16", "uint16-as-uint8-saturating", "float32-as-bfloat16-pipeline"])
+def test_cli_measure_input_dtype_casts_a_lazy_source_as_it_casts_a_file(tmp_path, capsys, stored, input_dtype, how):
+    """--input-dtype casts --data first; a Zarr store or a folder of .npy files is
+    cast block by block (kernels.cast of a dask array): the Record of the file's."""
+    import json
+
+    from kernels.cli import main
+
+    rng = np.random.default_rng(4)
+    if stored == "uint16":
+        x = rng.integers(0, 700, (6_000, 2)).astype(np.uint16)  # above 255: saturates in uint8
+    else:
+        x = (rng.normal(0, 300, (6_000, 2)) * rng.choice([1.0, 1e-4], (6_000, 2))).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    zarr.create_array(str(tmp_path / "x.zarr"), shape=x.shape, chunks=(1_700, 2), dtype=x.dtype)[:] = x
+    (tmp_path / "rows").mkdir()
+    for k in range(3):
+        np.save(tmp_path / "rows" / f"r{k}.npy", x[k * 2_000:(k + 1) * 2_000])
+
+    def record(path):
+        assert main(["measure", "--data", str(path), "--input-dtype", input_dtype, *how, "--repeat", "1",
+                     "--json"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        r = r[0] if isinstance(r, list) else r
+        return {k: v for k, v in r.items() if k not in _TIMING}
+
+    whole = record(tmp_path / "x.npy")
+    assert whole["input_dtype"] == input_dtype
+    assert record(tmp_path / "x.zarr") == whole
+    assert record(tmp_path / "rows") == whole
+
+
+def test_cast_of_a_dask_array_is_the_in_memory_cast_block_by_block():
+    import warnings
+
+    import dask
+
+    from kernels import cast
+
+    x = (np.random.default_rng(5).normal(0, 1e5, 10_000)).astype(np.float32)  # past 65504: inf in float16
+    dx = da.from_array(x, chunks=3_000)
+    with dask.config.set(scheduler="threads"):
+        for kw in ({}, {"rounding": "toward_zero"}, {"saturate": True}):
+            y = cast(dx, "float16", **kw)
+            assert isinstance(y, da.Array) and y.dtype == np.float16
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # the in-memory cast's overflow warning
+                np.testing.assert_array_equal(y.compute().view(np.uint16), cast(x, "float16", **kw).view(np.uint16))
+        assert cast(dx, "float32") is dx
+        np.testing.assert_array_equal(cast(dx, "uint8").compute(), cast(x, "uint8"))
+    with pytest.raises(ValueError, match="stochastic.*flat index"):
+        cast(dx, "float16", rounding="stochastic", seed=1)
+    with pytest.raises(TypeError, match="out="):
+        cast(dx, "float16", out=np.empty(x.shape, np.float16))
+    with pytest.raises(ValueError, match="rounding"):
+        cast(dx, "uint8", rounding="toward_zero")  # the in-memory check, before any task
+
+
+def test_speed_dask_child_failure_is_one_line_and_status_2(tmp_path, capsys, monkeypatch):
+    """The in-memory row runs in a new process: its failure (here a MemoryError)
+    is one line naming it, status 2, not a CalledProcessError traceback."""
+    import subprocess
+
+    from kernels import speed_dask
+    from kernels.cli import main
+
+    def failing(cmd, **kw):
+        return subprocess.CompletedProcess(cmd, 1, "", "Traceback (most recent call last):\n  ...\n"
+                                           "numpy._core._exceptions._ArrayMemoryError: Unable to allocate 2.00 GiB\n")
+
+    monkeypatch.setattr(speed_dask.subprocess, "run", failing)
+    monkeypatch.setattr(speed_dask.tempfile, "mkdtemp", lambda **kw: str(tmp_path / "store"))
+    assert main(["speed", "--dask", "--max-log2", "16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "speed --dask: the in-memory process failed (exit status 1)" in err[0]
+    assert "Unable to allocate" in err[0] and "--max-log2" in err[0]
+    assert not (tmp_path / "store").exists()  # the store is removed

@@ -77,6 +77,12 @@ class Preset:
     # one feature from its distinct values (sorted float64) and their counts
     exact_fit: Callable | None = None
     per_feature: bool = False  # statistics per feature along the last axis (scikit-learn columns)
+    # True (or a function of the options returning True) when ``fit(x)`` depends on x only through
+    # its dtype, its number of dimensions, each feature's (last axis) min and max, NaN omitted, and
+    # whether the feature holds NaN: a dask array is then fitted from those, computed chunk by
+    # chunk, bit for bit (kernels.dask_array.preset_fit); otherwise its fit needs x in memory
+    fit_from_extremes: bool | Callable = False
+    dask_fit_hint: str = ""  # when not fit_from_extremes: what to do instead, beyond fitting in memory
     # ideal_for(in_dtype, **options) -> tuple of Exact, for presets whose ideal depends on
     # the input dtype (torchvision's ToDtype scales by max_out / max_in); wins over ideal
     ideal_for: Callable | None = None

@@ -382,5 +382,6 @@ PRESETS = [
         ideal=_dyn_ideal,
         fit=_dyn_fit,
         exact_fit=_dyn_exact_fit,
+        fit_from_extremes=True,  # x.min(), x.max(), isfinite
     ),
 ]

@@ -325,5 +325,7 @@ PRESETS = [
         ideal=_norm_ideal,
         fit=_norm_fit,
         exact_fit=_norm_exact_fit,
+        fit_from_extremes=lambda **o: _norm_parse(o)[2] in ("NORM_MINMAX", "NORM_INF"),
+        dask_fit_hint="NORM_L1 and NORM_L2 sum every value (NORM_MINMAX and NORM_INF are fitted chunk by chunk)",
     ),
 ]

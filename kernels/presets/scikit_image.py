@@ -177,6 +177,7 @@ PRESETS = [
         ideal=_ideal(n),
         ideal_for=functools.partial(ideal_for, n),
         fit=_fit(n) if _TARGET[n] in _IMAX else None,
+        fit_from_extremes=True,  # np.min, np.max
     )
     for n in _TARGET
 ]

@@ -407,6 +407,7 @@ PRESETS = [
         fit=_minmax_fit,
         exact_fit=_minmax_exact_fit,
         per_feature=True,
+        fit_from_extremes=True,  # nanmin, nanmax
     ),
     Preset(
         name="sklearn.StandardScaler",
@@ -420,6 +421,9 @@ PRESETS = [
         fit=_standard_fit,
         exact_fit=_standard_exact_fit,
         per_feature=True,
+        # its sums follow numpy's summation order over the whole column, which chunks do not reproduce
+        dask_fit_hint="or use the standardize step (axis=0 per feature), whose fit is computed chunk by chunk bit "
+                      "for bit",
     ),
     Preset(
         name="sklearn.MaxAbsScaler",
@@ -433,6 +437,7 @@ PRESETS = [
         fit=_maxabs_fit,
         exact_fit=_maxabs_exact_fit,
         per_feature=True,
+        fit_from_extremes=True,  # nanmax(abs(X)) = max(|min|, |max|)
     ),
     Preset(
         name="sklearn.RobustScaler",
@@ -446,5 +451,6 @@ PRESETS = [
         fit=_robust_fit,
         exact_fit=_robust_exact_fit,
         per_feature=True,
+        dask_fit_hint="its median and percentiles need the sorted values of each feature",
     ),
 ]
