@@ -310,13 +310,14 @@ def pipeline_transform(pipe, x):
     import dask
 
     x, row, _ = prepare(x)
-    probe = np.zeros((1,) * (x.ndim - 1) + (x.shape[-1],), row.dtype)
-    meta = pipe.transform(probe)
     for step in pipe.steps:
         _refuse_stochastic(getattr(step, "options", {}).get("rounding"))
     if pipe.has_blocks:
-        raise ValueError(f"pipeline {pipe.spec!r} has a block step: its scales depend on other elements; "
-                         "compute the array first")
+        from .dask_blocked import pipeline_transform as blocked_transform
+
+        return blocked_transform(pipe, x, row)
+    probe = np.zeros((1,) * (x.ndim - 1) + (x.shape[-1],), row.dtype)
+    meta = pipe.transform(probe)
     if len(x.chunks[-1]) > 1:
         x = x.rechunk({x.ndim - 1: -1})
     shared = dask.delayed(pipe, pure=True)
