@@ -432,11 +432,13 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points=None, name=N
     else:
         x, in_row = source, lookup(source.dtype)
     pipe = as_pipeline(pipe)
-    if pipe.has_blocks:
-        raise ValueError(f"pipeline {pipe.spec!r} has a block step (scaled_cast, mx): its scales depend on the whole "
-                         "array's layout, which a dask array is not measured in; compute the array (x.compute()) or "
-                         "measure a slice of it that fits in memory")
     exact_points = M.EXACT_POINTS if exact_points is None else exact_points
+    if pipe.has_blocks:
+        from .dask_blocked import measure_pipeline as measure_blocked
+
+        rec = measure_blocked(x, pipe, in_row, repeat=repeat, exact_points=exact_points, name=name,
+                              split_every=split_every)
+        return dataclasses.replace(rec, chunk_sizes_computed=computed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pipe, fit_seconds = fit_timed(pipe, x)

@@ -41,7 +41,7 @@ import warnings
 
 import numpy as np
 
-from .codecs import REGISTRY, lookup
+from .codecs import lookup
 
 
 def _block_axes(pipe, ndim: int) -> dict:
@@ -170,3 +170,51 @@ def pipeline_transform(pipe, x, row, split_every=None):
     nfeat, out_dtype = check(pipe, x, row)
     xr = aligned(pipe, x, nfeat)
     return lazy(pipe, xr, amaxes(pipe, xr, split_every), out_dtype)
+
+
+def _partial_block(b, keys, *amax_blocks, pipe, nfeat):
+    from .measure_blocked import partials
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return partials(pipe, np.asarray(b), dict(zip(keys, amax_blocks)), nfeat)
+
+
+def measure_pipeline(x, pipe, in_row, *, repeat: int, exact_points: int, name=None, split_every=None):
+    """:func:`kernels.measure_pipeline` of a dask array ``x`` (known chunks) and a
+    pipeline with block steps: the Record of :mod:`kernels.measure_blocked` from
+    the chunks' partials merged in a tree (module doc); the apply pass is timed on
+    the first (aligned) chunk."""
+    import dask
+    import importlib
+
+    from .dask_array import _first_rows, _tree
+    from .measure_blocked import blocked_record, error_channels, merge, timing_arrays
+    from .measure_pipeline import fit_timed
+
+    M = importlib.import_module("kernels.measure")
+    label = name or f"array {x.dtype}{list(x.shape)}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pipe, fit_seconds = fit_timed(pipe, x)
+        nfeat_t, out_dtype = check(pipe, x, in_row)
+        nfeat = error_channels(pipe, in_row.name)
+        if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
+            raise ValueError(f"pipeline {pipe.spec!r} has {nfeat} channels; the source has shape {x.shape} "
+                             "(channels last)")
+        xr = aligned(pipe, x, max(nfeat_t, nfeat))
+        am = amaxes(pipe, xr, split_every)
+        keys = sorted(am)
+        am_blocks = [am[k].to_delayed() for k in keys]
+        blocks = xr.to_delayed()
+        shared = dask.delayed(pipe, pure=True)
+        parts = []
+        for idx in np.ndindex(*xr.numblocks):
+            subs = [a[tuple(min(i, nb - 1) for i, nb in zip(idx, a.shape))] for a in am_blocks]
+            parts.append(dask.delayed(_partial_block, pure=True)(blocks[idx], keys, *subs, pipe=shared, nfeat=nfeat))
+        (m,) = dask.compute(_tree(parts, merge, split_every))
+        xt, out = timing_arrays(pipe, _first_rows(xr), lookup(out_dtype))
+        seconds, roofline, note = M.time_apply(lambda: pipe.transform(xt, out=out), xt, out, repeat)
+    M.warn_timing(note, stacklevel=4)
+    return blocked_record(pipe, in_row, m, exact_points, label, n=x.size, seconds=seconds, fit_seconds=fit_seconds,
+                          nbytes=xt.nbytes + out.nbytes, roofline=roofline, timed_elements=xt.size)
