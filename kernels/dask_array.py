@@ -34,6 +34,13 @@ Results equal the in-memory computation on ``x.compute()``, bit for bit:
 * transform: ``map_blocks`` of the in-memory transform; parameters fitted first
   (or given) and put in the graph once (a ``dask.delayed``), sliced per block
   along the feature axis.
+* block steps (``scaled_cast``, ``mx``) in a pipeline: :mod:`kernels.dask_blocked`.
+  ``mx``: chunk boundaries moved onto whole blocks along its axis, then
+  ``map_blocks`` of the in-memory pass; ``scaled_cast``: its amax reduced exactly
+  over the chunks (NaN propagates) and broadcast back to each chunk.  measure:
+  per-chunk partials of :mod:`kernels.measure_blocked` (distinct values, distinct
+  (x, y) pairs with counts, codes, scales, round-trip failures) merged exactly in
+  the tree, then the in-memory Record.
 
 Unknown chunk sizes (``nan`` in the shape) are computed once
 (``compute_chunk_sizes``) and a Record says so (``chunk_sizes_computed``).  An
@@ -306,7 +313,8 @@ def _refuse_stochastic(rounding):
 def pipeline_transform(pipe, x):
     """``Pipeline.transform`` of a dask array: ``map_blocks`` of the in-memory pass;
     a pipeline with per-channel constants sees whole channel rows (the last axis
-    rechunked to one block)."""
+    rechunked to one block).  A pipeline with a block step (``scaled_cast``,
+    ``mx``): :func:`kernels.dask_blocked.pipeline_transform` (same bits)."""
     import dask
 
     x, row, _ = prepare(x)
@@ -420,8 +428,8 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points=None, name=N
     inputs counted chunk by chunk, then the in-memory metrics on them
     (:func:`kernels.measure_pipeline.pipeline_features`); the apply pass is timed
     on the first row block repeated to ``TIMING_MIN``.  A pipeline with a block
-    step (``scaled_cast``, ``mx``) is refused: its scales depend on the layout of
-    the whole array."""
+    step (``scaled_cast``, ``mx``): :func:`kernels.dask_blocked.measure_pipeline`
+    (the partials of :mod:`kernels.measure_blocked` per chunk, merged in a tree)."""
     import importlib
 
     from .measure_pipeline import _nfeat, as_pipeline, fit_timed, pipeline_features, pipeline_record

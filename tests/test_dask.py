@@ -465,6 +465,8 @@ BLOCK_CASES = {
                              data("uint16", 10_000), lambda x: irregular(x, (3000, 0, 4001))),
     "scale-mxfp4-2d": ("scale(divisor=255); mx(dtype=float4_e2m1fn)", data("uint8", 64 * 96).reshape(64, 96),
                        lambda x: _rows(x, (7, 0, 20), (40, 56))),
+    "mxfp8-then-minmax": ("mx(dtype=float8_e4m3fn, pad=zeros); minmax(output_dtype=float16)", floats(10_000),
+                          lambda x: irregular(x, (3000, 0, 4001))),  # a step fitted on the block step's output
     "perchannel-scaled": ("minmax(axis=0); scaled_cast(dtype=float8_e5m2)", data("uint8", 64 * 3).reshape(64, 3),
                           lambda x: _rows(x, (7, 0, 20), (2, 1))),
 }
