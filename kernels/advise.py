@@ -354,7 +354,8 @@ _NOT_STEP_OPTIONS = ("repeat", "exact_points", "stream", "progress", "name")
 def measure_mx(source, transform, output, compute_dtype, formula, **kw):
     """An MX candidate of :func:`choose` (and of the report's suite): the transform
     (into float32) then the mx step, measured on the source's values
-    (:mod:`kernels.measure_blocked`); options of None are left out."""
+    (:mod:`kernels.measure_blocked`; a dask array chunk by chunk,
+    :mod:`kernels.dask_blocked`); options of None are left out."""
     from .measure_pipeline import measure_pipeline
     from .pipeline import Pipeline
     from .steps import _BUILTIN, step

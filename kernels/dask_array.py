@@ -38,6 +38,13 @@ Results equal the in-memory computation on ``x.compute()``, bit for bit:
 * transform: ``map_blocks`` of the in-memory transform; parameters fitted first
   (or given) and put in the graph once (a ``dask.delayed``), sliced per block
   along the feature axis.
+* block steps (``scaled_cast``, ``mx``) in a pipeline: :mod:`kernels.dask_blocked`.
+  ``mx``: chunk boundaries moved onto whole blocks along its axis, then
+  ``map_blocks`` of the in-memory pass; ``scaled_cast``: its amax reduced exactly
+  over the chunks (NaN propagates) and broadcast back to each chunk.  measure:
+  per-chunk partials of :mod:`kernels.measure_blocked` (distinct values, distinct
+  (x, y) pairs with counts, codes, scales, round-trip failures) merged exactly in
+  the tree, then the in-memory Record.
 
 Unknown chunk sizes (``nan`` in the shape) are computed once
 (``compute_chunk_sizes``) and a Record says so (``chunk_sizes_computed``).  An
@@ -365,17 +372,19 @@ def _refuse_stochastic(rounding):
 def pipeline_transform(pipe, x):
     """``Pipeline.transform`` of a dask array: ``map_blocks`` of the in-memory pass;
     a pipeline with per-channel constants sees whole channel rows (the last axis
-    rechunked to one block)."""
+    rechunked to one block).  A pipeline with a block step (``scaled_cast``,
+    ``mx``): :func:`kernels.dask_blocked.pipeline_transform` (same bits)."""
     import dask
 
     x, row, _ = prepare(x)
-    probe = np.zeros((1,) * (x.ndim - 1) + (x.shape[-1],), row.dtype)
-    meta = pipe.transform(probe)
     for step in pipe.steps:
         _refuse_stochastic(getattr(step, "options", {}).get("rounding"))
     if pipe.has_blocks:
-        raise ValueError(f"pipeline {pipe.spec!r} has a block step: its scales depend on other elements; "
-                         "compute the array first")
+        from .dask_blocked import pipeline_transform as blocked_transform
+
+        return blocked_transform(pipe, x, row)
+    probe = np.zeros((1,) * (x.ndim - 1) + (x.shape[-1],), row.dtype)
+    meta = pipe.transform(probe)
     if len(x.chunks[-1]) > 1:
         x = x.rechunk({x.ndim - 1: -1})
     shared = dask.delayed(pipe, pure=True)
@@ -478,8 +487,8 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points=None, name=N
     inputs counted chunk by chunk, then the in-memory metrics on them
     (:func:`kernels.measure_pipeline.pipeline_features`); the apply pass is timed
     on the first row block repeated to ``TIMING_MIN``.  A pipeline with a block
-    step (``scaled_cast``, ``mx``) is refused: its scales depend on the layout of
-    the whole array."""
+    step (``scaled_cast``, ``mx``): :func:`kernels.dask_blocked.measure_pipeline`
+    (the partials of :mod:`kernels.measure_blocked` per chunk, merged in a tree)."""
     import importlib
 
     from .measure_pipeline import _nfeat, as_pipeline, fit_timed, pipeline_features, pipeline_record
@@ -490,11 +499,13 @@ def measure_pipeline(source, pipe, *, repeat: int = 3, exact_points=None, name=N
     else:
         x, in_row = source, lookup(source.dtype)
     pipe = as_pipeline(pipe)
-    if pipe.has_blocks:
-        raise ValueError(f"pipeline {pipe.spec!r} has a block step (scaled_cast, mx): its scales depend on the whole "
-                         "array's layout, which a dask array is not measured in; compute the array (x.compute()) or "
-                         "measure a slice of it that fits in memory")
     exact_points = M.EXACT_POINTS if exact_points is None else exact_points
+    if pipe.has_blocks:
+        from .dask_blocked import measure_pipeline as measure_blocked
+
+        rec = measure_blocked(x, pipe, in_row, repeat=repeat, exact_points=exact_points, name=name,
+                              split_every=split_every)
+        return dataclasses.replace(rec, chunk_sizes_computed=computed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pipe, fit_seconds = fit_timed(pipe, x)

@@ -335,20 +335,25 @@ def _pow2_down(s: np.ndarray) -> np.ndarray:
 
 
 @serialised
-def scaled_cast(x, dtype, *, axis=None, eps: float = EPS, pow2: bool = False, saturate: bool = True):
+def scaled_cast(x, dtype, *, axis=None, eps: float = EPS, pow2: bool = False, saturate: bool = True,
+                tensor_amax=None):
     """(codes, scale): ``x`` scaled by its amax into element format ``dtype`` (module table).
 
     ``axis``: None (one scale), an axis or consecutive axes reduced (torchao's
     ``axiswise_dim``: ``axis=-1`` gives one scale per row).  ``codes`` is an
     array of ``dtype`` (ml_dtypes) of ``x``'s shape, ``scale`` float32 of the
     reduced shape (keepdims).  ``saturate=False`` rounds without clipping
-    (the format's own overflow; torchao always saturates)."""
+    (the format's own overflow; torchao always saturates).  ``tensor_amax``: the
+    amax (keepdims, as :func:`amax` returns) to scale by instead of ``x``'s own,
+    when ``x`` is one chunk of a larger tensor (:mod:`kernels.dask_blocked`)."""
     x, row = _input(x)
     r = _element_row(dtype)
     if not isinstance(pow2, (bool, np.bool_)) or not isinstance(saturate, (bool, np.bool_)):
         raise TypeError(f"pow2={pow2!r} and saturate={saturate!r} must be True or False")
     lo, hi = _reduced_axes(axis, x.ndim)
-    scale = amax_to_scale(amax(x, axis), r, eps=eps, pow2=bool(pow2))
+    shape = tuple(1 if lo <= k < hi else d for k, d in enumerate(x.shape))
+    a = amax(x, axis) if tensor_amax is None else np.asarray(tensor_amax, np.float64).reshape(shape)
+    scale = amax_to_scale(a, r, eps=eps, pow2=bool(pow2))
     _, n, post = _layout(x.shape, lo, hi)
     codes = np.empty(x.shape, r.dtype)
     tag = encoding_tag(r, Policy(saturate=bool(saturate)))

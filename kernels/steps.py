@@ -240,18 +240,21 @@ class Step:
     def _block_options(self) -> dict:
         return {k: v for k, v in self.options.items() if k != "dtype"}
 
-    def quantize(self, x):
-        """(codes, scales) of a block step on ``x`` (:mod:`kernels.scaled`)."""
+    def quantize(self, x, amax=None):
+        """(codes, scales) of a block step on ``x`` (:mod:`kernels.scaled`); ``amax``:
+        a scaled_cast's amax when ``x`` is one chunk of the tensor (keepdims)."""
         from . import scaled
 
-        fn = scaled.scaled_cast if self.name == "scaled_cast" else scaled.mx_quantize
-        return fn(x, self.options["dtype"], **self._block_options())
+        if self.name == "scaled_cast":
+            return scaled.scaled_cast(x, self.options["dtype"], tensor_amax=amax, **self._block_options())
+        return scaled.mx_quantize(x, self.options["dtype"], **self._block_options())
 
-    def apply_block(self, x) -> np.ndarray:
-        """The dequantized float32 values of a block step on ``x``: its output's identity."""
+    def apply_block(self, x, amax=None) -> np.ndarray:
+        """The dequantized float32 values of a block step on ``x``: its output's identity
+        (``amax`` as :meth:`quantize`)."""
         from . import scaled
 
-        codes, scales = self.quantize(x)
+        codes, scales = self.quantize(x, amax)
         if self.name == "scaled_cast":
             return scaled.scaled_dequantize(codes, scales, axis=self.options.get("axis"))
         opts = {k: v for k, v in self._block_options().items() if k != "scale_rule"}

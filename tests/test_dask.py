@@ -328,10 +328,8 @@ def test_preset_after_a_step_and_measured_on_a_distributed_dask_array(distribute
     same_record(rm, rd)
 
 
-def test_measure_pipeline_refuses_block_steps_and_options(threads):
+def test_measure_pipeline_refuses_options(threads):
     dx = da.from_array(data("float32", 4096), chunks=1024)
-    with pytest.raises(ValueError, match="block step.*compute the array"):
-        kernels.measure(dx, "mx(dtype=float8_e4m3fn)")
     with pytest.raises(TypeError, match="takes no output_dtype"):
         kernels.measure(dx, "minmax; cast(output_dtype=float16)", output_dtype="float16")
 
@@ -551,3 +549,115 @@ def test_measure_times_the_first_chunk_of_1d_data_not_the_whole_array():
     assert _first_rows(x).shape == (3_000,)
     x2 = da.from_array(np.zeros((900, 4), np.float32), chunks=(200, 2))
     assert _first_rows(x2).shape == (200, 4)
+
+
+# --------------------------------------------------------------------- block steps (kernels/dask_blocked.py)
+
+
+def floats(n, seed=1):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(0, 1, n) * rng.choice([1.0, 1e-3, 1e3], n)).astype(np.float32)
+    x[:4] = [0.0, -0.0, 1.0, 1.0]  # repeated values across blocks
+    return x
+
+
+def _rows(x, rows, cols=None):
+    """A 2-D ``x`` chunked into row chunks of ``irregular`` sizes and the column chunks ``cols``."""
+    d = irregular(x, rows)
+    return d.rechunk({1: cols}) if cols else d
+
+
+_nan_block = floats(96 * 104)
+_nan_block[200] = np.nan  # one MX block (one row of scaled_cast axis=-1) all NaN
+BLOCK_CASES = {
+    # id: (spec, x, dask array): chunks not multiples of the block, an empty chunk in each
+    "mxfp8-e4m3-1d-pad": ("mx(dtype=float8_e4m3fn, pad=zeros)", floats(10_000), lambda x: irregular(x, (3000, 0, 4001))),
+    "mxfp4-1d": ("mx(dtype=float4_e2m1fn, block=32)", floats(9984), lambda x: irregular(x, (3000, 0, 4001))),
+    "mxfp8-2d-axis-1": ("mx(dtype=float8_e4m3fn)", floats(96 * 104).reshape(104, 96),
+                        lambda x: _rows(x, (7, 0, 50), (40, 56))),
+    "mxfp4-2d-axis-1-nan": ("mx(dtype=float4_e2m1fn, scale_rule=rceil)", _nan_block.reshape(104, 96),
+                            lambda x: _rows(x, (7, 0, 50), (40, 56))),
+    "mxfp6-2d-axis0-pad": ("mx(dtype=float6_e2m3fn, axis=0, pad=zeros)", floats(96 * 104).reshape(104, 96),
+                           lambda x: _rows(x, (7, 0, 50))),
+    "scaled-e4m3-tensor": ("scaled_cast(dtype=float8_e4m3fn)", floats(10_000), lambda x: irregular(x, (3000, 0, 4001))),
+    "scaled-e5m2-rows-nan": ("scaled_cast(dtype=float8_e5m2, axis=-1)", _nan_block.reshape(104, 96),
+                             lambda x: _rows(x, (7, 0, 50), (40, 56))),
+    "scaled-e4m3-axis0-pow2": ("scaled_cast(dtype=float8_e4m3fn, axis=0, pow2=True)", floats(96 * 104).reshape(104, 96),
+                               lambda x: _rows(x, (7, 0, 50), (40, 56))),
+    "minmax-mxfp8-float16": ("minmax; mx(dtype=float8_e4m3fn, pad=zeros); cast(output_dtype=float16)",
+                             data("uint16", 10_000), lambda x: irregular(x, (3000, 0, 4001))),
+    "scale-mxfp4-2d": ("scale(divisor=255); mx(dtype=float4_e2m1fn)", data("uint8", 64 * 96).reshape(64, 96),
+                       lambda x: _rows(x, (7, 0, 20), (40, 56))),
+    "mxfp8-then-minmax": ("mx(dtype=float8_e4m3fn, pad=zeros); minmax(output_dtype=float16)", floats(10_000),
+                          lambda x: irregular(x, (3000, 0, 4001))),  # a step fitted on the block step's output
+    "perchannel-scaled": ("minmax(axis=0); scaled_cast(dtype=float8_e5m2)", data("uint8", 64 * 3).reshape(64, 3),
+                          lambda x: _rows(x, (7, 0, 20), (2, 1))),
+}
+
+
+@pytest.mark.parametrize("case", list(BLOCK_CASES))
+def test_block_step_transform_bit_for_bit(threads, case):
+    """Pipeline.transform of a dask array with a block step: the in-memory bits, NaN
+    blocks included; every chunk boundary along an mx axis on a whole block."""
+    spec, x, chunked = BLOCK_CASES[case]
+    pipe, dx = kernels.pipeline(spec), chunked(x)
+    y = pipe.fit(dx).transform(dx)
+    assert isinstance(y, da.Array)
+    np.testing.assert_array_equal(bits(y.compute()), bits(pipe.fit(x).transform(x)))
+    for s in kernels.pipeline(spec).steps:
+        if s.name == "mx":
+            ax = s.options.get("axis", -1) % x.ndim
+            assert all(e % s.options.get("block", 32) == 0 for e in np.cumsum(y.chunks[ax])[:-1])
+
+
+@pytest.mark.parametrize("case", list(BLOCK_CASES))
+def test_block_step_measure_record(threads, case):
+    """measure(dask array, pipeline with a block step): the chunks' partials merged in a
+    tree give the in-memory Record in every field but the timings, step rows included."""
+    spec, x, chunked = BLOCK_CASES[case]
+    mem, dsk = kernels.measure(x, spec, exact_points=256), kernels.measure(chunked(x), spec, exact_points=256)
+    assert dsk.steps == mem.steps and dsk.distinct_codes == mem.distinct_codes
+    same_record(mem, dsk)
+
+
+def test_block_step_on_the_cluster(distributed):
+    spec, x, chunked = BLOCK_CASES["scaled-e5m2-rows-nan"]
+    dx = chunked(x)
+    np.testing.assert_array_equal(bits(kernels.pipeline(spec).transform(dx).compute()),
+                                  bits(kernels.pipeline(spec).transform(x)))
+    spec, x, chunked = BLOCK_CASES["minmax-mxfp8-float16"]
+    same_record(kernels.measure(x, spec), kernels.measure(chunked(x), spec))
+
+
+@pytest.mark.parametrize("split_every", [2, 3])
+def test_block_step_split_every_changes_nothing(threads, split_every):
+    spec, x, _ = BLOCK_CASES["mxfp8-e4m3-1d-pad"]
+    dx = irregular(x, (700, 0, 1100))
+    same_record(kernels.measure(x, spec), dask_array.measure_pipeline(dx, spec, split_every=split_every))
+
+
+def test_measure_mx_of_a_dask_array(threads):
+    """The report's and choose's MX candidate (minmax into float32, then MXFP8 in
+    blocks of 32, pad=zeros) on a dask array of uint16: the in-memory Record."""
+    from kernels import advise
+
+    x = data("uint16", 10_000)
+    mem = advise.measure_mx(x, "minmax", "MXFP8 (e4m3)", "float32", "mul_add")
+    dsk = advise.measure_mx(irregular(x, (3000, 0, 4001)), "minmax", "MXFP8 (e4m3)", "float32", "mul_add")
+    assert dsk.distinct_codes == mem.distinct_codes and dsk.steps == mem.steps
+    same_record(mem, dsk)
+
+
+def test_block_step_refusals_match_the_in_memory_ones(threads):
+    """A length not a multiple of the block: the in-memory ValueError, before any task;
+    stochastic rounding before a block step: refused as for any pipeline."""
+    x = floats(100).reshape(2, 50)
+    dx = da.from_array(x, chunks=(1, 25)).map_blocks(_never, dtype=x.dtype)
+    with pytest.raises(ValueError) as mem:
+        kernels.pipeline("mx(dtype=float8_e4m3fn)").transform(x)
+    with pytest.raises(ValueError) as dsk:
+        kernels.pipeline("mx(dtype=float8_e4m3fn)").transform(dx)
+    assert str(mem.value) == str(dsk.value)
+    with pytest.raises(ValueError, match="stochastic.*flat index"):
+        kernels.pipeline("cast(output_dtype=bfloat16, rounding=stochastic); mx(dtype=float8_e4m3fn, pad=zeros)"
+                         ).transform(dx)
