@@ -370,9 +370,9 @@ def _refuse_stochastic(rounding):
 
 
 def pipeline_transform(pipe, x):
-    """``Pipeline.transform`` of a dask array: ``map_blocks`` of the in-memory pass;
-    a pipeline with per-channel constants sees whole channel rows (the last axis
-    rechunked to one block).  A pipeline with a block step (``scaled_cast``,
+    """``Pipeline.transform`` of a dask array: ``map_blocks`` of the in-memory pass,
+    on the array's own chunks; a pipeline with per-channel constants sees whole
+    channel rows (the last axis rechunked to one block).  A pipeline with a block step (``scaled_cast``,
     ``mx``): :func:`kernels.dask_blocked.pipeline_transform` (same bits)."""
     import dask
 
@@ -383,9 +383,15 @@ def pipeline_transform(pipe, x):
         from .dask_blocked import pipeline_transform as blocked_transform
 
         return blocked_transform(pipe, x, row)
-    probe = np.zeros((1,) * (x.ndim - 1) + (x.shape[-1],), row.dtype)
+    from .measure_pipeline import _nfeat
+
+    nfeat = _nfeat(pipe.program(row.name)[0])
+    # the in-memory checks on a probe of one row (nfeat + 1 columns at most: enough for a
+    # per-channel pipeline to refuse a wrong channel count); the last axis whole only for per-channel constants,
+    # never for 1-D data, where it is the whole array
+    probe = np.zeros((1,) * (x.ndim - 1) + (min(x.shape[-1], nfeat + 1) if nfeat > 1 else 1,), row.dtype)
     meta = pipe.transform(probe)
-    if len(x.chunks[-1]) > 1:
+    if nfeat > 1 and len(x.chunks[-1]) > 1:
         x = x.rechunk({x.ndim - 1: -1})
     shared = dask.delayed(pipe, pure=True)
     return x.map_blocks(_pipe_block, shared, meta.dtype, dtype=meta.dtype, meta=np.empty((0,) * x.ndim, meta.dtype))

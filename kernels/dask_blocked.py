@@ -85,12 +85,14 @@ def check(pipe, x, in_row):
         if s.name == "mx":
             ax = scaled._axis(s.options.get("axis", -1), x.ndim)
             scaled._blocks_along(x.shape, ax, scaled._block(s.options.get("block", 32)), s.options.get("pad"))
-    shape = [1] * (x.ndim - 1) + [x.shape[-1]]
-    for a, b in _block_axes(pipe, x.ndim).items():
-        shape[a] = x.shape[a] if a == x.ndim - 1 else min(x.shape[a], b)
     nfeat = _channels(pipe, in_row.name)
     if nfeat > 1 and (x.ndim < 2 or x.shape[-1] != nfeat):
         raise ValueError(f"pipeline {pipe.spec!r} has {nfeat} channels; the source has shape {x.shape} (channels last)")
+    # a probe of whole blocks and channels, never a whole axis (1-D data: the whole array)
+    shape = [1] * (x.ndim - 1) + [x.shape[-1] if nfeat > 1 else min(x.shape[-1], 1)]
+    for a, b in _block_axes(pipe, x.ndim).items():
+        if not (a == x.ndim - 1 and nfeat > 1):
+            shape[a] = min(x.shape[a], b)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         meta = pipe.transform(np.zeros(shape, in_row.dtype))

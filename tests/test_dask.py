@@ -661,3 +661,29 @@ def test_block_step_refusals_match_the_in_memory_ones(threads):
     with pytest.raises(ValueError, match="stochastic.*flat index"):
         kernels.pipeline("cast(output_dtype=bfloat16, rounding=stochastic); mx(dtype=float8_e4m3fn, pad=zeros)"
                          ).transform(dx)
+
+
+@pytest.mark.parametrize("spec", ["minmax; cast(output_dtype=float16)", "minmax; mx(dtype=float8_e4m3fn)"],
+                         ids=["elementwise", "block"])
+def test_a_1d_pipeline_transform_keeps_its_chunks_and_probes_no_whole_axis(threads, spec, monkeypatch):
+    """1-D data's last axis is the whole array: a pipeline without per-channel
+    constants runs on the array's own chunks (it was rechunked into one), and the
+    dtype probe is a few elements, not the axis."""
+    from kernels.pipeline import Pipeline
+
+    x = data("float32", 64 * 1024)
+    dx = da.from_array(x, chunks=16 * 1024)
+    pipe = kernels.pipeline(spec).fit(x)
+    sizes = []
+    real = Pipeline.transform
+
+    def watch(self, a, *args, **kw):
+        if isinstance(a, np.ndarray):  # not the dask array's own call
+            sizes.append(a.size)
+        return real(self, a, *args, **kw)
+
+    monkeypatch.setattr(Pipeline, "transform", watch)
+    y = pipe.transform(dx)
+    assert y.chunks == dx.chunks
+    assert max(sizes) <= 32, sizes  # the probes, before any task
+    np.testing.assert_array_equal(bits(y.compute()), bits(real(pipe, x)))
