@@ -162,7 +162,7 @@ def measure_cmd(args, pipe, source) -> int:
         return 0
     from rich.console import Console
 
-    from .cli import print_record
+    from .cli_show import print_record
 
     console = Console()
     print_record(record, record.formula, console)
@@ -230,7 +230,7 @@ def audit_cmd(args, pipe) -> int:
     console = Console()
     console.print(f"[bold]{args.file}[/]: {record.input_dtype}, shape {tuple(x.shape)}, {record.n:,} values, "
                   f"{record.distinct_in:,} distinct, {record.nan_in:,} NaN")
-    from .cli import verdict
+    from .cli_show import verdict
 
     console.print(f"{pipe.spec} -> {record.output_dtype}: {verdict(record)} (max {record.max_ulp_error:g} ULP of {record.output_dtype})",
                   soft_wrap=True)
