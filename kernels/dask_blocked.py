@@ -19,7 +19,7 @@ here.  Results equal the in-memory computation on ``x.compute()`` bit for bit:
   (exact: a max does not round); the per-slice result is broadcast back to each
   chunk, whose elements are scaled by it (``scaled_cast(tensor_amax=)``).
 * every other step is elementwise and runs on the chunk as in memory
-  (:func:`kernels.measure_blocked.run_segments`, one ``map_blocks``: the steps
+  (:func:`kernels.pipeline.run_segments`, one ``map_blocks``: the steps
   before and after a block step fused with it).
 * measure: the per-chunk partials of :func:`kernels.measure_blocked.partials`
   (distinct values, distinct (x, y) pairs with counts per step, the last block
@@ -34,9 +34,7 @@ here.  Results equal the in-memory computation on ``x.compute()`` bit for bit:
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import time
 import warnings
 
 import numpy as np
@@ -145,7 +143,7 @@ def amaxes(pipe, xr, split_every=None) -> dict:
 
 
 def _run_block(b, *amax_blocks, pipe, keys, out_dtype):
-    from .measure_blocked import run_segments
+    from .pipeline import run_segments
 
     if b.size == 0:
         return np.empty(b.shape, out_dtype)

@@ -50,26 +50,7 @@ from .domain import Domain
 from .measure import (EXACT_POINTS, Record, _error_points, _Feature, _record_from, error_in_units, time_apply,
                       timing_input, warn_timing)
 from .metrics import Distinct, distinct, entropy_bits, from_histogram, group_outputs, histogram
-
-
-def run_segments(pipe, x: np.ndarray, amax: dict | None = None) -> np.ndarray:
-    """``pipe.transform(x)`` (each run of elementwise steps fused, each block step on
-    the whole of ``x``); ``amax``: {step index: amax} of scaled_cast steps when ``x``
-    is one chunk of the tensor (:mod:`kernels.dask_blocked`)."""
-    from .pipeline import Pipeline
-
-    amax = amax or {}
-    cur, run = x, []
-    for k, s in enumerate((*pipe.steps, None)):
-        if s is not None and not s.is_block:
-            run.append(s)
-            continue
-        if run:
-            cur = Pipeline(tuple(run)).transform(cur)
-            run = []
-        if s is not None:
-            cur = s.apply_block(cur, amax.get(k))
-    return cur
+from .pipeline import run_segments  # noqa: F401  (kernels.dask_blocked runs chunks with it)
 
 
 # --------------------------------------------------------------------------

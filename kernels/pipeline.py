@@ -178,16 +178,7 @@ class Pipeline:
         return out
 
     def _transform_segments(self, x, out):
-        cur, run = x, []
-        for s in (*self.steps, None):
-            if s is not None and not s.is_block:
-                run.append(s)
-                continue
-            if run:
-                cur = Pipeline(tuple(run)).transform(cur)
-                run = []
-            if s is not None:
-                cur = s.apply_block(cur)
+        cur = run_segments(self, x)
         if out is None:
             return cur
         out = check_out(out, x.shape, lookup(cur.dtype), x)
@@ -287,3 +278,21 @@ def _split(text: str) -> list[str]:
         cur.append(ch)
     parts.append("".join(cur))
     return parts
+
+
+def run_segments(pipe, x: np.ndarray, amax: dict | None = None) -> np.ndarray:
+    """``pipe.transform(x)`` (each run of elementwise steps fused, each block step on
+    the whole of ``x``); ``amax``: {step index: amax} of scaled_cast steps when ``x``
+    is one chunk of the tensor (:mod:`kernels.dask_blocked`)."""
+    amax = amax or {}
+    cur, run = x, []
+    for k, s in enumerate((*pipe.steps, None)):
+        if s is not None and not s.is_block:
+            run.append(s)
+            continue
+        if run:
+            cur = Pipeline(tuple(run)).transform(cur)
+            run = []
+        if s is not None:
+            cur = s.apply_block(cur, amax.get(k))
+    return cur
