@@ -62,7 +62,7 @@ import numpy as np
 
 from ._threads import serialised
 from .codecs import REGISTRY, key_range, key_to_value, lookup
-from .metrics import Distinct, distinct as distinct_array, from_histogram, histogram
+from .metrics import Distinct, distinct as distinct_array, from_histogram, histogram, merge_distinct
 from . import stats as _stats
 
 SPLIT_EVERY = 8  # partials merged per tree task
@@ -254,16 +254,6 @@ def _unique_block(b, row_name):
     return distinct_array(flat)
 
 
-def _unique_combine(*parts):
-    """Merge sorted-unique runs by value (each already NaN-free with -0.0 folded)."""
-    values = np.concatenate([p.values for p in parts])
-    counts = np.concatenate([p.counts for p in parts])
-    uniq, inverse = np.unique(values, return_inverse=True)
-    summed = np.zeros(uniq.size, np.int64)
-    np.add.at(summed, inverse.reshape(-1), counts)
-    return Distinct(parts[0].dtype, uniq, summed, sum(p.nan for p in parts))
-
-
 def distinct_graph(x, row, split_every=None):
     """A delayed Distinct of the dask array ``x`` (known chunks)."""
     import dask
@@ -273,7 +263,7 @@ def distinct_graph(x, row, split_every=None):
         root = _tree(parts, _hist_combine, split_every)
         return dask.delayed(from_histogram, pure=True)(root, row)
     parts = [dask.delayed(_unique_block, pure=True)(b, row.name) for b in _blocks(x)]
-    return _tree(parts, _unique_combine, split_every or 2)
+    return _tree(parts, merge_distinct, split_every or 2)
 
 
 def distinct(x, split_every=None) -> Distinct:

@@ -49,7 +49,7 @@ from .codecs import REGISTRY, lookup
 from .domain import Domain
 from .measure import (EXACT_POINTS, Record, _error_points, _Feature, _record_from, error_in_units, time_apply,
                       timing_input, warn_timing)
-from .metrics import Distinct, distinct, entropy_bits, from_histogram, group_outputs, histogram
+from .metrics import Distinct, distinct, entropy_bits, from_histogram, group_outputs, histogram, merge_distinct
 from .pipeline import run_segments  # noqa: F401  (kernels.dask_blocked runs chunks with it)
 
 
@@ -98,13 +98,7 @@ def _dpart(flat: np.ndarray, row):
 def _dmerge(parts):
     if parts[0][0] == "hist":
         return "hist", np.sum([p[1] for p in parts], axis=0)
-    ds = [p[1] for p in parts]
-    values = np.concatenate([d.values for d in ds])
-    counts = np.concatenate([d.counts for d in ds])
-    uniq, inverse = np.unique(values, return_inverse=True)
-    summed = np.zeros(uniq.size, np.int64)
-    np.add.at(summed, inverse.reshape(-1), counts)
-    return "d", Distinct(ds[0].dtype, uniq, summed, sum(d.nan for d in ds))
+    return "d", merge_distinct(*(p[1] for p in parts))
 
 
 def _dfinal(p, row) -> Distinct:

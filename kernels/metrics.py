@@ -186,6 +186,18 @@ def from_histogram(hist: np.ndarray, row: DType) -> Distinct:
     return Distinct(row.name, values, counts, nan)
 
 
+def merge_distinct(*parts: Distinct) -> Distinct:
+    """The Distinct of the concatenated data of ``parts`` (chunks of one array):
+    values merged by value (each part sorted, NaN-free, -0.0 folded), counts and
+    NaN counts summed; exact, in any grouping of the parts."""
+    values = np.concatenate([p.values for p in parts])
+    counts = np.concatenate([p.counts for p in parts])
+    uniq, inverse = np.unique(values, return_inverse=True)
+    summed = np.zeros(uniq.size, np.int64)
+    np.add.at(summed, inverse.reshape(-1), counts)
+    return Distinct(parts[0].dtype, uniq, summed, sum(p.nan for p in parts))
+
+
 def from_sorted_unique(values: np.ndarray, row: DType) -> Distinct:
     """A Distinct of values known to be sorted, unique and NaN-free (a domain)."""
     return Distinct(row.name, values, np.ones(values.size, np.int64), 0)

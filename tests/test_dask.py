@@ -201,7 +201,7 @@ def test_distinct_is_a_tree(client):
     def named(prefix):
         return [k for k in g if str(k[0] if isinstance(k, tuple) else k).startswith(prefix)]
 
-    assert len(named("_unique_block")) == x.npartitions and len(named("_unique_combine")) == x.npartitions - 1
+    assert len(named("_unique_block")) == x.npartitions and len(named("merge_distinct")) == x.npartitions - 1
 
 
 # --------------------------------------------------------------------- transform
